@@ -1,0 +1,14 @@
+"""course_lib: the library of the image-segmentation course module.
+
+Subpackages, one concept each:
+
+- ``course_lib.data``: PASCAL VOC 2012, CamVid, the synthetic default, the batch iterator.
+- ``course_lib.models``: reference architectures and ``build_model``.
+- ``course_lib.losses``: cross-entropy, Dice, focal, Tversky, OHEM, class weights.
+- ``course_lib.metrics``: the confusion matrix and every metric derived from it, boundary F1, PQ.
+- ``course_lib.train``: ``TrainConfig``, ``fit``, ``evaluate``, checkpoints, seeding.
+- ``course_lib.viz``: curves, prediction grids, per-class bars, confusion heat maps.
+- ``course_lib.submission``: what a student hands in next to the notebook.
+"""
+
+__version__ = "0.1.0"
