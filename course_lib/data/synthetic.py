@@ -128,7 +128,7 @@ def _draw_chunk(count: int, size: int, gen: torch.Generator) -> tuple[torch.Tens
     bg_t = (-xx * torch.sin(bg_angle) + yy * torch.cos(bg_angle)) / bg_period
     bg_kind = torch.randint(0, len(TEXTURES), (n,), generator=gen)
     bg_pattern = _per_kind(bg_kind, len(TEXTURES), _texture_pattern, bg_s, bg_t)  # (N, H, W)
-    bg_strength = uniform(n, 1, 1, 1, low=0.0, high=0.18)
+    bg_strength = uniform(n, 1, 1, 1, low=0.0, high=0.12)
     image = (field + bg_strength * (bg_pattern.unsqueeze(1).float() - 0.5)).clamp(0, 1)
     labels = torch.zeros(n, size, size, dtype=torch.int64)
 
@@ -138,9 +138,9 @@ def _draw_chunk(count: int, size: int, gen: torch.Generator) -> tuple[torch.Tens
     classes = torch.randint(1, len(SYNTHETIC_CLASSES), (n, k), generator=gen)
     shape_id, texture_id = (classes - 1) // len(TEXTURES), (classes - 1) % len(TEXTURES)
     cx, cy = uniform(n, k, 1, 1, low=0.12 * size, high=0.88 * size), uniform(n, k, 1, 1, low=0.12 * size, high=0.88 * size)
-    radius = uniform(n, k, 1, 1, low=0.15 * size, high=0.30 * size)
+    radius = uniform(n, k, 1, 1, low=0.18 * size, high=0.32 * size)
     theta = uniform(n, k, 1, 1, low=0, high=2 * math.pi)
-    period = uniform(n, k, 1, 1, low=3.5, high=6.0)
+    period = uniform(n, k, 1, 1, low=4.0, high=7.0)
     phi = uniform(n, k, 1, 1, low=0, high=math.pi)
     # Geometry only for the objects that are present: M rows, one per (image, slot) pair.
     img_idx, slot_idx = present.nonzero(as_tuple=True)

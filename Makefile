@@ -1,0 +1,33 @@
+# The two commands: `make demo` and `make test`. Both create or reuse .venv (Python 3.11).
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+
+.PHONY: demo test venv release bench clean
+
+venv: $(STAMP)
+
+$(STAMP): pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+demo: $(STAMP)
+	$(PY) -m autograder.demo --out demo_out
+
+test: $(STAMP)
+	$(PY) -m pytest -q
+
+release: $(STAMP)
+	$(PY) -m autograder release
+
+bench: $(STAMP)
+	$(PY) bench/synthetic_calibration.py
+	$(PY) bench/model_throughput.py
+	$(PY) bench/metric_throughput.py
+	$(PY) bench/camvid_recipe.py
+
+clean:
+	rm -rf demo_out .pytest_cache

@@ -1,0 +1,1 @@
+"""Reference solutions of the graded exercises (grader-only; never shipped to students)."""

@@ -1,0 +1,39 @@
+"""Losses: pure functions in ``functional``, modules in ``modules``, class weights in ``weights``.
+
+``LOSSES`` maps the names accepted by ``TrainConfig.loss`` to loss modules.
+"""
+
+from __future__ import annotations
+
+from torch import nn
+
+from course_lib.losses.functional import (
+    binary_dice_loss, ce_dice_loss, cross_entropy, dice_loss, focal_loss, ohem_cross_entropy, tversky_loss,
+)
+from course_lib.losses.modules import (
+    CEDiceLoss, CrossEntropyLoss, DiceLoss, FocalLoss, OhemCrossEntropyLoss, TverskyLoss,
+)
+from course_lib.losses.weights import class_frequencies, class_weights
+
+LOSSES: dict[str, type[nn.Module]] = {
+    "ce": CrossEntropyLoss,
+    "dice": DiceLoss,
+    "ce+dice": CEDiceLoss,
+    "focal": FocalLoss,
+    "tversky": TverskyLoss,
+    "ohem": OhemCrossEntropyLoss,
+}
+
+
+def build_loss(name: str, **kwargs) -> nn.Module:
+    """Instantiates ``LOSSES[name](**kwargs)``; an unknown name lists the valid ones."""
+    if name not in LOSSES:
+        raise ValueError(f"unknown loss {name!r}; valid names: {sorted(LOSSES)}")
+    return LOSSES[name](**kwargs)
+
+
+__all__ = [
+    "LOSSES", "build_loss", "cross_entropy", "dice_loss", "binary_dice_loss", "ce_dice_loss", "focal_loss",
+    "tversky_loss", "ohem_cross_entropy", "class_frequencies", "class_weights", "CrossEntropyLoss", "DiceLoss",
+    "CEDiceLoss", "FocalLoss", "TverskyLoss", "OhemCrossEntropyLoss",
+]

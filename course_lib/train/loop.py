@@ -1,0 +1,240 @@
+"""The training loop: ``fit`` runs epochs of ``train_one_epoch`` and ``evaluate`` and returns a ``History``.
+
+Every function receives what it uses as arguments (model, data, loss, optimiser, device); nothing
+is read from globals.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import time
+from dataclasses import asdict, dataclass, field
+
+import torch
+from torch import nn
+
+from course_lib.data.dataset import SegmentationTensors
+from course_lib.data.loader import Augment, TensorLoader
+from course_lib.losses import build_loss
+from course_lib.metrics import ConfusionMatrix, iou_per_class, mean_iou, pixel_accuracy
+from course_lib.train.config import TrainConfig
+from course_lib.train.runtime import progress_bar, progress_enabled, seed_everything, select_device
+
+
+@dataclass
+class EpochRecord:
+    """One row of the history."""
+
+    epoch: int
+    train_loss: float
+    val_loss: float
+    val_miou: float
+    val_pixel_accuracy: float
+    lr: float
+    seconds: float  # wall-clock since the start of ``fit``
+
+
+@dataclass
+class History:
+    """Per-epoch records of a run, plus how it ended."""
+
+    records: list[EpochRecord] = field(default_factory=list)
+    stopped_early: bool = False  # the time budget ended the run
+    total_seconds: float = 0.0
+
+    def column(self, name: str) -> list[float]:
+        return [getattr(r, name) for r in self.records]
+
+    @property
+    def final(self) -> EpochRecord:
+        if not self.records:
+            raise ValueError("the history is empty: no epoch was completed")
+        return self.records[-1]
+
+    def to_dict(self) -> dict:
+        return {"records": [asdict(r) for r in self.records], "stopped_early": self.stopped_early,
+                "total_seconds": self.total_seconds}
+
+    @classmethod
+    def from_dict(cls, values: dict) -> "History":
+        """Inverse of ``to_dict``."""
+        return cls([EpochRecord(**r) for r in values.get("records", [])], bool(values.get("stopped_early", False)),
+                   float(values.get("total_seconds", 0.0)))
+
+    def to_dataframe(self):
+        import pandas as pd
+
+        return pd.DataFrame([asdict(r) for r in self.records])
+
+
+@dataclass
+class Evaluation:
+    """The result of ``evaluate``: scalar figures plus the confusion matrix they all come from."""
+
+    loss: float
+    miou: float
+    pixel_accuracy: float
+    iou_per_class: list[float]
+    confusion: torch.Tensor  # (K, K) int64, rows = truth, columns = prediction
+
+
+def _autocast(device: torch.device, enabled: bool):
+    if enabled and device.type == "cuda":
+        return torch.autocast("cuda", dtype=torch.bfloat16)
+    return contextlib.nullcontext()
+
+
+def _prepare_inputs(images: torch.Tensor, device: torch.device, channels_last: bool) -> torch.Tensor:
+    if channels_last and device.type == "cuda":
+        return images.contiguous(memory_format=torch.channels_last)
+    return images
+
+
+@torch.no_grad()
+def evaluate(model: nn.Module, data: SegmentationTensors, device: torch.device | str = "cpu", batch_size: int = 128,
+             loss_fn: nn.Module | None = None, amp: bool = True, channels_last: bool = True) -> Evaluation:
+    """Runs the model over a split in eval mode and measures it.
+
+    Args:
+        model: maps (N, 3, H, W) normalised images to (N, K, H, W) logits.
+        data: the split; K = ``data.num_classes``.
+        loss_fn: optional, for the validation loss (NaN when absent).
+    Returns:
+        ``Evaluation`` with mIoU and pixel accuracy from one confusion matrix accumulated over the split.
+    """
+    device = torch.device(device)
+    was_training = model.training
+    model.eval()
+    cm = ConfusionMatrix(data.num_classes, device=device, ignore_index=data.ignore_index)
+    loss_sum, batches = 0.0, 0
+    for images, masks in TensorLoader(data, batch_size, device=device):
+        with _autocast(device, amp):
+            logits = model(_prepare_inputs(images, device, channels_last))
+        if logits.shape[-2:] != masks.shape[-2:] or logits.shape[1] != data.num_classes:
+            raise ValueError(f"the model returned {tuple(logits.shape)}; expected (N, {data.num_classes}, "
+                             f"{masks.shape[-2]}, {masks.shape[-1]}) logits")
+        if loss_fn is not None:
+            loss_sum += float(loss_fn(logits.float(), masks))
+            batches += 1
+        cm.update(logits.argmax(1), masks)
+    model.train(was_training)
+    return Evaluation(
+        loss=loss_sum / batches if batches else float("nan"),
+        miou=mean_iou(cm.matrix),
+        pixel_accuracy=pixel_accuracy(cm.matrix),
+        iou_per_class=iou_per_class(cm.matrix).tolist(),
+        confusion=cm.matrix.cpu(),
+    )
+
+
+def lr_factor(progress: float, schedule: str, warmup_fraction: float) -> float:
+    """Multiplier of the peak learning rate at ``progress`` ∈ [0, 1] of the run."""
+    p = min(max(progress, 0.0), 1.0)
+    if schedule == "constant":
+        return 1.0
+    if schedule == "poly":
+        return (1 - p) ** 0.9
+    if schedule == "cosine":
+        return 0.5 * (1 + math.cos(math.pi * p))
+    if p < warmup_fraction:  # onecycle
+        return 0.05 + 0.95 * p / warmup_fraction
+    return 0.5 * (1 + math.cos(math.pi * (p - warmup_fraction) / (1 - warmup_fraction)))
+
+
+def build_optimizer(model: nn.Module, cfg: TrainConfig) -> torch.optim.Optimizer:
+    """AdamW or SGD; no weight decay on biases and normalisation parameters (1-D tensors)."""
+    decay = [p for p in model.parameters() if p.requires_grad and p.ndim > 1]
+    no_decay = [p for p in model.parameters() if p.requires_grad and p.ndim <= 1]
+    groups = [{"params": decay, "weight_decay": cfg.weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+    if cfg.optimizer == "sgd":
+        return torch.optim.SGD(groups, lr=cfg.lr, momentum=0.9, nesterov=True)
+    return torch.optim.AdamW(groups, lr=cfg.lr)
+
+
+def train_one_epoch(model: nn.Module, train_loader: TensorLoader, loss_fn: nn.Module,
+                    optimizer: torch.optim.Optimizer, device: torch.device, cfg: TrainConfig,
+                    progress_at, step_offset: int = 0, show_progress: bool = False,
+                    epoch: int = 0) -> tuple[float, int, bool]:
+    """One pass over ``train_loader``.
+
+    Args:
+        progress_at: callable ``(steps_done) -> float`` giving the run's progress in [0, 1] (steps or clock);
+            the learning rate is set from it before each step and the epoch stops when it reaches 1.
+        step_offset: optimisation steps taken before this epoch.
+    Returns:
+        (mean training loss, steps taken, whether the run is complete).
+    """
+    model.train()
+    loss_sum, steps, done = 0.0, 0, False
+    for images, masks in progress_bar(train_loader, len(train_loader), f"epoch {epoch}", show_progress):
+        progress = progress_at(step_offset + steps)
+        if progress >= 1.0:
+            done = True
+            break
+        for group in optimizer.param_groups:
+            group["lr"] = cfg.lr * lr_factor(progress, cfg.schedule, cfg.warmup_fraction)
+        with _autocast(device, cfg.amp):
+            logits = model(_prepare_inputs(images, device, cfg.channels_last))
+        loss = loss_fn(logits.float(), masks)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        if cfg.grad_clip is not None:
+            nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+        optimizer.step()
+        loss_sum += float(loss.detach())
+        steps += 1
+    return (loss_sum / steps if steps else float("nan")), steps, done
+
+
+def fit(model: nn.Module, train_data: SegmentationTensors, val_data: SegmentationTensors, cfg: TrainConfig,
+        log=print) -> History:
+    """Trains ``model`` on ``train_data`` and evaluates on ``val_data`` as ``cfg`` says.
+
+    Args:
+        model: (N, 3, H, W) → (N, K, H, W) logits, K = ``train_data.num_classes``; moved to the chosen device.
+        log: called with one line per evaluated epoch (``None`` to stay silent); it prints to stdout.
+    Returns:
+        ``History``; the model is left trained, in eval mode, on the device.
+    """
+    seed_everything(cfg.seed)
+    device = select_device(cfg.device)
+    model.to(device)
+    if cfg.channels_last and device.type == "cuda":
+        model.to(memory_format=torch.channels_last)
+    step_model = torch.compile(model) if cfg.compile else model
+    augment = Augment(scale=cfg.scale_range) if cfg.augment else None
+    train_loader = TensorLoader(train_data, cfg.batch_size, shuffle=True, augment=augment, device=device,
+                                drop_last=len(train_data) >= cfg.batch_size, seed=cfg.seed)
+    loss_fn = build_loss(cfg.loss, ignore_index=train_data.ignore_index).to(device)
+    optimizer = build_optimizer(model, cfg)
+    total_steps = cfg.num_epochs * len(train_loader)
+    show = progress_enabled(cfg.progress)
+    history = History()
+    start = time.perf_counter()
+    steps_done = 0
+
+    def progress_at(steps_done: int) -> float:
+        by_steps = steps_done / total_steps
+        by_clock = (time.perf_counter() - start) / cfg.time_budget_s if cfg.time_budget_s else 0.0
+        return max(by_steps, by_clock)
+
+    for epoch in range(1, cfg.num_epochs + 1):
+        train_loss, steps, done = train_one_epoch(step_model, train_loader, loss_fn, optimizer, device, cfg,
+                                                  progress_at, steps_done, show, epoch)
+        steps_done += steps
+        last = done or epoch == cfg.num_epochs or progress_at(steps_done) >= 1.0
+        if last or epoch % cfg.eval_every == 0:
+            result = evaluate(step_model, val_data, device, loss_fn=loss_fn, amp=cfg.amp, channels_last=cfg.channels_last)
+            record = EpochRecord(epoch, train_loss, result.loss, result.miou, result.pixel_accuracy,
+                                 optimizer.param_groups[0]["lr"], time.perf_counter() - start)
+            history.records.append(record)
+            if log is not None:
+                log(f"epoch {epoch:3d}  train loss {train_loss:.3f}  val loss {result.loss:.3f}  "
+                    f"val mIoU {result.miou:.3f}  pixel acc {result.pixel_accuracy:.3f}  {record.seconds:6.1f}s")
+        if last:
+            history.stopped_early = epoch < cfg.num_epochs
+            break
+    history.total_seconds = time.perf_counter() - start
+    model.eval()
+    return history

@@ -1,0 +1,34 @@
+"""nbgrader configuration of the course. The repository root is the course directory:
+source/ and release/ are committed; submitted/, autograded/, feedback/ and gradebook.db are made by the TA pipeline.
+
+Override the gradebook with SEGMENTATION_GRADEBOOK_URL (any SQLAlchemy URL, e.g.
+postgresql://ta@dbhost/segmentation when several TAs share one gradebook).
+"""
+
+import os
+from pathlib import Path
+
+c = get_config()  # noqa: F821  (provided by nbgrader when it loads this file)
+
+ROOT = Path(__file__).resolve().parent
+
+c.CourseDirectory.course_id = "segmentation"
+c.CourseDirectory.root = os.environ.get("SEGMENTATION_COURSE_ROOT", str(ROOT))
+c.CourseDirectory.db_url = os.environ.get(
+    "SEGMENTATION_GRADEBOOK_URL", f"sqlite:///{Path(c.CourseDirectory.root) / 'gradebook.db'}"
+)
+# Never copy trained weights, results or caches from source/ into release/.
+c.CourseDirectory.ignore = [
+    ".ipynb_checkpoints", "*.pyc", "__pycache__", "feedback", "*.pt", "*_results.json", ".cache",
+]
+c.CourseDirectory.max_file_size = 100_000  # kB; a checkpoint of the allowed size is far below this
+
+# Per-cell limit. Grading never trains (the notebook loads the submitted checkpoint), so every cell is short.
+c.ExecutePreprocessor.timeout = 120
+c.Execute.timeout = 120
+c.Execute.interrupt_on_timeout = True
+
+c.ClearSolutions.code_stub = {"python": "# YOUR CODE HERE\nraise NotImplementedError()"}
+c.ClearSolutions.text_stub = "YOUR ANSWER HERE"
+c.ClearHiddenTests.begin_test_delimeter = "BEGIN HIDDEN TESTS"
+c.ClearHiddenTests.end_test_delimeter = "END HIDDEN TESTS"

@@ -1,0 +1,85 @@
+"""Helpers for tests that read, execute and compare nbgrader notebooks."""
+
+from __future__ import annotations
+
+import ast
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import nbformat
+
+REPO = Path(__file__).resolve().parents[1]
+ASSIGNMENTS = ("segmentation_hw",)
+
+
+def venv_env(**extra: str) -> dict:
+    """The environment for nbgrader subprocesses: the interpreter's bin/ first on PATH (nbgrader calls alembic)."""
+    env = dict(os.environ)
+    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
+    env.pop("NBGRADER_EXECUTION", None)
+    env.update(extra)
+    return env
+
+
+def nbgrader(*args: str, cwd: Path, check: bool = True, timeout: int = 900) -> subprocess.CompletedProcess:
+    cmd = [sys.executable, "-m", "nbgrader", *args]
+    proc = subprocess.run(cmd, cwd=cwd, env=venv_env(), capture_output=True, text=True, timeout=timeout)
+    if check and proc.returncode != 0:
+        raise AssertionError(f"{' '.join(args)} failed ({proc.returncode}):\n{proc.stdout[-4000:]}\n{proc.stderr[-4000:]}")
+    return proc
+
+
+def make_course(tmp: Path, assignments=ASSIGNMENTS) -> Path:
+    """A throw-away course directory: nbgrader_config.py and copies of the source assignments."""
+    course = tmp / "course"
+    (course / "source").mkdir(parents=True)
+    shutil.copy(REPO / "nbgrader_config.py", course / "nbgrader_config.py")
+    for name in assignments:
+        shutil.copytree(REPO / "source" / name, course / "source" / name,
+                        ignore=shutil.ignore_patterns("*.pt", "*_results.json", ".ipynb_checkpoints"))
+    return course
+
+
+def grade_id(cell) -> str | None:
+    return cell.metadata.get("nbgrader", {}).get("grade_id")
+
+
+def cells_by_id(nb) -> dict:
+    return {grade_id(c): c for c in nb.cells if grade_id(c)}
+
+
+def normalized(nb) -> dict:
+    """A notebook as JSON with volatile fields removed: cell ids, outputs, execution counts, metadata timestamps."""
+    data = json.loads(nbformat.writes(nb))
+    for cell in data["cells"]:
+        cell.pop("id", None)
+        cell.pop("execution_count", None)
+        cell.pop("outputs", None)
+        cell.get("metadata", {}).pop("execution", None)
+    data["metadata"].pop("widgets", None)
+    return data
+
+
+def solution_regions(source: str) -> list[str]:
+    return re.findall(r"### BEGIN SOLUTION\n(.*?)### END SOLUTION", source, flags=re.S)
+
+
+def hidden_regions(source: str) -> list[str]:
+    return re.findall(r"### BEGIN HIDDEN TESTS\n(.*?)### END HIDDEN TESTS", source, flags=re.S)
+
+
+def code_without_docstrings(source: str) -> str:
+    """ast.dump of the code with docstrings removed: comments, markers and formatting do not matter."""
+    tree = ast.parse(source)
+    for node in ast.walk(tree):
+        if isinstance(node, (ast.ClassDef, ast.FunctionDef, ast.Module)) and node.body:
+            first = node.body[0]
+            if isinstance(first, ast.Expr) and isinstance(getattr(first, "value", None), ast.Constant) \
+                    and isinstance(first.value.value, str):
+                node.body = node.body[1:] or [ast.Pass()]
+    return ast.dump(tree)

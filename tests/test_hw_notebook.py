@@ -1,0 +1,126 @@
+"""Assignment 1 as files: solutions in sync with the grader's reference, release in sync with source, no leaks,
+every question of the sheet asked. (Execution of the notebook is in test_hw_execution.py.)"""
+
+import re
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from notebooks import (
+    REPO, cells_by_id, code_without_docstrings, hidden_regions, make_course, nbgrader, normalized, solution_regions,
+)
+
+SOURCE = REPO / "source" / "segmentation_hw" / "segmentation_hw.ipynb"
+RELEASE = REPO / "release" / "segmentation_hw" / "segmentation_hw.ipynb"
+SEEDS = REPO.parent / "shared" / "seeds" / "homework_questions.md"
+
+
+@pytest.fixture(scope="module")
+def source_nb():
+    return nbformat.read(SOURCE, as_version=4)
+
+
+def test_reference_solution_is_identical_to_the_notebook_solution(source_nb):
+    reference = (REPO / "autograder" / "reference" / "segmentation_hw.py").read_text()
+    cells = cells_by_id(source_nb)
+    for name, gid in (("ResidualBlock", "residual_block"), ("SegmentationModel", "segmentation_model")):
+        ref_block = reference.split(f"# BEGIN {name}\n")[1].split(f"# END {name}")[0]
+        assert code_without_docstrings(cells[gid].source) == code_without_docstrings(ref_block), name
+
+
+def test_nbgrader_metadata_is_complete(source_nb):
+    cells = cells_by_id(source_nb)
+    assert len(cells) == len([c for c in source_nb.cells if "nbgrader" in c.metadata])
+    tests = {g: c for g, c in cells.items() if c.metadata["nbgrader"].get("grade") and c.cell_type == "code"}
+    assert set(tests) == {"test_residual_block", "test_segmentation_model", "test_miou_target", "test_miou_good",
+                          "test_miou_excellent"}
+    assert all(hidden_regions(c.source) for c in tests.values())
+    manual = [g for g, c in cells.items() if c.cell_type == "markdown" and c.metadata["nbgrader"].get("solution")]
+    assert len(manual) == 12 and all(cells[g].metadata["nbgrader"]["points"] > 0 for g in manual)
+    assert all(solution_regions(cells[g].source) for g in ("residual_block", "segmentation_model"))
+
+
+def test_release_is_regenerated_from_source_exactly(tmp_path):
+    course = make_course(tmp_path)
+    nbgrader("generate_assignment", "segmentation_hw", "--force", cwd=course)
+    fresh = nbformat.read(course / "release" / "segmentation_hw" / "segmentation_hw.ipynb", as_version=4)
+    committed = nbformat.read(RELEASE, as_version=4)
+    assert normalized(fresh) == normalized(committed), "release/ is stale: run `make release` and commit it"
+    assert sorted(p.name for p in (course / "release" / "segmentation_hw").iterdir()) == \
+        sorted(p.name for p in RELEASE.parent.iterdir())
+
+
+def _secret_lines(nb) -> set[str]:
+    """Distinctive lines of solutions, model answers and hidden tests (minus lines the public part repeats)."""
+    secrets, public = set(), set()
+    for cell in nb.cells:
+        visible = cell.source
+        for region in solution_regions(cell.source) + hidden_regions(cell.source):
+            visible = visible.replace(region, "")
+        if not (cell.cell_type == "markdown" and cell.metadata.get("nbgrader", {}).get("solution")):
+            public |= {line.strip() for line in visible.splitlines()}
+        meta = cell.metadata.get("nbgrader", {})
+        texts = solution_regions(cell.source) + hidden_regions(cell.source)
+        if cell.cell_type == "markdown" and meta.get("solution"):
+            texts.append(cell.source)
+        for text in texts:
+            secrets |= {line.strip() for line in text.splitlines() if len(line.strip()) >= 30}
+    return secrets - public
+
+
+def _shipped_files():
+    for folder in (REPO / "release", REPO / "course_lib"):
+        yield from (p for p in folder.rglob("*") if p.is_file() and p.suffix in (".py", ".ipynb", ".md", ".txt", ".json"))
+
+
+def test_no_solution_answer_or_hidden_test_leaks_into_release_or_course_lib(source_nb):
+    secrets = _secret_lines(source_nb)
+    assert len(secrets) > 50
+    for path in _shipped_files():
+        text = path.read_text(errors="ignore")
+        if path.suffix == ".ipynb":  # compare cell sources, not JSON-escaped text
+            text = "\n".join(c.source for c in nbformat.read(path, as_version=4).cells)
+        leaked = [s for s in secrets if s in text]
+        assert not leaked, f"{path.relative_to(REPO)} contains solution text: {leaked[:3]}"
+
+
+def test_release_has_stubs_placeholders_and_no_hidden_tests():
+    release = nbformat.read(RELEASE, as_version=4)
+    cells = cells_by_id(release)
+    assert "raise NotImplementedError()" in cells["residual_block"].source
+    assert "raise NotImplementedError()" in cells["segmentation_model"].source
+    assert all("HIDDEN" not in c.source for c in release.cells)
+    answers = [c for c in release.cells if c.cell_type == "markdown" and c.metadata.get("nbgrader", {}).get("solution")]
+    assert answers and all(c.source.strip() == "YOUR ANSWER HERE" for c in answers)
+
+
+# Each question of the sheet: its number and words that carry its intent and numbers.
+QUESTIONS = {
+    1: ["results table", "mIoU", "Pixel Accuracy", "Parameters", "Training Time (minutes)"],
+    2: ["0.15", "0.25", "0.35", "success criteria"],
+    3: ["with or without downsampling", "why"],
+    4: ["architecture", "SegmentationModel", "How many residual blocks"],
+    5: ["ResidualBlock", "backpropagation", "skip connection creates a direct path for gradients",
+        "preserve spatial information"],
+    6: ["21 channels", "instead of 1", "computational trade-offs", "classification model"],
+    7: ["64×64", "segmentation", "classification"],
+    8: ["training curves", "overfitting", "underfitting"],
+    9: ["mIoU stand for", "calculated"],
+    10: ["mIoU", "better metric than pixel accuracy", "class imbalance", "background vs object pixels"],
+    11: ["mobile app", "limited computing power"],
+    12: ["two specific improvements", "architecture improvement", "training improvement"],
+}
+
+
+def test_every_question_of_the_sheet_is_asked(source_nb):
+    if SEEDS.is_file():  # the sheet has exactly these twelve numbered questions
+        numbers = [int(n) for n in re.findall(r"^\s*(\d+)\. \*\*", SEEDS.read_text(), flags=re.M)]
+        assert numbers == list(QUESTIONS)
+    text = "\n".join(c.source for c in source_nb.cells)
+    for number, phrases in QUESTIONS.items():
+        block = text.split(f"**Q{number}.**")
+        assert len(block) == 2, f"Q{number} must be asked exactly once"
+        asked = block[1][:1200]
+        for phrase in phrases:
+            assert phrase.lower() in asked.lower(), f"Q{number} does not mention {phrase!r}"
