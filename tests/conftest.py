@@ -17,3 +17,17 @@ torch.set_num_threads(2)
 @pytest.fixture
 def repo() -> Path:
     return REPO
+
+
+@pytest.fixture(scope="session")
+def executed_hw_course(tmp_path_factory):
+    """A course directory whose source/segmentation_hw notebook has been executed top to bottom in QUICK mode,
+    as an instructor would: both models trained, their checkpoints and results saved next to the notebook,
+    and the Q1 answer filled with the printed table. Shared by every test that needs a trained reference."""
+    from notebooks import execute_notebook, fill_results_table, make_course
+
+    course = make_course(tmp_path_factory.mktemp("hw"))
+    notebook = course / "source" / "segmentation_hw" / "segmentation_hw.ipynb"
+    execute_notebook(notebook, timeout=1200)
+    fill_results_table(notebook)
+    return course

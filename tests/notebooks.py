@@ -83,3 +83,42 @@ def code_without_docstrings(source: str) -> str:
                     and isinstance(first.value.value, str):
                 node.body = node.body[1:] or [ast.Pass()]
     return ast.dump(tree)
+
+
+def execute_notebook(path: Path, timeout: int = 600, env: dict | None = None):
+    """Executes a notebook in its own folder with nbconvert, writes it back with outputs, and returns it."""
+    from nbconvert.preprocessors import ExecutePreprocessor
+
+    nb = nbformat.read(path, as_version=4)
+    old = dict(os.environ)
+    os.environ.update(env or {})
+    os.environ.pop("NBGRADER_EXECUTION", None) if "NBGRADER_EXECUTION" not in (env or {}) else None
+    try:
+        ExecutePreprocessor(timeout=timeout, kernel_name="python3").preprocess(nb, {"metadata": {"path": str(path.parent)}})
+    finally:
+        os.environ.clear()
+        os.environ.update(old)
+    nbformat.write(nb, path)
+    return nb
+
+
+def fill_results_table(path: Path, name: str = "segmentation_hw") -> str:
+    """Writes the printed results table (from the saved results JSON) into the Q1 answer cell, as a student would."""
+    from course_lib.submission import results_table
+
+    metrics = json.loads((path.parent / f"{name}_results.json").read_text())["metrics"]
+    table = results_table(metrics)
+    nb = nbformat.read(path, as_version=4)
+    cells_by_id(nb)["q1_results_table"].source = table
+    nbformat.write(nb, path)
+    return table
+
+
+def stream_outputs(nb, name: str) -> str:
+    return "".join(o.get("text", "") for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", [])
+                   if o.get("output_type") == "stream" and o.get("name") == name)
+
+
+def error_outputs(nb) -> list[str]:
+    return [f"{o.get('ename')}: {o.get('evalue')}" for c in nb.cells if c.cell_type == "code"
+            for o in c.get("outputs", []) if o.get("output_type") == "error"]

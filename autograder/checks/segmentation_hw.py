@@ -1,0 +1,145 @@
+"""Hidden checks of Assignment 1 (the segmentation homework), one per autograded cell.
+
+Verdicts run in the grader's process and never execute student code: they read the probes' observations
+(``segmentation_hw_probes.py``, run in the sandbox), the predictions' confusion matrix computed here, and the
+submitted notebook's Markdown.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+
+from autograder.notebook import answer_problems
+
+NOTEBOOK = "segmentation_hw.ipynb"
+CHECKPOINT = "segmentation_hw_checkpoint.pt"
+RESULTS = "segmentation_hw_results.json"
+PROBES_FILE = Path(__file__).with_name("segmentation_hw_probes.py")
+CODE_CELLS = ("residual_block", "segmentation_model")
+MAX_PARAMETERS = 5_000_000
+TIERS = {"test_miou_target": 0.15, "test_miou_good": 0.25, "test_miou_excellent": 0.35}
+AGREEMENT = 0.01  # reported vs recomputed mIoU
+
+
+class CheckFailed(AssertionError):
+    """A verdict's failure; its message is what the student reads."""
+
+
+def _probe(obs: dict, name: str) -> dict:
+    data = obs.get(name)
+    if data is None:
+        raise CheckFailed(obs.get("sandbox_error", "your code could not be run"))
+    if "error" in data:
+        raise CheckFailed(data["error"])
+    return data
+
+
+def _cell_error(obs: dict, grade_id: str) -> None:
+    err = obs.get("cell_errors", {}).get(grade_id)
+    if err:
+        raise CheckFailed(f"the cell defining it raised {err}")
+
+
+def test_residual_block(obs: dict, ctx: dict) -> str:
+    _cell_error(obs, "residual_block")
+    data = _probe(obs, "residual_block")
+    for key, (shape, dtype, finite, non_negative) in data["shapes"].items():
+        n, cin, cout, stride = (int(v) for v in key.split("-"))
+        expected = [n, cout, 16 // stride, 16 // stride]
+        if shape != expected:
+            raise CheckFailed(f"ResidualBlock({cin}, {cout}, stride={stride}) on a ({n}, {cin}, 16, 16) input "
+                              f"gave {tuple(shape)}, expected {tuple(expected)}")
+        if dtype != "torch.float32" or not finite:
+            raise CheckFailed(f"ResidualBlock output must be finite float32, got {dtype} (finite={finite})")
+        if not non_negative:
+            raise CheckFailed("the block's output must pass through a final ReLU (negative values found)")
+    for key, identity in data["shortcut_identity"].items():
+        cin, cout, stride = (int(v) for v in key.split("-"))
+        if identity != (cin == cout and stride == 1):
+            need = "the identity" if cin == cout and stride == 1 else "a projection"
+            raise CheckFailed(f"ResidualBlock({cin}, {cout}, stride={stride}): the shortcut should be {need}")
+    x, y = data["identity_input"], data["identity_output"]
+    if y.shape != x.shape or not torch.allclose(y, x, atol=1e-5):
+        raise CheckFailed("with bn2 zeroed the block is not the identity on a non-negative input: "
+                          "is the skip connection added before the final ReLU?")
+    if not data["conv1_grad_norm"] > 0:
+        raise CheckFailed("no gradient reaches conv1")
+    return "shapes, shortcut, identity and gradient checks passed"
+
+
+def test_segmentation_model(obs: dict, ctx: dict) -> str:
+    _cell_error(obs, "segmentation_model")
+    data = _probe(obs, "segmentation_model")
+    for key, (shape, dtype, finite) in data["shapes"].items():
+        downsample, n = key.split("-")
+        if shape != [int(n), 21, 64, 64]:
+            raise CheckFailed(f"SegmentationModel(downsample={downsample}) on ({n}, 3, 64, 64) gave {tuple(shape)}, "
+                              f"expected ({n}, 21, 64, 64)")
+        if dtype != "torch.float32" or not finite:
+            raise CheckFailed(f"logits must be finite float32, got {dtype} (finite={finite})")
+    if data["min_size"]["True"] > 8:
+        raise CheckFailed(f"downsample=True never goes below {data['min_size']['True']}x{data['min_size']['True']} "
+                          "(expected stages down to 1/8, 8x8)")
+    if data["min_size"]["False"] != 64:
+        raise CheckFailed("downsample=False must keep full resolution in every convolution")
+    if not data["first_grad"] > 0:
+        raise CheckFailed("no gradient reaches the first convolution")
+    return "shapes of both variants, resolution and gradient checks passed"
+
+
+def test_parameter_count(obs: dict, ctx: dict) -> str:
+    data = _probe(obs, "parameters")
+    real = int(data["num_parameters"])
+    reported = ctx["reported"].get("num_parameters")
+    saved = ctx.get("results_metrics", {}).get("num_parameters")
+    if reported is None:
+        raise CheckFailed("the results table (Q1) reports no parameter count")
+    if int(reported) != real:
+        raise CheckFailed(f"the table reports {int(reported):,} parameters; the submitted model has {real:,}")
+    if saved is not None and int(saved) != real:
+        raise CheckFailed(f"{RESULTS} says {int(saved):,} parameters; the submitted model has {real:,}")
+    if real > MAX_PARAMETERS:
+        raise CheckFailed(f"{real:,} parameters exceeds the limit of {MAX_PARAMETERS:,}")
+    return f"{real:,} parameters, as reported, within the limit"
+
+
+def _tier(grade_id: str):
+    threshold = TIERS[grade_id]
+
+    def check(obs: dict, ctx: dict) -> str:
+        miou = ctx.get("miou")
+        if miou is None:
+            raise CheckFailed(ctx.get("miou_error", "the checkpoint could not be evaluated"))
+        reported = ctx["reported"].get("miou")
+        if reported is None:
+            raise CheckFailed("the results table (Q1) reports no validation mIoU")
+        if abs(reported - miou["public"]) > AGREEMENT:
+            raise CheckFailed(f"the table reports mIoU {reported:.4f} but the submitted checkpoint scores "
+                              f"{miou['public']:.4f} (they must agree within {AGREEMENT})")
+        score = miou["effective"]
+        note = "" if score == miou["public"] else (f" (held-out scenes: {miou['heldout']:.4f}, far below the "
+                                                   f"validation split's {miou['public']:.4f}; the held-out figure counts)")
+        if score < threshold:
+            raise CheckFailed(f"recomputed mIoU {score:.4f} is below {threshold}{note}")
+        return f"recomputed mIoU {score:.4f} >= {threshold}{note}"
+
+    check.__name__ = grade_id
+    return check
+
+
+def test_answers_complete(obs: dict, ctx: dict) -> str:
+    problems = answer_problems(ctx["answers"])
+    if problems:
+        raise CheckFailed("; ".join(f"{gid}: {why}" for gid, why in sorted(problems.items())))
+    return f"all {len(ctx['answers'])} written answers are filled in"
+
+
+CHECKS = {
+    "test_residual_block": test_residual_block,
+    "test_segmentation_model": test_segmentation_model,
+    "test_parameter_count": test_parameter_count,
+    **{gid: _tier(gid) for gid in TIERS},
+    "test_answers_complete": test_answers_complete,
+}

@@ -1,0 +1,74 @@
+"""The TA pipeline's one entry point: ``python -m autograder <command>``.
+
+    release                           regenerate, validate and leak-scan every assignment (instructor)
+    collect <assignment> <lms.zip>    LMS export → submitted/ (nbgrader zip_collect) with a report
+    grade <assignment> [--student S]  autograde in parallel workers; one student's failure stays theirs
+    feedback <assignment>             nbgrader feedback, hidden test code never shown
+    export [<assignment> ...]         CSVs, statistics, histogram, Canvas import file
+    summary [<assignment> ...]        print the gradebook summary
+
+Every command takes ``--course DIR`` (default: $SEGMENTATION_COURSE_ROOT or the current directory) and is safe
+to run again: results are rewritten, never duplicated, and manual grades are kept.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from autograder.course import Course
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m autograder", description=__doc__.splitlines()[0])
+    parser.add_argument("--course", type=Path, default=None, help="course directory (holds nbgrader_config.py)")
+    sub = parser.add_subparsers(dest="command", required=True)
+    p = sub.add_parser("release", help="regenerate and check release/ (instructor)")
+    p.add_argument("assignments", nargs="*")
+    p = sub.add_parser("collect", help="LMS zip → submitted/")
+    p.add_argument("assignment")
+    p.add_argument("zip", type=Path)
+    p = sub.add_parser("grade", help="autograde submissions")
+    p.add_argument("assignment")
+    p.add_argument("--student", action="append", help="only this student (repeatable)")
+    p.add_argument("--workers", type=int, default=2)
+    p.add_argument("--notebook-timeout", type=float, default=900.0, help="seconds per notebook")
+    p.add_argument("--cell-timeout", type=int, default=120, help="seconds per cell")
+    p.add_argument("--force", action="store_true", help="re-grade even unchanged submissions")
+    p = sub.add_parser("feedback", help="generate feedback")
+    p.add_argument("assignment")
+    p = sub.add_parser("export", help="gradebook → CSV, statistics, histogram, Canvas CSV")
+    p.add_argument("assignments", nargs="*")
+    p = sub.add_parser("summary", help="print the gradebook summary")
+    p.add_argument("assignments", nargs="*")
+    args = parser.parse_args(argv)
+    course = Course.at(args.course)
+
+    if args.command == "release":
+        from autograder.release import release
+
+        release(course, args.assignments or None)
+    elif args.command == "collect":
+        from autograder.collect import collect
+
+        collect(course, args.assignment, args.zip)
+    elif args.command == "grade":
+        from autograder.pipeline import GradeOptions, grade
+
+        opts = GradeOptions(workers=args.workers, notebook_timeout=args.notebook_timeout,
+                            cell_timeout=args.cell_timeout, force=args.force)
+        grade(course, args.assignment, args.student, opts)
+    elif args.command == "feedback":
+        from autograder.feedback import feedback
+
+        feedback(course, args.assignment)
+    elif args.command in ("export", "summary"):
+        from autograder.export import export, print_summary
+
+        print_summary(course, export(course, args.assignments or None))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

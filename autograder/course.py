@@ -1,0 +1,69 @@
+"""The course directory the TA pipeline works in (nbgrader's layout) and how nbgrader is called from it.
+
+    <course>/nbgrader_config.py
+    <course>/source/<assignment>/         instructor notebooks (solutions, hidden tests)
+    <course>/release/<assignment>/        student versions
+    <course>/downloaded/<assignment>/     LMS zip exports (nbgrader zip_collect)
+    <course>/submitted/<student>/<assignment>/
+    <course>/autograded/<student>/<assignment>/
+    <course>/feedback/<student>/<assignment>/
+    <course>/grading/<assignment>/<student>.json    the judge's structured result per student
+    <course>/grading/export/                        CSV, statistics, histogram
+    <course>/gradebook.db                            (or SEGMENTATION_GRADEBOOK_URL)
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+ASSIGNMENTS = ("segmentation_hw", "segmentation_concepts")
+
+
+@dataclass(frozen=True)
+class Course:
+    root: Path
+
+    @classmethod
+    def at(cls, root: str | os.PathLike | None = None) -> "Course":
+        root = Path(root or os.environ.get("SEGMENTATION_COURSE_ROOT") or Path.cwd()).resolve()
+        if not (root / "nbgrader_config.py").is_file():
+            raise SystemExit(f"{root} is not a course directory (no nbgrader_config.py); pass --course DIR")
+        return cls(root)
+
+    @property
+    def db_url(self) -> str:
+        return os.environ.get("SEGMENTATION_GRADEBOOK_URL", f"sqlite:///{self.root / 'gradebook.db'}")
+
+    def assignments(self) -> list[str]:
+        return [a for a in ASSIGNMENTS if (self.root / "source" / a).is_dir()]
+
+    def submitted(self, assignment: str) -> list[str]:
+        base = self.root / "submitted"
+        return sorted(p.name for p in base.iterdir() if (p / assignment).is_dir()) if base.is_dir() else []
+
+    def results_dir(self, assignment: str) -> Path:
+        return self.root / "grading" / assignment
+
+
+def nbgrader_env(root: Path, db_url: str) -> dict:
+    """Environment of an nbgrader subprocess: this interpreter's bin/ first on PATH (nbgrader runs alembic),
+    the course root and the gradebook given explicitly, no grading variable inherited."""
+    env = dict(os.environ)
+    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
+    env["SEGMENTATION_COURSE_ROOT"] = str(root)
+    env["SEGMENTATION_GRADEBOOK_URL"] = db_url
+    env.pop("NBGRADER_EXECUTION", None)
+    env.pop("PYTHONPATH", None)  # the student's kernel must not see the grader's packages
+    return env
+
+
+def run_nbgrader(args: list[str], root: Path, db_url: str, timeout: float | None = None,
+                 preexec_fn=None) -> subprocess.CompletedProcess:
+    """``nbgrader <args>`` in ``root``; returns the completed process (check ``returncode``)."""
+    return subprocess.run([sys.executable, "-m", "nbgrader", *args], cwd=root, env=nbgrader_env(root, db_url),
+                          capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL,
+                          preexec_fn=preexec_fn)

@@ -1,0 +1,154 @@
+"""``export``: the gradebook as tables, with pandas.
+
+Writes to ``grading/export/``:
+- ``<assignment>_scores.csv``: one row per student, one column per graded cell (manual score where a TA gave one,
+  else the automatic one), totals, lateness, status and problems from the judge;
+- ``<assignment>_summary.json``: count, mean, median, standard deviation, quartiles, tier counts;
+- ``<assignment>_histogram.png``: the distribution of totals;
+- ``canvas_import.csv``: every assignment's total in Canvas' gradebook-import format;
+- ``nbgrader_grades.csv``: nbgrader's own ``export``.
+Every file is rewritten from the gradebook on each run, so running it twice gives the same files.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import pandas as pd  # noqa: E402
+from nbgrader.api import Gradebook, MissingEntry  # noqa: E402
+
+from autograder.course import Course, run_nbgrader  # noqa: E402
+
+TIER_CELLS = {"test_miou_target": "tier 0.15", "test_miou_good": "tier 0.25", "test_miou_excellent": "tier 0.35"}
+
+
+def scores_table(course: Course, assignment: str) -> pd.DataFrame:
+    """Students × graded cells, with total, max, late seconds, status and problems."""
+    rows = []
+    with Gradebook(course.db_url) as gb:
+        try:
+            cells = [(nb.name, c.name, float(c.max_score)) for nb in gb.find_assignment(assignment).notebooks
+                     for c in nb.grade_cells]
+        except MissingEntry:
+            raise SystemExit(f"assignment {assignment!r} is not in the gradebook: run `release` first")
+        for student in sorted(gb.students, key=lambda s: s.id):
+            row = {"student": student.id}
+            try:
+                submission = gb.find_submission(assignment, student.id)
+            except MissingEntry:
+                row.update({name: 0.0 for _, name, _ in cells})
+                row.update(status="not submitted", late_seconds=0.0)
+                rows.append(row)
+                continue
+            for nb in submission.notebooks:
+                for grade in nb.grades:
+                    row[grade.name] = float(grade.score or 0.0)
+            row["needs_manual_grading"] = bool(submission.needs_manual_grade)
+            row["late_seconds"] = float(submission.total_seconds_late or 0.0)
+            rows.append(row)
+    table = pd.DataFrame(rows)
+    if table.empty:
+        return table
+    names = [name for _, name, _ in cells]
+    for name in names:
+        table[name] = table.get(name, 0.0).fillna(0.0)
+    table["total"] = table[names].sum(axis=1)
+    table["max"] = sum(m for *_, m in cells)
+    judged = {}
+    folder = course.results_dir(assignment)
+    for student in table["student"]:
+        path = folder / f"{student}.json"
+        if path.is_file():
+            judged[student] = json.loads(path.read_text())
+    table["status"] = [judged.get(s, {}).get("status", st if isinstance(st, str) else "not graded")
+                       for s, st in zip(table["student"], table.get("status", [None] * len(table)))]
+    table["problems"] = ["; ".join(judged.get(s, {}).get("problems", [])) for s in table["student"]]
+    table["recomputed_miou"] = [(judged.get(s, {}).get("miou") or {}).get("effective") for s in table["student"]]
+    ordered = ["student", *names, "total", "max", "late_seconds", "status", "problems", "recomputed_miou"]
+    extra = [c for c in table.columns if c not in ordered]
+    return table[ordered + extra]
+
+
+def summary(table: pd.DataFrame, assignment: str) -> dict:
+    graded = table[table["status"] != "not submitted"]
+    totals = graded["total"] if not graded.empty else pd.Series(dtype=float)
+    describe = totals.describe() if len(totals) else pd.Series(dtype=float)
+    return {
+        "assignment": assignment,
+        "students": int(len(table)), "submitted": int(len(graded)),
+        "max_points": float(table["max"].iloc[0]) if len(table) else 0.0,
+        "mean": float(totals.mean()) if len(totals) else None,
+        "median": float(totals.median()) if len(totals) else None,
+        "std": float(totals.std()) if len(totals) > 1 else None,
+        "min": float(totals.min()) if len(totals) else None,
+        "max": float(totals.max()) if len(totals) else None,
+        "quartiles": [float(describe[q]) for q in ("25%", "50%", "75%")] if len(totals) else [],
+        "tier_counts": {label: int((graded[cell] > 0).sum()) for cell, label in TIER_CELLS.items() if cell in graded},
+        "status_counts": {k: int(v) for k, v in table["status"].value_counts().items()},
+        "late": int((graded["late_seconds"] > 0).sum()) if "late_seconds" in graded else 0,
+    }
+
+
+def histogram(table: pd.DataFrame, assignment: str, path: Path) -> None:
+    fig, ax = plt.subplots(figsize=(6, 3.5))
+    graded = table[table["status"] != "not submitted"]
+    top = float(table["max"].iloc[0]) if len(table) else 1.0
+    ax.hist(graded["total"], bins=min(20, max(5, len(graded))), range=(0, top), color="tab:blue", edgecolor="white")
+    ax.set(xlabel=f"total points (of {top:g})", ylabel="students", title=f"{assignment}: score distribution")
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def canvas_csv(tables: dict[str, pd.DataFrame], path: Path) -> None:
+    """Canvas gradebook import: Student, ID, SIS User ID, SIS Login ID, Section, then one column per assignment;
+    the second row holds the points possible, as in Canvas' own export."""
+    students = sorted({s for t in tables.values() for s in t["student"]})
+    frame = pd.DataFrame({"Student": students, "ID": "", "SIS User ID": students, "SIS Login ID": students,
+                          "Section": ""})
+    possible = {"Student": "    Points Possible", "ID": "", "SIS User ID": "", "SIS Login ID": "", "Section": ""}
+    for assignment, table in tables.items():
+        totals = dict(zip(table["student"], table["total"]))
+        frame[assignment] = [round(totals.get(s, 0.0), 2) for s in students]
+        possible[assignment] = float(table["max"].iloc[0]) if len(table) else 0.0
+    pd.concat([pd.DataFrame([possible]), frame], ignore_index=True).to_csv(path, index=False)
+
+
+def export(course: Course, assignments: list[str] | None = None, log=print) -> dict:
+    out = course.root / "grading" / "export"
+    out.mkdir(parents=True, exist_ok=True)
+    assignments = assignments or course.assignments()
+    tables, summaries = {}, {}
+    for assignment in assignments:
+        table = scores_table(course, assignment)
+        if table.empty:
+            log(f"{assignment}: no students in the gradebook yet")
+            continue
+        tables[assignment] = table
+        table.to_csv(out / f"{assignment}_scores.csv", index=False)
+        summaries[assignment] = summary(table, assignment)
+        (out / f"{assignment}_summary.json").write_text(json.dumps(summaries[assignment], indent=2))
+        histogram(table, assignment, out / f"{assignment}_histogram.png")
+    if tables:
+        canvas_csv(tables, out / "canvas_import.csv")
+    proc = run_nbgrader(["export", "--to", str(out / "nbgrader_grades.csv")], course.root, course.db_url)
+    if proc.returncode != 0:
+        log(f"nbgrader export failed: {proc.stderr[-500:]}")
+    log(f"wrote {', '.join(sorted(p.name for p in out.iterdir()))} to {out}")
+    return summaries
+
+
+def print_summary(course: Course, summaries: dict, log=print) -> None:
+    for assignment, s in summaries.items():
+        table = pd.read_csv(course.root / "grading" / "export" / f"{assignment}_scores.csv")
+        log(f"\n{assignment}: {s['submitted']} submitted of {s['students']} students, mean {s['mean']:.1f} / "
+            f"{s['max_points']:g}, median {s['median']:.1f}; tiers {s['tier_counts']}; late {s['late']}")
+        cols = ["student", "total", "max", "status", "problems"]
+        with pd.option_context("display.max_colwidth", 90, "display.width", 200):
+            log(table[cols].fillna("").to_string(index=False))
+

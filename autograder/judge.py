@@ -1,0 +1,202 @@
+"""The judge: grades one submission folder with the hidden checks, student code confined to a sandbox.
+
+1. The notebook is read as data (never executed here); a notebook that is not valid JSON, or not this
+   assignment's, or has lost its graded cells, fails every check with that reason.
+2. The student's class cells, the probes script, the images (never the masks) and a copy of the checkpoint go
+   into a scratch directory; ``sandbox_runner.py`` runs there under ``Limits`` and saves its observations.
+3. Observations are read back with ``torch.load(weights_only=True)``; the mIoU is computed here with
+   ``course_lib``'s confusion matrix, on the validation split and on held-out scenes; the verdicts decide.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import tempfile
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import torch
+
+from autograder import config
+from autograder.checks import ASSIGNMENT_CHECKS
+from autograder.notebook import (
+    SubmissionError, answer_cells, duplicated_ids, first_cells_by_id, parse_results_table, read_notebook,
+    require_assignment,
+)
+from autograder.sandbox import Limits, minimal_env, python_command, run_limited
+from course_lib.data import SegmentationTensors, load_synthetic, load_voc, make_synthetic
+from course_lib.metrics import ConfusionMatrix, mean_iou
+
+RUNNER = Path(__file__).with_name("sandbox_runner.py")
+MAX_CHECKPOINT_BYTES = 200 * 1024**2
+MAX_RESULTS_BYTES = 1024**2
+HELDOUT_GAP = 0.08  # public minus held-out mIoU beyond which the held-out figure counts
+
+
+@dataclass
+class GradingData:
+    """Images and masks the grader evaluates on; the masks never leave the grader's process."""
+
+    public: SegmentationTensors
+    heldout: SegmentationTensors | None = None
+
+
+_DATA_CACHE: dict[str, GradingData] = {}
+
+
+def grading_data(source: str | None = None) -> GradingData:
+    """The validation split the students report on, plus held-out scenes when grading on the synthetic default."""
+    source = source or config.GRADING_DATA
+    if source not in _DATA_CACHE:
+        if source == "synthetic":
+            _DATA_CACHE[source] = GradingData(load_synthetic("val"), make_synthetic(config.HELDOUT_SIZE, seed=config.HELDOUT_SEED))
+        else:
+            _DATA_CACHE[source] = GradingData(load_voc(source, "val"))
+    return _DATA_CACHE[source]
+
+
+@dataclass
+class CheckResult:
+    grade_id: str
+    passed: bool
+    message: str
+
+
+@dataclass
+class Verdict:
+    """The judge's report on one submission."""
+
+    assignment: str
+    status: str = "graded"  # graded | invalid
+    problems: list[str] = field(default_factory=list)
+    checks: dict[str, CheckResult] = field(default_factory=dict)
+    miou: dict | None = None
+    sandbox: dict = field(default_factory=dict)
+    seconds: float = 0.0
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def _miou(preds: torch.Tensor, data: SegmentationTensors) -> float:
+    cm = ConfusionMatrix(data.num_classes, ignore_index=data.ignore_index)
+    cm.update(preds.long().clamp(max=data.num_classes - 1), data.masks.long())
+    return mean_iou(cm.matrix)
+
+
+def _score_predictions(obs: dict, data: GradingData) -> tuple[dict | None, str | None]:
+    pred = obs.get("predictions") or {}
+    if "error" in pred or "preds" not in pred:
+        return None, f"the submitted checkpoint could not be evaluated: {pred.get('error', 'no predictions')}"
+    preds = pred["preds"]
+    n_public = len(data.public)
+    n_total = n_public + (len(data.heldout) if data.heldout is not None else 0)
+    expected = (n_total, *data.public.image_size)
+    if not isinstance(preds, torch.Tensor) or tuple(preds.shape) != expected:
+        return None, (f"the model's logits have shape {pred.get('logits_shape')}: expected (N, "
+                      f"{data.public.num_classes}, {data.public.image_size[0]}, {data.public.image_size[1]})")
+    if not pred.get("finite", False):
+        return None, "the model's logits contain NaN or Inf"
+    public = _miou(preds[:n_public], data.public)
+    result = {"public": public, "heldout": None, "effective": public}
+    if data.heldout is not None:
+        heldout = _miou(preds[n_public:], data.heldout)
+        result["heldout"] = heldout
+        if public - heldout > HELDOUT_GAP:
+            result["effective"] = heldout
+    return result, None
+
+
+
+def _read_results_json(path: Path) -> dict:
+    if not path.is_file() or path.stat().st_size > MAX_RESULTS_BYTES:
+        return {}
+    try:
+        metrics = json.loads(path.read_text()).get("metrics", {})
+        return metrics if isinstance(metrics, dict) else {}
+    except (ValueError, AttributeError, UnicodeDecodeError):
+        return {}
+
+
+def judge_submission(folder: Path, assignment: str = "segmentation_hw", data: GradingData | None = None,
+                     limits: Limits = Limits()) -> Verdict:
+    """Runs every hidden check of ``assignment`` on the submission in ``folder``."""
+    start = time.perf_counter()
+    checks_module = ASSIGNMENT_CHECKS[assignment]
+    verdict = Verdict(assignment)
+    folder = Path(folder)
+    try:
+        nb = read_notebook(folder / checks_module.NOTEBOOK)
+        require_assignment(nb, set(checks_module.CHECKS) | set(checks_module.CODE_CELLS), assignment)
+    except SubmissionError as err:
+        verdict.status = "invalid"
+        verdict.problems.append(str(err))
+        verdict.checks = {gid: CheckResult(gid, False, str(err)) for gid in checks_module.CHECKS}
+        verdict.seconds = time.perf_counter() - start
+        return verdict
+    if duplicated_ids(nb):
+        verdict.problems.append(f"cells were copied (duplicated ids {sorted(set(duplicated_ids(nb)))}); "
+                                "the first of each was graded")
+    cells = first_cells_by_id(nb)
+    answers = answer_cells(nb)
+    ctx = {"answers": answers, "reported": parse_results_table(answers.get("q1_results_table", "")),
+           "results_metrics": _read_results_json(folder / checks_module.RESULTS)}
+    checkpoint = folder / checks_module.CHECKPOINT
+    if not checkpoint.is_file():
+        verdict.problems.append(f"no checkpoint: {checks_module.CHECKPOINT} is missing from the submission")
+        checkpoint = None
+    elif checkpoint.stat().st_size > MAX_CHECKPOINT_BYTES:
+        verdict.problems.append(f"{checks_module.CHECKPOINT} is over {MAX_CHECKPOINT_BYTES // 1024**2} MB; not loaded")
+        checkpoint = None
+
+    data = data or grading_data()
+    obs = _run_probes(checks_module, {gid: cells[gid].source for gid in checks_module.CODE_CELLS if gid in cells},
+                      checkpoint, data, limits, verdict)
+    ctx["miou"], ctx["miou_error"] = _score_predictions(obs, data)
+    verdict.miou = ctx["miou"]
+    for gid, check in checks_module.CHECKS.items():
+        try:
+            verdict.checks[gid] = CheckResult(gid, True, check(obs, ctx))
+        except AssertionError as err:
+            verdict.checks[gid] = CheckResult(gid, False, str(err))
+        except Exception as err:  # malformed observations (a forged file) must not crash the grader
+            verdict.checks[gid] = CheckResult(gid, False, f"could not be checked ({type(err).__name__}: {err})")
+    verdict.seconds = time.perf_counter() - start
+    return verdict
+
+
+def _run_probes(checks_module, cells: dict, checkpoint: Path | None, data: GradingData, limits: Limits,
+                verdict: Verdict) -> dict:
+    with tempfile.TemporaryDirectory(prefix="judge-") as tmp:
+        work = Path(tmp)
+        shutil.copy(RUNNER, work / "runner.py")
+        shutil.copy(checks_module.PROBES_FILE, work / "probes.py")
+        images = data.public.images if data.heldout is None else torch.cat([data.public.images, data.heldout.images])
+        torch.save(images, work / "images.pt")
+        spec = {"cells": cells, "probes_file": "probes.py", "images": "images.pt", "out": "observations.pt",
+                "checkpoint": None, "threads": 1}
+        if checkpoint is not None:
+            shutil.copy(checkpoint, work / "checkpoint.pt")
+            spec["checkpoint"] = "checkpoint.pt"
+        (work / "spec.json").write_text(json.dumps(spec))
+        run = run_limited(python_command(work / "runner.py", "spec.json"), work, limits, minimal_env())
+        verdict.sandbox = {"returncode": run.returncode, "timed_out": run.timed_out, "seconds": round(run.seconds, 2),
+                           "stderr_tail": run.stderr_tail[-800:]}
+        out = work / "observations.pt"
+        if run.timed_out:
+            reason = f"your code ran past the {limits.wall_seconds:.0f} s limit and was stopped"
+        elif not out.is_file():
+            last = run.stderr_tail.strip().splitlines()[-1:] or [""]
+            reason = f"your code ended the grading process (exit code {run.returncode}) {last[0][:200]}".strip()
+        else:
+            try:
+                obs = torch.load(out, map_location="cpu", weights_only=True)
+                if isinstance(obs, dict):
+                    return obs
+                reason = "the grading process returned malformed results"
+            except Exception as err:
+                reason = f"the grading process returned unreadable results ({type(err).__name__})"
+        verdict.problems.append(reason)
+        return {"sandbox_error": reason}

@@ -1,0 +1,75 @@
+"""Reading submitted notebooks defensively: every problem becomes a ``SubmissionError`` with a clear reason."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import nbformat
+
+from course_lib.answers import PLACEHOLDER, answer_problems, parse_results_table  # noqa: F401 (re-exported)
+
+MAX_NOTEBOOK_BYTES = 50 * 1024**2
+
+
+class SubmissionError(Exception):
+    """A submission that cannot be graded as it is; the message is shown to the student and the TA."""
+
+
+def read_notebook(path: Path):
+    """Reads and validates a notebook file."""
+    if not path.is_file():
+        raise SubmissionError(f"notebook {path.name} is missing from the submission")
+    size = path.stat().st_size
+    if size > MAX_NOTEBOOK_BYTES:
+        raise SubmissionError(f"{path.name} is {size / 1e6:.0f} MB, over the {MAX_NOTEBOOK_BYTES / 1e6:.0f} MB limit "
+                              "(clear large outputs before submitting)")
+    try:
+        nb = nbformat.read(path, as_version=4)
+    except (json.JSONDecodeError, nbformat.reader.NotJSONError, UnicodeDecodeError) as err:
+        raise SubmissionError(f"{path.name} is not valid notebook JSON ({type(err).__name__}); "
+                              "re-download it from JupyterLab (File > Download)") from err
+    except Exception as err:  # nbformat raises assorted errors on malformed documents
+        raise SubmissionError(f"{path.name} cannot be read as a notebook: {type(err).__name__}: {err}") from err
+    return nb
+
+
+def grade_id(cell) -> str | None:
+    meta = cell.get("metadata", {}).get("nbgrader", {})
+    return meta.get("grade_id") if isinstance(meta, dict) else None
+
+
+def first_cells_by_id(nb) -> dict:
+    """grade_id → the first cell carrying it (duplicates, from copied cells, are ignored)."""
+    cells = {}
+    for cell in nb.cells:
+        gid = grade_id(cell)
+        if gid and gid not in cells:
+            cells[gid] = cell
+    return cells
+
+
+def duplicated_ids(nb) -> list[str]:
+    seen, dups = set(), []
+    for cell in nb.cells:
+        gid = grade_id(cell)
+        if gid in seen:
+            dups.append(gid)
+        seen.add(gid)
+    return dups
+
+
+def require_assignment(nb, required_ids: set[str], assignment: str) -> None:
+    present = set(first_cells_by_id(nb))
+    missing = required_ids - present
+    if len(missing) == len(required_ids):
+        raise SubmissionError(f"this is not the {assignment} notebook: none of its graded cells is present")
+    if missing:
+        raise SubmissionError(f"graded cells {sorted(missing)} were deleted from the {assignment} notebook; "
+                              "start again from the released notebook and copy your code into it")
+
+
+def answer_cells(nb) -> dict:
+    """grade_id → source of each manually graded Markdown answer cell."""
+    return {gid: c.source for gid, c in first_cells_by_id(nb).items()
+            if c.cell_type == "markdown" and c.metadata.get("nbgrader", {}).get("solution")}

@@ -1,0 +1,83 @@
+"""``release`` (the instructor's command): regenerate ``release/`` from ``source/`` for every assignment,
+``nbgrader validate`` each source (every test passes), ``nbgrader validate --invert`` each release (every test
+fails, the notebook still runs), and scan the release and ``course_lib`` for leaked solutions, model answers and
+hidden tests. Any failure stops with a non-zero exit and says what failed.
+
+A source that trains (Assignment 1) needs its reference checkpoints next to it to validate; when they are missing,
+the source notebook is executed once in QUICK mode to make them (about six minutes on 2 CPU cores). They are
+ignored by git and never copied into the release.
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from pathlib import Path
+
+import nbformat
+
+from autograder.course import Course, run_nbgrader
+from autograder.leaks import scan, secret_lines
+
+NEEDS_ARTIFACTS = {"segmentation_hw": ("segmentation_hw_checkpoint.pt", "segmentation_hw_nodown_checkpoint.pt")}
+
+
+class ReleaseError(SystemExit):
+    pass
+
+
+def _execute(notebook: Path, timeout: int = 1200) -> None:
+    from nbconvert.preprocessors import ExecutePreprocessor
+
+    nb = nbformat.read(notebook, as_version=4)
+    ExecutePreprocessor(timeout=timeout, kernel_name="python3").preprocess(nb, {"metadata": {"path": str(notebook.parent)}})
+
+
+def ensure_artifacts(course: Course, assignment: str, log=print) -> None:
+    folder = course.root / "source" / assignment
+    needed = NEEDS_ARTIFACTS.get(assignment, ())
+    if all((folder / name).is_file() for name in needed):
+        return
+    log(f"{assignment}: training the reference once to make {', '.join(needed)} (QUICK mode, several minutes)")
+    with tempfile.TemporaryDirectory() as tmp:
+        work = Path(tmp) / assignment
+        shutil.copytree(folder, work)
+        _execute(work / f"{assignment}.ipynb")
+        for path in work.iterdir():
+            if path.suffix == ".pt" or path.name.endswith("_results.json"):
+                shutil.copy(path, folder / path.name)
+
+
+def release(course: Course, assignments: list[str] | None = None, log=print) -> None:
+    assignments = assignments or course.assignments()
+    failures = []
+    for assignment in assignments:
+        source_nb = course.root / "source" / assignment / f"{assignment}.ipynb"
+        proc = run_nbgrader(["generate_assignment", assignment, "--force"], course.root, course.db_url)
+        if proc.returncode != 0:
+            failures.append(f"{assignment}: generate_assignment failed\n{proc.stdout[-1500:]}{proc.stderr[-1500:]}")
+            continue
+        log(f"{assignment}: release/{assignment}/ regenerated")
+        ensure_artifacts(course, assignment, log)
+        proc = run_nbgrader(["validate", str(source_nb)], course.root, course.db_url)
+        if proc.returncode != 0 or "Success! Your notebook passes all the tests." not in proc.stdout + proc.stderr:
+            failures.append(f"{assignment}: the source does not validate\n{(proc.stdout + proc.stderr)[-3000:]}")
+        else:
+            log(f"{assignment}: source validates (every test passes)")
+        with tempfile.TemporaryDirectory() as tmp:
+            shutil.copy(course.root / "release" / assignment / f"{assignment}.ipynb", Path(tmp) / f"{assignment}.ipynb")
+            shutil.copy(course.root / "nbgrader_config.py", Path(tmp) / "nbgrader_config.py")
+            proc = run_nbgrader(["validate", "--invert", f"{assignment}.ipynb"], Path(tmp), f"sqlite:///{tmp}/gb.db")
+        if proc.returncode != 0 or "Success! The notebook does not pass any tests." not in proc.stdout + proc.stderr:
+            failures.append(f"{assignment}: the release passes some test or does not run\n{(proc.stdout + proc.stderr)[-3000:]}")
+        else:
+            log(f"{assignment}: release runs to the end and fails every test (validate --invert)")
+        leaks = scan([course.root / "release" / assignment, Path(__file__).resolve().parents[1] / "course_lib"],
+                     secret_lines(source_nb))
+        if leaks:
+            failures.append(f"{assignment}: grader-only text in shipped files:\n  " + "\n  ".join(leaks[:10]))
+        else:
+            log(f"{assignment}: no solution, model answer or hidden test in release/ or course_lib/")
+    if failures:
+        raise ReleaseError("release FAILED:\n" + "\n".join(failures))
+    log("release OK")

@@ -1,0 +1,75 @@
+"""Calibration of the synthetic default: how hard it is, measured.
+
+Prints and records (bench/results/synthetic_calibration_{cpu,gpu}.json):
+- generation rate on one core (target: at least 2,000 64×64 images per second);
+- for the per-pixel classifier (1×1 convolutions), the homework reference with downsampling and the same model
+  without downsampling: the validation mIoU reached and the time to the 0.15 / 0.25 / 0.35 tiers, all three
+  trained with the QUICK recipe of the homework (8 epochs, at most 180 s).
+
+Targets: pixelwise < 0.15; with downsampling >= 0.35 within 3 minutes on 2 CPU cores; without downsampling lower.
+Usage: python bench/synthetic_calibration.py [--budget 180] [--epochs 8]
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+import torch
+
+from common import print_table, write_json
+
+from autograder.reference.segmentation_hw import SegmentationModel
+from course_lib.data import load_synthetic, make_synthetic
+from course_lib.models import build_model, count_parameters
+from course_lib.train import TrainConfig, fit, select_device
+
+TIERS = (0.15, 0.25, 0.35)
+
+
+def generation_rate(count: int = 4096) -> float:
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    make_synthetic(256, seed=99)  # warm-up
+    start = time.perf_counter()
+    make_synthetic(count, seed=1)
+    rate = count / (time.perf_counter() - start)
+    torch.set_num_threads(threads)
+    return rate
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--budget", type=float, default=180.0, help="seconds per model")
+    parser.add_argument("--epochs", type=int, default=8)
+    args = parser.parse_args()
+
+    rate = generation_rate()
+    print(f"synthetic generation: {rate:,.0f} images/s on one core (target >= 2,000)")
+    train, val = load_synthetic("train"), load_synthetic("val")
+    device = select_device()
+    models = {
+        "pixelwise (1x1 convs)": lambda: build_model("pixelwise"),
+        "reference, downsampling": lambda: SegmentationModel(width=16, num_blocks=2, downsample=True),
+        "reference, no downsampling": lambda: SegmentationModel(width=16, num_blocks=2, downsample=False),
+    }
+    cfg = TrainConfig(num_epochs=args.epochs, batch_size=32, lr=3e-3, time_budget_s=args.budget, progress=False)
+    rows = []
+    for name, make in models.items():
+        model = make()
+        history = fit(model, train, val, cfg, log=None)
+        row = {"model": name, "params": count_parameters(model), "device": device.type,
+               "epochs": history.final.epoch, "seconds": round(history.total_seconds, 1),
+               "val_miou": round(history.final.val_miou, 4), "pixel_acc": round(history.final.val_pixel_accuracy, 4)}
+        for tier in TIERS:
+            reached = [r.seconds for r in history.records if r.val_miou >= tier]
+            row[f"t@{tier}"] = round(reached[0], 1) if reached else None
+        rows.append(row)
+        print_table("synthetic calibration (so far)", rows)
+    print_table("synthetic calibration", rows)
+    write_json("synthetic_calibration", {"generation_images_per_s_one_core": round(rate), "config": cfg.to_dict(),
+                                         "rows": rows})
+
+
+if __name__ == "__main__":
+    main()
