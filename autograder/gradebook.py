@@ -8,6 +8,7 @@ changed: re-grading updates ``auto_score`` only.
 
 from __future__ import annotations
 
+import warnings
 from datetime import datetime, timezone
 
 from nbgrader.api import Gradebook, MissingEntry
@@ -34,13 +35,10 @@ def record_verdict(db_url: str, assignment: str, student: str, notebook: str, sc
     written = {}
     with Gradebook(db_url) as gb:
         _ensure_student(gb, student)
-        kwargs = {"timestamp": timestamp.astimezone(timezone.utc).replace(tzinfo=None)} if timestamp else {}
-        try:
-            submission = gb.find_submission(assignment, student)
-            if timestamp:
-                submission.timestamp = kwargs["timestamp"]
-        except MissingEntry:
-            submission = gb.add_submission(assignment, student, **kwargs)
+        kwargs = {"timestamp": timestamp.astimezone(timezone.utc).isoformat()} if timestamp else {}
+        with warnings.catch_warnings():  # nbgrader's API trips SQLAlchemy 2's autoflush warnings
+            warnings.simplefilter("ignore")
+            gb.update_or_create_submission(assignment, student, **kwargs)
         nb = gb.find_submission_notebook(notebook.removesuffix(".ipynb"), assignment, student)
         for grade in nb.grades:
             if grade.name in scores:

@@ -53,6 +53,8 @@ def duplicated_ids(nb) -> list[str]:
     seen, dups = set(), []
     for cell in nb.cells:
         gid = grade_id(cell)
+        if gid is None:
+            continue
         if gid in seen:
             dups.append(gid)
         seen.add(gid)

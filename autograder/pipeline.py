@@ -119,10 +119,14 @@ def _grade_one(course: Course, assignment: str, student: str, opts: GradeOptions
         shutil.copytree(submitted, scratch / "submitted" / student / assignment)
         db = _copy_gradebook(course, scratch)
         start = time.perf_counter()
+        env = nbgrader_env(scratch, db)
+        # One share of the cores per worker: oversubscribed OpenMP threads spin and slow every kernel many times over.
+        threads = str(max(1, (os.cpu_count() or 1) // max(1, opts.workers)))
+        env.update(OMP_NUM_THREADS=threads, MKL_NUM_THREADS=threads)
         proc = subprocess.Popen(
             [sys.executable, "-m", "nbgrader", "autograde", assignment, "--student", student, "--force",
              f"--Execute.timeout={opts.cell_timeout}", f"--ExecutePreprocessor.timeout={opts.cell_timeout}"],
-            cwd=scratch, env=nbgrader_env(scratch, db), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+            cwd=scratch, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL, text=True, preexec_fn=_limit(Limits(
                 wall_seconds=opts.notebook_timeout, cpu_seconds=int(opts.notebook_timeout * 4),
                 memory_bytes=opts.limits.memory_bytes, file_bytes=opts.limits.file_bytes)))

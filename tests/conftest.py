@@ -31,3 +31,33 @@ def executed_hw_course(tmp_path_factory):
     execute_notebook(notebook, timeout=1200)
     fill_results_table(notebook)
     return course
+
+
+@pytest.fixture(scope="session")
+def graded_class(executed_hw_course, tmp_path_factory):
+    """The demo's simulated class, collected from its Canvas zip and graded with 2 workers, feedback and export done.
+    Reuses the reference trained by ``executed_hw_course`` (no second training run)."""
+    import shutil
+
+    from autograder.collect import collect
+    from autograder.course import Course
+    from autograder.demo import ASSIGNMENT, build_class, new_course, set_duedate
+    from autograder.export import export
+    from autograder.feedback import feedback
+    from autograder.pipeline import GradeOptions, grade
+    from autograder.release import release
+
+    root = tmp_path_factory.mktemp("class")
+    course = new_course(root / "course")
+    artifacts = executed_hw_course / "source" / ASSIGNMENT
+    for path in artifacts.iterdir():
+        if path.suffix == ".pt" or path.name.endswith("_results.json"):
+            shutil.copy(path, course.root / "source" / ASSIGNMENT / path.name)
+    release(course, [ASSIGNMENT])
+    set_duedate(course)
+    build_class(course, course.root / "source" / ASSIGNMENT, root / "canvas.zip")
+    report = collect(course, ASSIGNMENT, root / "canvas.zip")
+    results = {r["student"]: r for r in grade(course, ASSIGNMENT, opts=GradeOptions(workers=2))}
+    pages = feedback(course, ASSIGNMENT)
+    summaries = export(course, [ASSIGNMENT])
+    return Course(course.root), {"collect": report, "results": results, "pages": pages, "summaries": summaries}

@@ -27,24 +27,19 @@ class CheckFailed(AssertionError):
     """A verdict's failure; its message is what the student reads."""
 
 
-def _probe(obs: dict, name: str) -> dict:
+def _probe(obs: dict, name: str, cell: str | None = None) -> dict:
+    """The observations of one probe; its error, with the error of the student's cell when that was the cause."""
     data = obs.get(name)
     if data is None:
         raise CheckFailed(obs.get("sandbox_error", "your code could not be run"))
     if "error" in data:
-        raise CheckFailed(data["error"])
+        cell_error = obs.get("cell_errors", {}).get(cell) if cell else None
+        raise CheckFailed(data["error"] + (f"; the cell {cell} raised {cell_error}" if cell_error else ""))
     return data
 
 
-def _cell_error(obs: dict, grade_id: str) -> None:
-    err = obs.get("cell_errors", {}).get(grade_id)
-    if err:
-        raise CheckFailed(f"the cell defining it raised {err}")
-
-
 def test_residual_block(obs: dict, ctx: dict) -> str:
-    _cell_error(obs, "residual_block")
-    data = _probe(obs, "residual_block")
+    data = _probe(obs, "residual_block", "residual_block")
     for key, (shape, dtype, finite, non_negative) in data["shapes"].items():
         n, cin, cout, stride = (int(v) for v in key.split("-"))
         expected = [n, cout, 16 // stride, 16 // stride]
@@ -70,8 +65,7 @@ def test_residual_block(obs: dict, ctx: dict) -> str:
 
 
 def test_segmentation_model(obs: dict, ctx: dict) -> str:
-    _cell_error(obs, "segmentation_model")
-    data = _probe(obs, "segmentation_model")
+    data = _probe(obs, "segmentation_model", "segmentation_model")
     for key, (shape, dtype, finite) in data["shapes"].items():
         downsample, n = key.split("-")
         if shape != [int(n), 21, 64, 64]:
@@ -90,7 +84,7 @@ def test_segmentation_model(obs: dict, ctx: dict) -> str:
 
 
 def test_parameter_count(obs: dict, ctx: dict) -> str:
-    data = _probe(obs, "parameters")
+    data = _probe(obs, "parameters", "segmentation_model")
     real = int(data["num_parameters"])
     reported = ctx["reported"].get("num_parameters")
     saved = ctx.get("results_metrics", {}).get("num_parameters")

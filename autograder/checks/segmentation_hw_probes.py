@@ -13,8 +13,14 @@ def _error(err):
     return f"{type(err).__name__}: {str(err).splitlines()[0][:300] if str(err) else ''}"
 
 
+def _need(ns, name):
+    if name not in ns:
+        raise NameError(f"{name} is not defined (its cell failed or is still the stub)")
+    return ns[name]
+
+
 def probe_residual_block(ns):
-    ResidualBlock = ns["ResidualBlock"]
+    ResidualBlock = _need(ns, "ResidualBlock")
     out = {"shapes": {}, "shortcut_identity": {}}
     for n in (1, 2, 5):
         for cin, cout, stride in ((8, 8, 1), (8, 16, 2), (6, 6, 2), (4, 12, 1)):
@@ -41,7 +47,7 @@ def probe_residual_block(ns):
 
 
 def probe_segmentation_model(ns):
-    Model = ns["SegmentationModel"]
+    Model = _need(ns, "SegmentationModel")
     out = {"shapes": {}, "min_size": {}, "first_grad": None}
     for downsample in (True, False):
         for n in (1, 3):
@@ -70,7 +76,7 @@ def _load_submitted(ns, spec):
     payload = torch.load(spec["checkpoint"], map_location="cpu", weights_only=True)
     state = payload["state_dict"] if isinstance(payload, dict) and "state_dict" in payload else payload
     kwargs = payload.get("model_kwargs", {}) if isinstance(payload, dict) else {}
-    model = ns["SegmentationModel"](**kwargs)
+    model = _need(ns, "SegmentationModel")(**kwargs)
     model.load_state_dict(state, strict=True)
     return model.eval(), kwargs
 

@@ -1,0 +1,153 @@
+"""``make demo``: the whole TA job on the synthetic default, from a clean clone.
+
+1. A fresh course directory (``demo_out/course``) gets the course config and the source notebooks.
+2. ``release``: regenerate the release, train the reference once (QUICK mode), validate, scan for leaks.
+3. A simulated class, packed as a Canvas "Download Submissions" zip:
+     ada    the reference solution                         every automatic point
+     ben    partial: correct code, but the checkpoint of the model without downsampling (mIoU ~0.11)
+     cara   the untouched release                          no point, the run goes on
+     dev    a notebook that raises before defining SegmentationModel
+     eli    the reference solution, submitted a day late   every point, flagged late
+     fay    the reference code without its checkpoint
+   plus a stray file that matches no student.
+4. ``collect`` → ``grade`` (2 parallel workers) → ``feedback`` → ``export``, then the gradebook summary.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import shutil
+import time
+import zipfile
+from pathlib import Path
+
+import nbformat
+
+from autograder.course import Course, run_nbgrader
+
+REPO = Path(__file__).resolve().parents[1]
+ASSIGNMENT = "segmentation_hw"
+DUEDATE = "2026-12-01 23:59:00 UTC"
+ON_TIME = "2026-12-01 20:15:00 UTC"
+LATE = "2026-12-02 21:00:00 UTC"
+STUDENTS = ("ada", "ben", "cara", "dev", "eli", "fay")
+CANVAS_IDS = {s: (1000 + i, 5000 + i) for i, s in enumerate(STUDENTS)}
+
+
+def new_course(target: Path) -> Course:
+    if target.exists():
+        shutil.rmtree(target)
+    (target / "source").mkdir(parents=True)
+    shutil.copy(REPO / "nbgrader_config.py", target / "nbgrader_config.py")
+    shutil.copytree(REPO / "source" / ASSIGNMENT, target / "source" / ASSIGNMENT,
+                    ignore=shutil.ignore_patterns("*.pt", "*_results.json", ".ipynb_checkpoints"))
+    return Course(target.resolve())
+
+
+def _cells(nb) -> dict:
+    return {c.metadata.get("nbgrader", {}).get("grade_id"): c for c in nb.cells if c.metadata.get("nbgrader")}
+
+
+def student_notebook(course: Course, solved: set[str], answers: bool, table_from: dict | None) -> nbformat.NotebookNode:
+    """The release notebook with some graded cells filled in from the source, as a student would."""
+    release = nbformat.read(course.root / "release" / ASSIGNMENT / f"{ASSIGNMENT}.ipynb", as_version=4)
+    source = _cells(nbformat.read(course.root / "source" / ASSIGNMENT / f"{ASSIGNMENT}.ipynb", as_version=4))
+    mine = _cells(release)
+    for gid in solved:
+        mine[gid].source = re.sub(r"^[ \t]*### (BEGIN|END) SOLUTION[ \t]*\n", "", source[gid].source, flags=re.M)
+    if answers:
+        for gid, cell in mine.items():
+            if cell.cell_type == "markdown" and cell.metadata["nbgrader"].get("solution"):
+                cell.source = source[gid].source
+    if table_from is not None:
+        from course_lib.submission import results_table
+
+        mine["q1_results_table"].source = results_table(table_from)
+    return release
+
+
+def build_class(course: Course, artifacts: Path, out_zip: Path) -> dict:
+    """Writes the simulated class as a Canvas-style zip; returns {student: expectation}."""
+    main = json.loads((artifacts / f"{ASSIGNMENT}_results.json").read_text())["metrics"]
+    nodown = json.loads((artifacts / f"{ASSIGNMENT}_nodown_results.json").read_text())["metrics"]
+    both = {"residual_block", "segmentation_model"}
+    plans = {
+        "ada": (student_notebook(course, both, True, main), "main", ON_TIME),
+        "ben": (student_notebook(course, both, True, nodown), "nodown", ON_TIME),
+        "cara": (student_notebook(course, set(), False, None), None, ON_TIME),
+        "dev": (student_notebook(course, both, True, main), "main", ON_TIME),
+        "eli": (student_notebook(course, both, True, main), "main", LATE),
+        "fay": (student_notebook(course, both, True, main), None, ON_TIME),
+    }
+    broken = _cells(plans["dev"][0])["segmentation_model"]
+    broken.source = 'raise RuntimeError("I ran out of time")\n\n' + broken.source
+    timestamps = ["student_id,timestamp"]
+    out_zip.parent.mkdir(parents=True, exist_ok=True)
+    with zipfile.ZipFile(out_zip, "w", zipfile.ZIP_DEFLATED) as archive:
+        for student, (nb, weights, stamp) in plans.items():
+            user, sub = CANVAS_IDS[student]
+            late = "LATE_" if stamp == LATE else ""
+            prefix = f"{student}_{late}{user}_{sub}_"
+            archive.writestr(prefix + f"{ASSIGNMENT}.ipynb", nbformat.writes(nb))
+            if weights is not None:
+                stem = ASSIGNMENT if weights == "main" else f"{ASSIGNMENT}_nodown"
+                archive.write(artifacts / f"{stem}_checkpoint.pt", prefix + f"{ASSIGNMENT}_checkpoint.pt")
+                archive.write(artifacts / f"{stem}_results.json", prefix + f"{ASSIGNMENT}_results.json")
+                if weights == "main":  # the variant files are part of a complete submission
+                    archive.write(artifacts / f"{ASSIGNMENT}_nodown_checkpoint.pt", prefix + f"{ASSIGNMENT}_nodown_checkpoint.pt")
+                    archive.write(artifacts / f"{ASSIGNMENT}_nodown_results.json", prefix + f"{ASSIGNMENT}_nodown_results.json")
+            timestamps.append(f"{student},{stamp}")
+        archive.writestr("timestamps.csv", "\n".join(timestamps) + "\n")
+        archive.writestr("readme_from_lms.txt", "a stray file that belongs to nobody")
+    return {"main_metrics": main, "nodown_metrics": nodown}
+
+
+def set_duedate(course: Course, duedate: str = DUEDATE) -> None:
+    proc = run_nbgrader(["db", "assignment", "add", ASSIGNMENT, f"--duedate={duedate}"], course.root, course.db_url)
+    if proc.returncode != 0:
+        raise SystemExit(f"could not set the due date: {proc.stderr[-1000:]}")
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description="Simulate a class and run the TA pipeline end to end.")
+    parser.add_argument("--out", type=Path, default=Path("demo_out"))
+    parser.add_argument("--workers", type=int, default=2)
+    args = parser.parse_args(argv)
+    from autograder.collect import collect
+    from autograder.export import export, print_summary
+    from autograder.feedback import feedback
+    from autograder.pipeline import GradeOptions, grade
+    from autograder.release import release
+
+    clock = time.perf_counter()
+    stamps = {}
+
+    def step(name: str) -> None:
+        stamps[name] = round(time.perf_counter() - clock, 1)
+        print(f"\n=== {name} ({stamps[name]:.0f} s) ===", flush=True)
+
+    step("release (trains the reference once)")
+    course = new_course(args.out / "course")
+    release(course, [ASSIGNMENT])
+    set_duedate(course)
+    step("simulated class → Canvas zip")
+    zip_path = args.out / "canvas_export.zip"
+    build_class(course, course.root / "source" / ASSIGNMENT, zip_path)
+    print(f"wrote {zip_path}")
+    step("collect")
+    collect(course, ASSIGNMENT, zip_path)
+    step(f"grade ({args.workers} workers)")
+    grade(course, ASSIGNMENT, opts=GradeOptions(workers=args.workers))
+    step("feedback")
+    feedback(course, ASSIGNMENT)
+    step("export")
+    summaries = export(course, [ASSIGNMENT])
+    print_summary(course, summaries)
+    step("done")
+    (args.out / "timings.json").write_text(json.dumps(stamps, indent=2))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,104 @@
+"""The TA pipeline end to end on the simulated class: LMS zip → collect → grade (parallel) → feedback → export."""
+
+import json
+
+import pandas as pd
+import pytest
+from nbgrader.api import Gradebook
+
+from autograder.demo import ASSIGNMENT
+from autograder.export import export
+from autograder.pipeline import GradeOptions, grade
+
+pytestmark = pytest.mark.slow
+
+EXPECTED = {  # automatic points out of 45
+    "ada": 45.0,  # the reference
+    "ben": 30.0,  # code right (10 + 10), parameters (5), answers (5); no tier with the no-downsampling model
+    "cara": 0.0,  # the untouched release
+    "dev": 15.0,  # ResidualBlock (10) and answers (5); SegmentationModel never defined
+    "eli": 45.0,  # the reference, late
+    "fay": 25.0,  # code and answers; no checkpoint, so no parameter or tier points
+}
+
+
+def test_collect_matches_every_student_and_reports_the_stray_file(graded_class):
+    _, info = graded_class
+    report = info["collect"]
+    assert report["students"] == sorted(EXPECTED)
+    assert report["unmatched"] == ["readme_from_lms.txt"]
+    assert report["marked_late_by_lms"] == ["eli"] and report["timestamps"] == 6
+
+
+def test_each_student_gets_exactly_the_expected_automatic_points(graded_class):
+    _, info = graded_class
+    assert {s: r["auto_points"] for s, r in info["results"].items()} == EXPECTED
+    assert all(r["auto_max"] == 45.0 for r in info["results"].values())
+
+
+def test_reference_passes_every_check_with_a_recomputed_miou(graded_class):
+    _, info = graded_class
+    ada = info["results"]["ada"]
+    assert all(c["passed"] for c in ada["checks"].values()) and ada["problems"] == []
+    assert ada["miou"]["public"] >= 0.35 and abs(ada["miou"]["public"] - ada["miou"]["heldout"]) < 0.08
+
+
+def test_failing_and_incomplete_students_get_a_clear_reason(graded_class):
+    _, info = graded_class
+    results = info["results"]
+    assert "no checkpoint" in "; ".join(results["fay"]["problems"])
+    assert "SegmentationModel is not defined" in results["dev"]["checks"]["test_segmentation_model"]["message"]
+    assert "RuntimeError: I ran out of time" in results["dev"]["checks"]["test_segmentation_model"]["message"]
+    assert "below 0.15" in results["ben"]["checks"]["test_miou_target"]["message"]
+    assert "still the placeholder" in results["cara"]["checks"]["test_answers_complete"]["message"]
+    assert results["cara"]["status"] == "graded"  # the untouched release runs to the end
+
+
+def test_export_tables_lateness_and_canvas_file(graded_class):
+    course, info = graded_class
+    out = course.root / "grading" / "export"
+    table = pd.read_csv(out / f"{ASSIGNMENT}_scores.csv").set_index("student")
+    assert table.loc["eli", "late_seconds"] > 0 and (table.drop("eli")["late_seconds"] == 0).all()
+    assert table.loc["ada", "test_miou_excellent"] == 5.0 and table.loc["ben", "test_miou_target"] == 0.0
+    assert table.loc["ada", "max"] == 85.0  # 45 automatic + 40 manual
+    summary = info["summaries"][ASSIGNMENT]
+    assert summary["tier_counts"] == {"tier 0.15": 2, "tier 0.25": 2, "tier 0.35": 2} and summary["late"] == 1
+    canvas = pd.read_csv(out / "canvas_import.csv")
+    assert list(canvas.columns[:5]) == ["Student", "ID", "SIS User ID", "SIS Login ID", "Section"]
+    assert canvas.iloc[0]["Student"].strip() == "Points Possible" and len(canvas) == 7
+    assert (out / f"{ASSIGNMENT}_histogram.png").stat().st_size > 5000 and (out / "nbgrader_grades.csv").is_file()
+
+
+def test_feedback_shows_check_messages_but_no_hidden_code(graded_class):
+    course, info = graded_class
+    assert info["pages"] == 6
+    html = next((course.root / "feedback" / "ben" / ASSIGNMENT).glob("*.html")).read_text()
+    assert "test_miou_target: FAILED" in html and "BEGIN HIDDEN TESTS" not in html
+    assert "hidden tests run by the grader" in html
+
+
+def test_regrade_and_reexport_change_nothing_and_keep_manual_grades(graded_class):
+    course, _ = graded_class
+    with Gradebook(course.db_url) as gb:  # a TA grades an answer in formgrader
+        grade_row = gb.find_grade("q4_architecture", ASSIGNMENT, ASSIGNMENT, "ada")
+        grade_row.manual_score = 3.5
+        gb.db.commit()
+    export(course, [ASSIGNMENT])
+    out = course.root / "grading" / "export"
+    before = {p.name: p.read_bytes() for p in out.glob("*.csv")} | {p.name: p.read_bytes() for p in out.glob("*.json")}
+    skipped = grade(course, ASSIGNMENT, opts=GradeOptions(workers=2))  # nothing changed: every student skipped
+    assert {r["student"] for r in skipped} == set(EXPECTED)
+    grade(course, ASSIGNMENT, ["ada", "cara"], GradeOptions(workers=2, force=True))  # forced: recomputed
+    export(course, [ASSIGNMENT])
+    after = {p.name: p.read_bytes() for p in out.glob("*.csv")} | {p.name: p.read_bytes() for p in out.glob("*.json")}
+    assert after == before
+    table = pd.read_csv(out / f"{ASSIGNMENT}_scores.csv").set_index("student")
+    assert table.loc["ada", "q4_architecture"] == 3.5 and table.loc["ada", "total"] == 48.5
+    with Gradebook(course.db_url) as gb:
+        assert len(gb.find_assignment(ASSIGNMENT).submissions) == 6
+
+
+def test_results_are_structured_json(graded_class):
+    course, _ = graded_class
+    data = json.loads((course.results_dir(ASSIGNMENT) / "dev.json").read_text())
+    assert set(data) >= {"student", "status", "problems", "checks", "auto_points", "auto_max", "miou", "submission_hash"}

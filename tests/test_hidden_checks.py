@@ -1,0 +1,115 @@
+"""Every hidden check of Assignment 1 passes on the reference and fails on a planted bug (judged in the sandbox)."""
+
+import json
+import re
+import shutil
+
+import nbformat
+import pytest
+import torch
+
+from autograder.checks.segmentation_hw import CHECKS
+from autograder.demo import ASSIGNMENT, student_notebook
+from autograder.judge import judge_submission
+from course_lib.submission import results_table
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def reference(executed_hw_course, tmp_path_factory):
+    """A complete reference submission folder (release notebook filled in, checkpoint, results)."""
+    from autograder.course import Course, run_nbgrader
+
+    course = Course(executed_hw_course)
+    run_nbgrader(["generate_assignment", ASSIGNMENT, "--force"], course.root, course.db_url)
+    folder = tmp_path_factory.mktemp("reference")
+    artifacts = course.root / "source" / ASSIGNMENT
+    for name in ("segmentation_hw_checkpoint.pt", "segmentation_hw_results.json"):
+        shutil.copy(artifacts / name, folder / name)
+    metrics = json.loads((folder / "segmentation_hw_results.json").read_text())["metrics"]
+    nb = student_notebook(course, {"residual_block", "segmentation_model"}, True, metrics)
+    nbformat.write(nb, folder / "segmentation_hw.ipynb")
+    return folder
+
+
+def planted(reference, tmp_path, edit_cell=None, edit_answers=None, checkpoint=None):
+    folder = tmp_path / "planted"
+    shutil.copytree(reference, folder)
+    nb = nbformat.read(folder / "segmentation_hw.ipynb", as_version=4)
+    cells = {c.metadata.get("nbgrader", {}).get("grade_id"): c for c in nb.cells}
+    if edit_cell:
+        gid, old, new = edit_cell
+        assert old in cells[gid].source
+        cells[gid].source = cells[gid].source.replace(old, new)
+    if edit_answers:
+        edit_answers(cells)
+    nbformat.write(nb, folder / "segmentation_hw.ipynb")
+    if checkpoint is not None:
+        checkpoint(folder)
+    return judge_submission(folder, ASSIGNMENT)
+
+
+def failed(verdict) -> set[str]:
+    return {gid for gid, r in verdict.checks.items() if not r.passed}
+
+
+def test_reference_passes_every_check(reference):
+    verdict = judge_submission(reference, ASSIGNMENT)
+    assert failed(verdict) == set(), {g: r.message for g, r in verdict.checks.items()}
+
+
+def test_block_without_skip_connection_fails_the_block_check(reference, tmp_path):
+    verdict = planted(reference, tmp_path, ("residual_block", "out + self.shortcut(x)", "out"))
+    assert "test_residual_block" in failed(verdict)
+    assert "identity" in verdict.checks["test_residual_block"].message
+
+
+def test_model_with_wrong_class_count_fails_the_model_check(reference, tmp_path):
+    verdict = planted(reference, tmp_path, ("segmentation_model", "nn.Conv2d(head_in, num_classes, 1)",
+                                            "nn.Conv2d(head_in, num_classes - 1, 1)"))
+    assert "test_segmentation_model" in failed(verdict)
+    assert "expected (1, 21, 64, 64)" in verdict.checks["test_segmentation_model"].message
+
+
+def test_misreported_parameter_count_fails_the_parameter_check(reference, tmp_path):
+    def edit(cells):
+        cells["q1_results_table"].source = re.sub(r"\| Total Model Parameters \| [\d,]+ \|",
+                                                  "| Total Model Parameters | 123,456 |", cells["q1_results_table"].source)
+    verdict = planted(reference, tmp_path, edit_answers=edit)
+    assert failed(verdict) == {"test_parameter_count"}
+
+
+def test_untrained_checkpoint_fails_every_tier(reference, tmp_path):
+    def untrained(folder):
+        from autograder.reference.segmentation_hw import SegmentationModel
+        from course_lib.train import save_checkpoint
+
+        payload = torch.load(folder / "segmentation_hw_checkpoint.pt", weights_only=True)
+        save_checkpoint(folder / "segmentation_hw_checkpoint.pt", SegmentationModel(**payload["model_kwargs"]),
+                        payload["model_kwargs"], metrics=payload["metrics"])
+    verdict = planted(reference, tmp_path, checkpoint=untrained)
+    assert {"test_miou_target", "test_miou_good", "test_miou_excellent"} <= failed(verdict)
+
+
+def test_inflated_reported_miou_fails_every_tier(reference, tmp_path):
+    def edit(cells):
+        cells["q1_results_table"].source = re.sub(r"\| Final Validation mIoU \| [\d.]+ \|",
+                                                  "| Final Validation mIoU | 0.9100 |", cells["q1_results_table"].source)
+    verdict = planted(reference, tmp_path, edit_answers=edit)
+    assert failed(verdict) == {"test_miou_target", "test_miou_good", "test_miou_excellent"}
+    assert "must agree" in verdict.checks["test_miou_target"].message
+
+
+def test_placeholder_answer_fails_the_answers_check(reference, tmp_path):
+    def edit(cells):
+        cells["q9_miou"].source = "YOUR ANSWER HERE"
+    verdict = planted(reference, tmp_path, edit_answers=edit)
+    assert failed(verdict) == {"test_answers_complete"}
+    assert "q9_miou: still the placeholder" in verdict.checks["test_answers_complete"].message
+
+
+def test_every_check_is_covered_by_a_planted_bug():
+    covered = {"test_residual_block", "test_segmentation_model", "test_parameter_count", "test_miou_target",
+               "test_miou_good", "test_miou_excellent", "test_answers_complete"}
+    assert covered == set(CHECKS)
