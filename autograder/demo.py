@@ -10,7 +10,8 @@
      eli    the reference solution, submitted a day late   every point, flagged late
      fay    the reference code without its checkpoint
    plus a stray file that matches no student.
-4. ``collect`` → ``grade`` (2 parallel workers) → ``feedback`` → ``export``, then the gradebook summary.
+   Assignment 2 (concepts): ada solves every topic, ben the first five, cara hands in the release.
+4. ``collect`` → ``grade`` (2 parallel workers) → ``feedback`` for each, then ``export`` and the gradebook summary.
 """
 
 from __future__ import annotations
@@ -41,8 +42,9 @@ def new_course(target: Path) -> Course:
         shutil.rmtree(target)
     (target / "source").mkdir(parents=True)
     shutil.copy(REPO / "nbgrader_config.py", target / "nbgrader_config.py")
-    shutil.copytree(REPO / "source" / ASSIGNMENT, target / "source" / ASSIGNMENT,
-                    ignore=shutil.ignore_patterns("*.pt", "*_results.json", ".ipynb_checkpoints"))
+    for assignment in (ASSIGNMENT, CONCEPTS):
+        shutil.copytree(REPO / "source" / assignment, target / "source" / assignment,
+                        ignore=shutil.ignore_patterns("*.pt", "*_results.json", ".ipynb_checkpoints"))
     return Course(target.resolve())
 
 
@@ -50,10 +52,11 @@ def _cells(nb) -> dict:
     return {c.metadata.get("nbgrader", {}).get("grade_id"): c for c in nb.cells if c.metadata.get("nbgrader")}
 
 
-def student_notebook(course: Course, solved: set[str], answers: bool, table_from: dict | None) -> nbformat.NotebookNode:
+def student_notebook(course: Course, solved: set[str], answers: bool, table_from: dict | None,
+                     assignment: str = ASSIGNMENT) -> nbformat.NotebookNode:
     """The release notebook with some graded cells filled in from the source, as a student would."""
-    release = nbformat.read(course.root / "release" / ASSIGNMENT / f"{ASSIGNMENT}.ipynb", as_version=4)
-    source = _cells(nbformat.read(course.root / "source" / ASSIGNMENT / f"{ASSIGNMENT}.ipynb", as_version=4))
+    release = nbformat.read(course.root / "release" / assignment / f"{assignment}.ipynb", as_version=4)
+    source = _cells(nbformat.read(course.root / "source" / assignment / f"{assignment}.ipynb", as_version=4))
     mine = _cells(release)
     for gid in solved:
         mine[gid].source = re.sub(r"^[ \t]*### (BEGIN|END) SOLUTION[ \t]*\n", "", source[gid].source, flags=re.M)
@@ -104,8 +107,25 @@ def build_class(course: Course, artifacts: Path, out_zip: Path) -> dict:
     return {"main_metrics": main, "nodown_metrics": nodown}
 
 
-def set_duedate(course: Course, duedate: str = DUEDATE) -> None:
-    proc = run_nbgrader(["db", "assignment", "add", ASSIGNMENT, f"--duedate={duedate}"], course.root, course.db_url)
+CONCEPTS = "segmentation_concepts"
+CONCEPT_TOPICS = ("t1_panoptic", "t2_unet", "t3_roi_align", "t4_losses", "t5_atrous", "t6_metrics", "t7_sam",
+                  "t8_upsampling", "t9_imbalance", "t10_segformer")
+
+
+def build_concepts_class(course: Course, out_zip: Path) -> None:
+    """Assignment 2's class: ada solves everything, ben the first five topics, cara hands in the release."""
+    plans = {"ada": student_notebook(course, set(CONCEPT_TOPICS), True, None, CONCEPTS),
+             "ben": student_notebook(course, set(CONCEPT_TOPICS[:5]), True, None, CONCEPTS),
+             "cara": student_notebook(course, set(), False, None, CONCEPTS)}
+    with zipfile.ZipFile(out_zip, "w", zipfile.ZIP_DEFLATED) as archive:
+        for student, nb in plans.items():
+            user, sub = CANVAS_IDS[student]
+            archive.writestr(f"{student}_{user}_{sub + 100}_{CONCEPTS}.ipynb", nbformat.writes(nb))
+        archive.writestr("timestamps.csv", "student_id,timestamp\n" + "".join(f"{s},{ON_TIME}\n" for s in plans))
+
+
+def set_duedate(course: Course, duedate: str = DUEDATE, assignment: str = ASSIGNMENT) -> None:
+    proc = run_nbgrader(["db", "assignment", "add", assignment, f"--duedate={duedate}"], course.root, course.db_url)
     if proc.returncode != 0:
         raise SystemExit(f"could not set the due date: {proc.stderr[-1000:]}")
 
@@ -130,20 +150,23 @@ def main(argv: list[str] | None = None) -> None:
 
     step("release (trains the reference once)")
     course = new_course(args.out / "course")
-    release(course, [ASSIGNMENT])
-    set_duedate(course)
-    step("simulated class → Canvas zip")
-    zip_path = args.out / "canvas_export.zip"
-    build_class(course, course.root / "source" / ASSIGNMENT, zip_path)
-    print(f"wrote {zip_path}")
-    step("collect")
-    collect(course, ASSIGNMENT, zip_path)
-    step(f"grade ({args.workers} workers)")
-    grade(course, ASSIGNMENT, opts=GradeOptions(workers=args.workers))
-    step("feedback")
-    feedback(course, ASSIGNMENT)
+    release(course, [ASSIGNMENT, CONCEPTS])
+    for assignment in (ASSIGNMENT, CONCEPTS):
+        set_duedate(course, assignment=assignment)
+    step("simulated classes → Canvas zips")
+    zips = {ASSIGNMENT: args.out / "canvas_export_segmentation_hw.zip", CONCEPTS: args.out / "canvas_export_concepts.zip"}
+    build_class(course, course.root / "source" / ASSIGNMENT, zips[ASSIGNMENT])
+    build_concepts_class(course, zips[CONCEPTS])
+    print("wrote", ", ".join(str(z) for z in zips.values()))
+    for assignment, zip_path in zips.items():
+        step(f"{assignment}: collect")
+        collect(course, assignment, zip_path)
+        step(f"{assignment}: grade ({args.workers} workers)")
+        grade(course, assignment, opts=GradeOptions(workers=args.workers))
+        step(f"{assignment}: feedback")
+        feedback(course, assignment)
     step("export")
-    summaries = export(course, [ASSIGNMENT])
+    summaries = export(course, [ASSIGNMENT, CONCEPTS])
     print_summary(course, summaries)
     step("done")
     (args.out / "timings.json").write_text(json.dumps(stamps, indent=2))

@@ -141,21 +141,26 @@ def judge_submission(folder: Path, assignment: str = "segmentation_hw", data: Gr
                                 "the first of each was graded")
     cells = first_cells_by_id(nb)
     answers = answer_cells(nb)
-    ctx = {"answers": answers, "reported": parse_results_table(answers.get("q1_results_table", "")),
-           "results_metrics": _read_results_json(folder / checks_module.RESULTS)}
-    checkpoint = folder / checks_module.CHECKPOINT
-    if not checkpoint.is_file():
-        verdict.problems.append(f"no checkpoint: {checks_module.CHECKPOINT} is missing from the submission")
-        checkpoint = None
-    elif checkpoint.stat().st_size > MAX_CHECKPOINT_BYTES:
-        verdict.problems.append(f"{checks_module.CHECKPOINT} is over {MAX_CHECKPOINT_BYTES // 1024**2} MB; not loaded")
-        checkpoint = None
-
-    data = data or grading_data()
-    obs = _run_probes(checks_module, {gid: cells[gid].source for gid in checks_module.CODE_CELLS if gid in cells},
-                      checkpoint, data, limits, verdict)
-    ctx["miou"], ctx["miou_error"] = _score_predictions(obs, data)
-    verdict.miou = ctx["miou"]
+    code = {gid: cells[gid].source for gid in checks_module.CODE_CELLS if gid in cells}
+    ctx = {"answers": answers, "cells": code}
+    inputs = checks_module.make_inputs() if hasattr(checks_module, "make_inputs") else None
+    ctx["inputs"] = inputs
+    checkpoint = None
+    if hasattr(checks_module, "CHECKPOINT"):  # an assignment graded on trained weights
+        ctx["reported"] = parse_results_table(answers.get("q1_results_table", ""))
+        ctx["results_metrics"] = _read_results_json(folder / checks_module.RESULTS)
+        checkpoint = folder / checks_module.CHECKPOINT
+        if not checkpoint.is_file():
+            verdict.problems.append(f"no checkpoint: {checks_module.CHECKPOINT} is missing from the submission")
+            checkpoint = None
+        elif checkpoint.stat().st_size > MAX_CHECKPOINT_BYTES:
+            verdict.problems.append(f"{checks_module.CHECKPOINT} is over {MAX_CHECKPOINT_BYTES // 1024**2} MB; not loaded")
+            checkpoint = None
+        data = data or grading_data()
+    obs = _run_probes(checks_module, code, checkpoint, data, inputs, limits, verdict)
+    if hasattr(checks_module, "CHECKPOINT"):
+        ctx["miou"], ctx["miou_error"] = _score_predictions(obs, data)
+        verdict.miou = ctx["miou"]
     for gid, check in checks_module.CHECKS.items():
         try:
             verdict.checks[gid] = CheckResult(gid, True, check(obs, ctx))
@@ -167,16 +172,20 @@ def judge_submission(folder: Path, assignment: str = "segmentation_hw", data: Gr
     return verdict
 
 
-def _run_probes(checks_module, cells: dict, checkpoint: Path | None, data: GradingData, limits: Limits,
-                verdict: Verdict) -> dict:
+def _run_probes(checks_module, cells: dict, checkpoint: Path | None, data: GradingData | None, inputs: dict | None,
+                limits: Limits, verdict: Verdict) -> dict:
     with tempfile.TemporaryDirectory(prefix="judge-") as tmp:
         work = Path(tmp)
         shutil.copy(RUNNER, work / "runner.py")
         shutil.copy(checks_module.PROBES_FILE, work / "probes.py")
-        images = data.public.images if data.heldout is None else torch.cat([data.public.images, data.heldout.images])
-        torch.save(images, work / "images.pt")
-        spec = {"cells": cells, "probes_file": "probes.py", "images": "images.pt", "out": "observations.pt",
-                "checkpoint": None, "threads": 1}
+        spec = {"cells": cells, "probes_file": "probes.py", "out": "observations.pt", "checkpoint": None, "threads": 1}
+        if data is not None:  # images only: the masks never leave this process
+            images = data.public.images if data.heldout is None else torch.cat([data.public.images, data.heldout.images])
+            torch.save(images, work / "images.pt")
+            spec["images"] = "images.pt"
+        if inputs is not None:
+            torch.save(inputs, work / "inputs.pt")
+            spec["inputs"] = "inputs.pt"
         if checkpoint is not None:
             shutil.copy(checkpoint, work / "checkpoint.pt")
             spec["checkpoint"] = "checkpoint.pt"

@@ -260,7 +260,7 @@ def grade(course: Course, assignment: str, students: list[str] | None = None, op
             log(f"  {student}: up to date, skipped")
         else:
             todo.append((student, digest))
-    data = grading_data()
+    data = grading_data() if hasattr(ASSIGNMENT_CHECKS[assignment], "CHECKPOINT") else None
     start = time.perf_counter()
     with ThreadPoolExecutor(max_workers=max(1, opts.workers)) as pool:
         futures = {pool.submit(_grade_one, course, assignment, s, opts, data): (s, d) for s, d in todo}

@@ -14,7 +14,7 @@ from pathlib import Path
 import nbformat
 
 REPO = Path(__file__).resolve().parents[1]
-ASSIGNMENTS = ("segmentation_hw",)
+ASSIGNMENTS = ("segmentation_hw", "segmentation_concepts")
 
 
 def venv_env(**extra: str) -> dict:

@@ -65,7 +65,7 @@ def test_export_tables_lateness_and_canvas_file(graded_class):
     assert summary["tier_counts"] == {"tier 0.15": 2, "tier 0.25": 2, "tier 0.35": 2} and summary["late"] == 1
     canvas = pd.read_csv(out / "canvas_import.csv")
     assert list(canvas.columns[:5]) == ["Student", "ID", "SIS User ID", "SIS Login ID", "Section"]
-    assert canvas.iloc[0]["Student"].strip() == "Points Possible" and len(canvas) == 7
+    assert canvas.iloc[0]["Student"].strip() == "Points Possible" and len(canvas) == 7  # 6 students + possible
     assert (out / f"{ASSIGNMENT}_histogram.png").stat().st_size > 5000 and (out / "nbgrader_grades.csv").is_file()
 
 
@@ -102,3 +102,13 @@ def test_results_are_structured_json(graded_class):
     course, _ = graded_class
     data = json.loads((course.results_dir(ASSIGNMENT) / "dev.json").read_text())
     assert set(data) >= {"student", "status", "problems", "checks", "auto_points", "auto_max", "miou", "submission_hash"}
+
+
+def test_assignment_two_is_graded_end_to_end(graded_class):
+    course, info = graded_class
+    assert {s: r["auto_points"] for s, r in info["concepts"].items()} == {"ada": 45.0, "ben": 25.0, "cara": 0.0}
+    assert info["concept_pages"] == 3
+    table = pd.read_csv(course.root / "grading" / "export" / "segmentation_concepts_scores.csv").set_index("student")
+    assert table.loc["ada", "test_t10_segformer"] == 4.0 and table.loc["ben", "test_t6_metrics"] == 0.0
+    canvas = pd.read_csv(course.root / "grading" / "export" / "canvas_import.csv")
+    assert {"segmentation_hw", "segmentation_concepts"} <= set(canvas.columns)

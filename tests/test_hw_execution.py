@@ -2,6 +2,7 @@
 `nbgrader validate` passes on it, and the untouched release runs to the end with failing tests."""
 
 import json
+import os
 import shutil
 
 import nbformat
@@ -13,6 +14,8 @@ pytestmark = pytest.mark.slow
 
 
 def test_source_runs_top_to_bottom_in_quick_mode(executed_hw_course):
+    if os.environ.get("SEGMENTATION_TEST_ARTIFACTS"):
+        pytest.skip("SEGMENTATION_TEST_ARTIFACTS reuses a trained reference: the source was not executed here")
     folder = executed_hw_course / "source" / "segmentation_hw"
     nb = nbformat.read(folder / "segmentation_hw.ipynb", as_version=4)
     assert error_outputs(nb) == []

@@ -1,4 +1,4 @@
-"""Assignment 1 as files: solutions in sync with the grader's reference, release in sync with source, no leaks,
+"""Assignment 1 as files (and, where parametrized, Assignment 2): solutions in sync with the grader's reference, release in sync with source, no leaks,
 every question of the sheet asked. (Execution of the notebook is in test_hw_execution.py.)"""
 
 import re
@@ -7,8 +7,10 @@ from pathlib import Path
 import nbformat
 import pytest
 
+from autograder.leaks import scan, secret_lines
 from notebooks import (
-    REPO, cells_by_id, code_without_docstrings, hidden_regions, make_course, nbgrader, normalized, solution_regions,
+    ASSIGNMENTS, REPO, cells_by_id, code_without_docstrings, hidden_regions, make_course, nbgrader, normalized,
+    solution_regions,
 )
 
 SOURCE = REPO / "source" / "segmentation_hw" / "segmentation_hw.ipynb"
@@ -42,48 +44,22 @@ def test_nbgrader_metadata_is_complete(source_nb):
     assert all(solution_regions(cells[g].source) for g in ("residual_block", "segmentation_model"))
 
 
-def test_release_is_regenerated_from_source_exactly(tmp_path):
-    course = make_course(tmp_path)
-    nbgrader("generate_assignment", "segmentation_hw", "--force", cwd=course)
-    fresh = nbformat.read(course / "release" / "segmentation_hw" / "segmentation_hw.ipynb", as_version=4)
-    committed = nbformat.read(RELEASE, as_version=4)
+@pytest.mark.parametrize("assignment", ASSIGNMENTS)
+def test_release_is_regenerated_from_source_exactly(tmp_path, assignment):
+    course = make_course(tmp_path, [assignment])
+    nbgrader("generate_assignment", assignment, "--force", cwd=course)
+    fresh = nbformat.read(course / "release" / assignment / f"{assignment}.ipynb", as_version=4)
+    committed = nbformat.read(REPO / "release" / assignment / f"{assignment}.ipynb", as_version=4)
     assert normalized(fresh) == normalized(committed), "release/ is stale: run `make release` and commit it"
-    assert sorted(p.name for p in (course / "release" / "segmentation_hw").iterdir()) == \
-        sorted(p.name for p in RELEASE.parent.iterdir())
+    assert sorted(p.name for p in (course / "release" / assignment).iterdir()) == \
+        sorted(p.name for p in (REPO / "release" / assignment).iterdir())
 
 
-def _secret_lines(nb) -> set[str]:
-    """Distinctive lines of solutions, model answers and hidden tests (minus lines the public part repeats)."""
-    secrets, public = set(), set()
-    for cell in nb.cells:
-        visible = cell.source
-        for region in solution_regions(cell.source) + hidden_regions(cell.source):
-            visible = visible.replace(region, "")
-        if not (cell.cell_type == "markdown" and cell.metadata.get("nbgrader", {}).get("solution")):
-            public |= {line.strip() for line in visible.splitlines()}
-        meta = cell.metadata.get("nbgrader", {})
-        texts = solution_regions(cell.source) + hidden_regions(cell.source)
-        if cell.cell_type == "markdown" and meta.get("solution"):
-            texts.append(cell.source)
-        for text in texts:
-            secrets |= {line.strip() for line in text.splitlines() if len(line.strip()) >= 30}
-    return secrets - public
-
-
-def _shipped_files():
-    for folder in (REPO / "release", REPO / "course_lib"):
-        yield from (p for p in folder.rglob("*") if p.is_file() and p.suffix in (".py", ".ipynb", ".md", ".txt", ".json"))
-
-
-def test_no_solution_answer_or_hidden_test_leaks_into_release_or_course_lib(source_nb):
-    secrets = _secret_lines(source_nb)
+@pytest.mark.parametrize("assignment", ASSIGNMENTS)
+def test_no_solution_answer_or_hidden_test_leaks_into_release_or_course_lib(assignment):
+    secrets = secret_lines(REPO / "source" / assignment / f"{assignment}.ipynb")
     assert len(secrets) > 50
-    for path in _shipped_files():
-        text = path.read_text(errors="ignore")
-        if path.suffix == ".ipynb":  # compare cell sources, not JSON-escaped text
-            text = "\n".join(c.source for c in nbformat.read(path, as_version=4).cells)
-        leaked = [s for s in secrets if s in text]
-        assert not leaked, f"{path.relative_to(REPO)} contains solution text: {leaked[:3]}"
+    assert scan([REPO / "release" / assignment, REPO / "course_lib"], secrets) == []
 
 
 def test_release_has_stubs_placeholders_and_no_hidden_tests():

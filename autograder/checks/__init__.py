@@ -8,6 +8,6 @@ Each assignment module defines:
   code, and turns observations plus the submitted files into ``(passed, message)``.
 """
 
-from autograder.checks import segmentation_hw
+from autograder.checks import segmentation_concepts, segmentation_hw
 
-ASSIGNMENT_CHECKS = {"segmentation_hw": segmentation_hw}
+ASSIGNMENT_CHECKS = {"segmentation_hw": segmentation_hw, "segmentation_concepts": segmentation_concepts}

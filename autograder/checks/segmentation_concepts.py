@@ -1,0 +1,249 @@
+"""Hidden checks of Assignment 2 (segmentation concepts), one per autograded cell.
+
+The grader makes every input here (``make_inputs``), the sandbox only returns the student's outputs for them,
+and each verdict compares those outputs with an oracle computed in the grader's process: torchvision
+(``roi_align``, ``sigmoid_focal_loss``), course_lib (U-Net, SegFormer, upsamplers, metrics, class weights),
+torch's FLOP counter, gradients, or the reference solution.
+"""
+
+from __future__ import annotations
+
+import ast
+import math
+from pathlib import Path
+
+import torch
+import torchvision
+from torch import nn
+from torch.utils.flop_counter import FlopCounterMode
+
+from autograder.checks.segmentation_hw import CheckFailed, test_answers_complete
+from autograder.reference import segmentation_concepts as reference
+from course_lib.losses import class_weights
+from course_lib.metrics import dice_per_class, iou_per_class, mean_iou
+from course_lib.models import SegFormer, UNet, count_parameters, make_upsampler
+
+NOTEBOOK = "segmentation_concepts.ipynb"
+PROBES_FILE = Path(__file__).with_name("segmentation_concepts_probes.py")
+TOPICS = ("t1_panoptic", "t2_unet", "t3_roi_align", "t4_losses", "t5_atrous", "t6_metrics", "t7_sam",
+          "t8_upsampling", "t9_imbalance", "t10_segformer")
+CODE_CELLS = TOPICS
+ORACLE_MODULES = ("course_lib", "torchvision", "torchmetrics")
+SETUP_ORACLE_NAMES = {"losses", "metrics", "models", "course_lib", "torchvision", "torchmetrics"}  # the setup cell's imports
+
+
+def make_inputs() -> dict:
+    g = torch.Generator().manual_seed(1234)
+    semantic = torch.randint(0, 4, (12, 12), generator=g)
+    masks = torch.zeros(3, 12, 12, dtype=torch.bool)
+    masks[0, 2:6, 2:6] = masks[1, 4:9, 4:9] = masks[2, 9:12, 0:3] = True
+    empty = torch.zeros(0, 12, 12, dtype=torch.bool)
+    feature = torch.randn(3, 9, 11, generator=g)
+    return {
+        "t1": {"cases": [{"semantic": semantic, "masks": masks, "classes": torch.tensor([2, 3, 2]), "things": [2, 3]},
+                         {"semantic": semantic, "masks": empty, "classes": torch.zeros(0, dtype=torch.long), "things": [1]}]},
+        "t2": {"count_args": [(3, 21, 32, 4), (1, 2, 8, 2), (3, 5, 16, 3)], "shape_args": [(64, 64, 32, 4), (96, 128, 8, 3)]},
+        "t3": {"feature": feature, "output_size": 3, "sampling_ratio": 2,
+               "boxes": [torch.tensor([1.0, 1.5, 7.2, 6.0]), torch.tensor([0.0, 0.0, 10.9, 8.9]),
+                         torch.tensor([3.3, 2.7, 4.1, 3.9])],
+               "mask_logits": torch.randn(4, 5, 6, 6, generator=g), "labels": torch.tensor([0, 3, 3, 1]),
+               "targets": (torch.rand(4, 6, 6, generator=g) > 0.5).float()},
+        "t4": {"logits": torch.randn(2, 1, 8, 8, generator=g) * 2, "targets": (torch.rand(2, 1, 8, 8, generator=g) > 0.85).float(),
+               "focal_params": [(0.25, 2.0), (0.5, 0.0), (0.9, 3.0)], "tversky_params": [(0.5, 0.5), (0.3, 0.7), (0.7, 0.3)]},
+        "t5": {"stacks": [[(3, 1, 1)], [(3, 2, 1), (3, 4, 1)], [(3, 1, 2), (3, 2, 1), (5, 1, 1)], [(3, 1, 1)] * 4],
+               "size": 97},
+        "t6": {"matrices": [torch.randint(0, 30, (5, 5), generator=g),
+                            torch.tensor([[10, 0, 0], [0, 0, 0], [3, 0, 7]])]},
+        "t7": {"points": torch.rand(4, 2, generator=g), "frequencies": torch.randn(2, 8, generator=g),
+               "mask_logits": torch.randn(3, 6, 6, generator=g), "scores": torch.tensor([0.2, 0.9, 0.5])},
+        "t8": {"coverage_args": [(3, 2, 5), (2, 2, 4), (4, 2, 3), (3, 1, 4)], "param_args": [(8, 4), (64, 32)]},
+        "t9": {"masks": torch.tensor([[[0, 0, 0, 0, 1, 1], [0, 0, 2, 255, 255, 0]]]), "num_classes": 4,
+               "losses": torch.rand(2, 5, 5, generator=g), "keep_fraction": 0.2},
+        "t10": {"flop_args": [(4096, 32, 8), (1024, 64, 4), (256, 160, 2), (64, 256, 1)],
+                "shape_args": [(64, 64, (32, 64, 160, 256)), (128, 96, (16, 32, 64, 128))]},
+    }
+
+
+def _outputs(obs: dict, probe: str, cell: str) -> dict:
+    data = obs.get(probe)
+    if data is None:
+        raise CheckFailed(obs.get("sandbox_error", "your code could not be run"))
+    if "error" in data:
+        cell_error = obs.get("cell_errors", {}).get(cell)
+        raise CheckFailed(data["error"] + (f"; the cell {cell} raised {cell_error}" if cell_error else ""))
+    return data
+
+
+def _close(a, b, what: str, atol: float = 1e-5) -> None:
+    a, b = torch.as_tensor(a).double(), torch.as_tensor(b).double()
+    if a.shape != b.shape:
+        raise CheckFailed(f"{what}: shape {tuple(a.shape)}, expected {tuple(b.shape)}")
+    if not torch.allclose(a, b, atol=atol, rtol=1e-4, equal_nan=True):
+        raise CheckFailed(f"{what}: largest difference {float((a - b).abs().nan_to_num(0).max()):.3g}")
+
+
+def oracle_uses(source: str) -> set[str]:
+    """Modules or setup names of the oracles that a cell's code (not its docstrings or comments) refers to."""
+    try:
+        tree = ast.parse(source)
+    except SyntaxError:
+        return set()
+    used = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            used |= {a.name.split(".")[0] for a in node.names if a.name.split(".")[0] in ORACLE_MODULES}
+        elif isinstance(node, ast.ImportFrom) and (node.module or "").split(".")[0] in ORACLE_MODULES:
+            used.add(node.module.split(".")[0])
+        elif isinstance(node, ast.Name) and node.id in SETUP_ORACLE_NAMES:
+            used.add(node.id)
+    return used
+
+
+def _own_code(ctx: dict, cell: str) -> None:
+    used = oracle_uses(ctx["cells"].get(cell, ""))
+    if used:
+        raise CheckFailed(f"the {cell} cell uses {sorted(used)}: write it with torch and math alone "
+                          "(course_lib, torchvision and torchmetrics are the grader's oracles)")
+
+
+def test_t1_panoptic(obs, ctx):
+    _own_code(ctx, "t1_panoptic")
+    out = _outputs(obs, "t1", "t1_panoptic")
+    for i, case in enumerate(ctx["inputs"]["t1"]["cases"]):
+        expected = reference.panoptic_map(case["semantic"], case["masks"], case["classes"], case["things"])
+        if not torch.equal(torch.as_tensor(out["cases"][i]).long(), expected):
+            raise CheckFailed(f"case {i}: the panoptic map differs from the expected one at "
+                              f"{int((torch.as_tensor(out['cases'][i]).long() != expected).sum())} pixels")
+    return "panoptic maps match (things with instance ids, stuff with class only, unclaimed thing pixels void)"
+
+
+def test_t2_unet(obs, ctx):
+    _own_code(ctx, "t2_unet")
+    out = _outputs(obs, "t2", "t2_unet")
+    for args, got in zip(ctx["inputs"]["t2"]["count_args"], out["counts"]):
+        real = count_parameters(UNet(in_channels=args[0], num_classes=args[1], base_width=args[2], depth=args[3]))
+        if got != real:
+            raise CheckFailed(f"unet_parameter_count{args} = {got:,}, the U-Net has {real:,}")
+    for (h, w, base, depth), got in zip(ctx["inputs"]["t2"]["shape_args"], out["shapes"]):
+        model, seen = UNet(base_width=base, depth=depth).eval(), []
+        hooks = [e.register_forward_hook(lambda m, i, o: seen.append(tuple(o.shape[1:]))) for e in model.encoders]
+        with torch.no_grad():
+            model(torch.zeros(1, 3, h, w))
+        for hook in hooks:
+            hook.remove()
+        if [tuple(s) for s in got] != seen:
+            raise CheckFailed(f"unet_encoder_shapes({h}, {w}, {base}, {depth}) = {got}, measured {seen}")
+    return "parameter counts and encoder shapes match course_lib's U-Net"
+
+
+def test_t3_roi_align(obs, ctx):
+    _own_code(ctx, "t3_roi_align")
+    out, x = _outputs(obs, "t3", "t3_roi_align"), ctx["inputs"]["t3"]
+    for box, got in zip(x["boxes"], out["rois"]):
+        rois = torch.cat([torch.zeros(1), box]).unsqueeze(0)
+        expected = torchvision.ops.roi_align(x["feature"].unsqueeze(0), rois, x["output_size"], 1.0,
+                                             x["sampling_ratio"], aligned=True)[0]
+        _close(got, expected, f"roi_align_one on box {box.tolist()} vs torchvision.ops.roi_align", atol=1e-4)
+    _close(out["loss"], reference.mask_head_loss(x["mask_logits"], x["labels"], x["targets"]), "mask_head_loss")
+    return "RoIAlign matches torchvision.ops.roi_align; the mask loss uses only the labelled class"
+
+
+def test_t4_losses(obs, ctx):
+    _own_code(ctx, "t4_losses")
+    out, x = _outputs(obs, "t4", "t4_losses"), ctx["inputs"]["t4"]
+    for (alpha, gamma), got in zip(x["focal_params"], out["focal"]):
+        expected = torchvision.ops.sigmoid_focal_loss(x["logits"], x["targets"], alpha, gamma, reduction="mean")
+        _close(got, expected, f"sigmoid_focal_loss(alpha={alpha}, gamma={gamma}) vs torchvision")
+    for (alpha, beta), got in zip(x["tversky_params"], out["tversky"]):
+        _close(got, reference.binary_tversky_loss(x["logits"], x["targets"], alpha, beta),
+               f"binary_tversky_loss(alpha={alpha}, beta={beta})")
+    return "focal loss matches torchvision; Tversky matches for three (alpha, beta)"
+
+
+def test_t5_atrous(obs, ctx):
+    _own_code(ctx, "t5_atrous")
+    out, x = _outputs(obs, "t5", "t5_atrous"), ctx["inputs"]["t5"]
+    for layers, analytic, empirical in zip(x["stacks"], out["analytic"], out["empirical"]):
+        from autograder.checks.segmentation_concepts_probes import _conv_stack
+
+        truth = reference.empirical_receptive_field(_conv_stack(layers), x["size"])
+        if analytic != truth:
+            raise CheckFailed(f"receptive_field({layers}) = {analytic}; gradients say {truth}")
+        if empirical != truth:
+            raise CheckFailed(f"empirical_receptive_field on {layers} = {empirical}; expected {truth}")
+    return "analytic receptive fields agree with the gradients"
+
+
+def test_t6_metrics(obs, ctx):
+    _own_code(ctx, "t6_metrics")
+    out = _outputs(obs, "t6", "t6_metrics")
+    for cm, iou, dice, mean in zip(ctx["inputs"]["t6"]["matrices"], out["iou"], out["dice"], out["means"]):
+        _close(iou, iou_per_class(cm), "IoU per class vs course_lib")
+        _close(dice, dice_per_class(cm), "Dice per class vs course_lib")
+        if not math.isclose(mean, mean_iou(cm), rel_tol=1e-6):
+            raise CheckFailed(f"mean_ignoring_nan gives {mean}, the mIoU is {mean_iou(cm)} (absent classes left out)")
+    return "IoU, Dice and mIoU match course_lib (absent classes NaN, left out of the mean)"
+
+
+def test_t7_sam(obs, ctx):
+    _own_code(ctx, "t7_sam")
+    out, x = _outputs(obs, "t7", "t7_sam"), ctx["inputs"]["t7"]
+    _close(out["encoding"], reference.fourier_point_encoding(x["points"], x["frequencies"]), "fourier_point_encoding")
+    if not torch.equal(torch.as_tensor(out["best"]).bool(), reference.best_mask(x["mask_logits"], x["scores"])):
+        raise CheckFailed("best_mask must threshold (at 0) the candidate with the highest predicted score")
+    return "point encoding and mask ranking are right"
+
+
+def test_t8_upsampling(obs, ctx):
+    _own_code(ctx, "t8_upsampling")
+    out, x = _outputs(obs, "t8", "t8_upsampling"), ctx["inputs"]["t8"]
+    for (k, s, n), got in zip(x["coverage_args"], out["coverage"]):
+        conv = nn.ConvTranspose1d(1, 1, k, stride=s, bias=False)
+        nn.init.constant_(conv.weight, 1.0)
+        with torch.no_grad():
+            truth = conv(torch.ones(1, 1, n))[0, 0].round().long().tolist()
+        if list(got) != truth:
+            raise CheckFailed(f"transposed_conv_coverage({k}, {s}, {n}) = {list(got)}; ConvTranspose1d gives {truth}")
+    names = {"transposed": "transposed", "bilinear+conv": "bilinear", "pixelshuffle": "pixelshuffle"}
+    for (cin, cout), got in zip(x["param_args"], out["params"]):
+        for key, mode in names.items():
+            real = count_parameters(make_upsampler(mode, cin, cout))
+            if got.get(key) != real:
+                raise CheckFailed(f"upsampler_parameters({cin}, {cout})[{key!r}] = {got.get(key)}, the block has {real}")
+    return "coverage matches ConvTranspose1d; parameter counts match the three blocks"
+
+
+def test_t9_imbalance(obs, ctx):
+    _own_code(ctx, "t9_imbalance")
+    out, x = _outputs(obs, "t9", "t9_imbalance"), ctx["inputs"]["t9"]
+    _close(out["weights"], class_weights(x["masks"], x["num_classes"], "median"), "median-frequency weights vs course_lib")
+    expected = reference.ohem_keep_mask(x["losses"], x["keep_fraction"])
+    if not torch.equal(torch.as_tensor(out["keep"]).bool(), expected):
+        raise CheckFailed(f"ohem_keep_mask must keep exactly the {int(expected.sum())} largest losses")
+    return "median-frequency weights and the OHEM mask are right"
+
+
+def test_t10_segformer(obs, ctx):
+    _own_code(ctx, "t10_segformer")
+    out, x = _outputs(obs, "t10", "t10_segformer"), ctx["inputs"]["t10"]
+    for (n, dim, r), got in zip(x["flop_args"], out["flops"]):
+        q, kv = torch.zeros(n, dim), torch.zeros(n // r**2, dim)
+        with FlopCounterMode(display=False) as counter:
+            (q @ kv.t()).softmax(-1) @ kv
+        if got != counter.get_total_flops():
+            raise CheckFailed(f"attention_flops({n}, {dim}, {r}) = {got:,}; torch counts {counter.get_total_flops():,}")
+    for (h, w, dims), got in zip(x["shape_args"], out["shapes"]):
+        model = SegFormer(embed_dims=dims, num_heads=(1, 1, 1, 1)).eval()
+        with torch.no_grad():
+            seen = [tuple(f.shape[1:]) for f in model.encode(torch.zeros(1, 3, h, w))]
+        if [tuple(s) for s in got] != seen:
+            raise CheckFailed(f"segformer_stage_shapes({h}, {w}, {dims}) = {got}; the model gives {seen}")
+    return "attention FLOPs match torch's counter; stage shapes match course_lib's SegFormer"
+
+
+CHECKS = {
+    "test_t1_panoptic": test_t1_panoptic, "test_t2_unet": test_t2_unet, "test_t3_roi_align": test_t3_roi_align,
+    "test_t4_losses": test_t4_losses, "test_t5_atrous": test_t5_atrous, "test_t6_metrics": test_t6_metrics,
+    "test_t7_sam": test_t7_sam, "test_t8_upsampling": test_t8_upsampling, "test_t9_imbalance": test_t9_imbalance,
+    "test_t10_segformer": test_t10_segformer, "test_answers_complete": test_answers_complete,
+}

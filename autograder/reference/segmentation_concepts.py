@@ -1,0 +1,190 @@
+"""Reference solutions of Assignment 2 (segmentation concepts), one block per graded cell.
+
+Kept identical to the solution regions of ``source/segmentation_concepts/segmentation_concepts.ipynb``
+(``tests/test_concepts_notebook.py`` checks it).
+"""
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+# BEGIN t1_panoptic
+def panoptic_map(semantic, instance_masks, instance_classes, thing_classes):
+    panoptic = semantic.long() * 1000  # stuff: class only (instance 0)
+    is_thing = torch.zeros_like(semantic, dtype=torch.bool)
+    for c in thing_classes:
+        is_thing |= semantic == c
+    panoptic[is_thing] = -1  # thing pixels that no instance claims are void
+    for index, (mask, cls) in enumerate(zip(instance_masks, instance_classes)):
+        panoptic[mask] = int(cls) * 1000 + index + 1  # later instances are drawn on top
+    return panoptic
+# END t1_panoptic
+
+
+# BEGIN t2_unet
+def unet_parameter_count(in_channels, num_classes, base_width, depth):
+    def double_conv(cin, cout):  # two 3x3 convs without bias, each followed by BatchNorm (2 parameters per channel)
+        return 9 * cin * cout + 2 * cout + 9 * cout * cout + 2 * cout
+
+    widths = [base_width * 2**i for i in range(depth + 1)]
+    total = double_conv(in_channels, widths[0])
+    total += sum(double_conv(widths[i], widths[i + 1]) for i in range(depth))
+    for i in range(depth):  # decoder: 2x2 transposed conv (with bias), then double conv on the concatenation
+        total += 4 * widths[i + 1] * widths[i] + widths[i]
+        total += double_conv(2 * widths[i], widths[i])
+    return total + widths[0] * num_classes + num_classes  # 1x1 classifier
+
+
+def unet_encoder_shapes(height, width, base_width, depth):
+    return [(base_width * 2**i, height // 2**i, width // 2**i) for i in range(depth + 1)]
+# END t2_unet
+
+
+# BEGIN t3_roi_align
+def bilinear_sample(feature, y, x):
+    c, h, w = feature.shape
+    if y < -1 or y > h or x < -1 or x > w:
+        return feature.new_zeros(c)
+    y, x = min(max(y, 0.0), h - 1), min(max(x, 0.0), w - 1)
+    y0, x0 = int(math.floor(y)), int(math.floor(x))
+    y1, x1 = min(y0 + 1, h - 1), min(x0 + 1, w - 1)
+    ly, lx = y - y0, x - x0
+    return ((1 - ly) * (1 - lx) * feature[:, y0, x0] + (1 - ly) * lx * feature[:, y0, x1]
+            + ly * (1 - lx) * feature[:, y1, x0] + ly * lx * feature[:, y1, x1])
+
+
+def roi_align_one(feature, box, output_size, sampling_ratio):
+    x1, y1, x2, y2 = [float(v) - 0.5 for v in box]  # aligned=True: pixel centres sit at +0.5
+    bin_h, bin_w = (y2 - y1) / output_size, (x2 - x1) / output_size
+    out = feature.new_zeros(feature.shape[0], output_size, output_size)
+    for i in range(output_size):
+        for j in range(output_size):
+            acc = feature.new_zeros(feature.shape[0])
+            for sy in range(sampling_ratio):
+                for sx in range(sampling_ratio):
+                    y = y1 + (i + (sy + 0.5) / sampling_ratio) * bin_h
+                    x = x1 + (j + (sx + 0.5) / sampling_ratio) * bin_w
+                    acc = acc + bilinear_sample(feature, y, x)
+            out[:, i, j] = acc / sampling_ratio**2
+    return out
+
+
+def mask_head_loss(mask_logits, labels, targets):
+    picked = mask_logits[torch.arange(mask_logits.shape[0]), labels]  # (N, M, M): only the predicted class
+    return F.binary_cross_entropy_with_logits(picked, targets.float())
+# END t3_roi_align
+
+
+# BEGIN t4_losses
+def sigmoid_focal_loss(logits, targets, alpha=0.25, gamma=2.0):
+    p = torch.sigmoid(logits)
+    ce = F.binary_cross_entropy_with_logits(logits, targets, reduction="none")
+    p_t = p * targets + (1 - p) * (1 - targets)
+    alpha_t = alpha * targets + (1 - alpha) * (1 - targets)
+    return (alpha_t * (1 - p_t) ** gamma * ce).mean()
+
+
+def binary_tversky_loss(logits, targets, alpha=0.5, beta=0.5, eps=1.0):
+    p = torch.sigmoid(logits).flatten()
+    t = targets.float().flatten()
+    tp, fp, fn = (p * t).sum(), (p * (1 - t)).sum(), ((1 - p) * t).sum()
+    return 1 - (tp + eps) / (tp + alpha * fp + beta * fn + eps)
+# END t4_losses
+
+
+# BEGIN t5_atrous
+def receptive_field(layers):
+    field, jump = 1, 1
+    for kernel, dilation, stride in layers:
+        field += (kernel - 1) * dilation * jump  # a dilated kernel spans (k - 1) * d + 1 input positions
+        jump *= stride
+    return field
+
+
+def empirical_receptive_field(model, size=65):
+    x = torch.zeros(1, 1, size, size, requires_grad=True)
+    out = model(x)
+    out[0, :, out.shape[2] // 2, out.shape[3] // 2].sum().backward()
+    touched = (x.grad[0, 0].abs() > 0).nonzero()
+    return int(touched[:, 0].max() - touched[:, 0].min() + 1)
+# END t5_atrous
+
+
+# BEGIN t6_metrics
+def iou_and_dice(confusion):
+    cm = confusion.double()
+    tp = cm.diag()
+    fp, fn = cm.sum(0) - tp, cm.sum(1) - tp
+    nan = torch.full_like(tp, float("nan"))
+    iou = torch.where(tp + fp + fn > 0, tp / (tp + fp + fn).clamp(min=1), nan)
+    dice = torch.where(tp + fp + fn > 0, 2 * tp / (2 * tp + fp + fn).clamp(min=1), nan)
+    return iou, dice
+
+
+def mean_ignoring_nan(values):
+    kept = values[~torch.isnan(values)]
+    return float(kept.mean()) if kept.numel() else float("nan")
+# END t6_metrics
+
+
+# BEGIN t7_sam
+def fourier_point_encoding(points, frequencies):
+    projected = 2 * math.pi * points @ frequencies  # (N, 2) @ (2, F) -> (N, F)
+    return torch.cat([torch.sin(projected), torch.cos(projected)], dim=-1)
+
+
+def best_mask(mask_logits, predicted_iou):
+    return mask_logits[int(predicted_iou.argmax())] > 0
+# END t7_sam
+
+
+# BEGIN t8_upsampling
+def transposed_conv_coverage(kernel_size, stride, length):
+    coverage = [0] * ((length - 1) * stride + kernel_size)
+    for i in range(length):  # input position i paints the kernel at output i * stride ... i * stride + k - 1
+        for k in range(kernel_size):
+            coverage[i * stride + k] += 1
+    return coverage
+
+
+def upsampler_parameters(in_channels, out_channels):
+    return {
+        "transposed": 4 * in_channels * out_channels + out_channels,
+        "bilinear+conv": 9 * in_channels * out_channels + out_channels,
+        "pixelshuffle": 9 * in_channels * out_channels * 4 + out_channels * 4,
+    }
+# END t8_upsampling
+
+
+# BEGIN t9_imbalance
+def median_frequency_weights(masks, num_classes, ignore_index=255):
+    labels = masks.flatten().long()
+    labels = labels[labels != ignore_index]
+    freq = torch.bincount(labels, minlength=num_classes)[:num_classes].double() / max(labels.numel(), 1)
+    present = freq > 0
+    weights = torch.zeros(num_classes, dtype=torch.float64)
+    weights[present] = freq[present].median() / freq[present]
+    return weights.float()
+
+
+def ohem_keep_mask(pixel_losses, keep_fraction):
+    flat = pixel_losses.flatten()
+    k = max(1, int(round(keep_fraction * flat.numel())))
+    keep = torch.zeros_like(flat, dtype=torch.bool)
+    keep[flat.topk(k).indices] = True
+    return keep.view_as(pixel_losses)
+# END t9_imbalance
+
+
+# BEGIN t10_segformer
+def attention_flops(num_tokens, dim, sr_ratio):
+    keys = num_tokens // sr_ratio**2  # spatial reduction shrinks the key/value grid by R per side
+    return 2 * (2 * num_tokens * keys * dim)  # Q @ K^T and A @ V, 2 FLOPs per multiply-add
+
+
+def segformer_stage_shapes(height, width, embed_dims):
+    return [(dim, height // 2 ** (i + 2), width // 2 ** (i + 2)) for i, dim in enumerate(embed_dims)]
+# END t10_segformer

@@ -1,0 +1,160 @@
+"""Assignment 2 (segmentation concepts): the notebook in sync with the grader's reference, every topic of the
+source material covered, the source executes in minutes and validates, the release fails every test, and every
+hidden check passes on the reference and fails on a planted bug."""
+
+import re
+import shutil
+import time
+
+import nbformat
+import pytest
+
+from autograder.checks.segmentation_concepts import CHECKS, TOPICS
+from autograder.judge import judge_submission
+from notebooks import REPO, cells_by_id, code_without_docstrings, error_outputs, execute_notebook, hidden_regions, \
+    make_course, nbgrader, stream_outputs
+
+ASSIGNMENT = "segmentation_concepts"
+SOURCE = REPO / "source" / ASSIGNMENT / f"{ASSIGNMENT}.ipynb"
+SEEDS = REPO.parent / "shared" / "seeds" / "segmentation_concepts.txt"
+
+
+@pytest.fixture(scope="module")
+def source_nb():
+    return nbformat.read(SOURCE, as_version=4)
+
+
+def test_reference_solutions_are_identical_to_the_notebook_solutions(source_nb):
+    reference = (REPO / "autograder" / "reference" / "segmentation_concepts.py").read_text()
+    cells = cells_by_id(source_nb)
+    for gid in TOPICS:
+        block = reference.split(f"# BEGIN {gid}\n")[1].split(f"# END {gid}")[0]
+        assert code_without_docstrings(cells[gid].source) == code_without_docstrings(block), gid
+
+
+def test_one_hidden_check_per_autograded_cell_and_an_answer_per_topic(source_nb):
+    cells = cells_by_id(source_nb)
+    tests = {g for g, c in cells.items() if c.cell_type == "code" and c.metadata["nbgrader"].get("grade")}
+    assert tests == set(CHECKS) and all(hidden_regions(cells[g].source) for g in tests)
+    answers = [g for g, c in cells.items() if c.cell_type == "markdown" and c.metadata["nbgrader"].get("solution")]
+    assert answers == [f"q{n}_answer" for n in range(1, 11)]
+
+
+TOPIC_WORDS = {  # each question of the source material: words that carry its intent
+    1: ["semantic", "instance", "panoptic", "things", "stuff"],
+    2: ["U-Net", "skip connections", "medical"],
+    3: ["Mask R-CNN", "Faster R-CNN", "RoIAlign", "RoIPool", "predicted"],
+    4: ["Dice", "cross-entropy", "focal", "Tversky"],
+    5: ["DeepLab", "atrous", "ASPP"],
+    6: ["pixel accuracy", "mIoU", "Dice", "mask AP", "panoptic quality", "boundary F1"],
+    7: ["Segment Anything", "SAM", "significant"],
+    8: ["transposed convolution", "bilinear", "PixelShuffle", "checkerboard"],
+    9: ["class imbalance", "tumours", "OHEM", "median"],
+    10: ["SegFormer", "spatial reduction", "Mix-FFN", "all-MLP decoder"],
+}
+
+
+def test_every_topic_of_the_source_material_is_covered(source_nb):
+    if SEEDS.is_file():
+        assert [int(n) for n in re.findall(r"^Q(\d+):", SEEDS.read_text(), flags=re.M)] == list(TOPIC_WORDS)
+    sections = "\n".join(c.source for c in source_nb.cells).split("\n## ")
+    for n, words in TOPIC_WORDS.items():
+        section = next(s for s in sections if s.startswith(f"{n}. "))
+        assert f"**Question {n}.**" in section
+        for word in words:
+            assert word.lower() in section.lower(), f"topic {n} does not mention {word!r}"
+
+
+@pytest.mark.slow
+def test_source_executes_in_minutes_validates_and_release_fails_every_test(tmp_path):
+    course = make_course(tmp_path, [ASSIGNMENT])
+    notebook = course / "source" / ASSIGNMENT / f"{ASSIGNMENT}.ipynb"
+    start = time.perf_counter()
+    nb = execute_notebook(notebook, timeout=300)
+    assert time.perf_counter() - start < 300
+    assert error_outputs(nb) == [] and stream_outputs(nb, "stderr") == ""
+    proc = nbgrader("validate", str(notebook), cwd=course, check=False)
+    assert "Success! Your notebook passes all the tests." in proc.stdout + proc.stderr, proc.stdout[-3000:]
+    release = tmp_path / "release"
+    release.mkdir()
+    shutil.copy(REPO / "release" / ASSIGNMENT / f"{ASSIGNMENT}.ipynb", release)
+    shutil.copy(REPO / "nbgrader_config.py", release)
+    proc = nbgrader("validate", "--invert", f"{ASSIGNMENT}.ipynb", cwd=release, check=False)
+    assert "Success! The notebook does not pass any tests." in proc.stdout + proc.stderr, proc.stdout[-3000:]
+
+
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory):
+    from autograder.course import Course, run_nbgrader
+    from autograder.demo import student_notebook
+
+    course = Course(make_course(tmp_path_factory.mktemp("concepts"), [ASSIGNMENT]))
+    run_nbgrader(["generate_assignment", ASSIGNMENT, "--force"], course.root, course.db_url)
+    folder = tmp_path_factory.mktemp("concepts_reference")
+    nb = student_notebook(course, set(TOPICS), True, None, ASSIGNMENT)
+    nbformat.write(nb, folder / f"{ASSIGNMENT}.ipynb")
+    return folder
+
+
+def judge_with(reference, tmp_path, cell, old, new):
+    folder = tmp_path / "planted"
+    shutil.copytree(reference, folder)
+    path = folder / f"{ASSIGNMENT}.ipynb"
+    nb = nbformat.read(path, as_version=4)
+    target = cells_by_id(nb)[cell]
+    assert old in target.source, f"{old!r} not in {cell}"
+    target.source = target.source.replace(old, new, 1)
+    nbformat.write(nb, path)
+    verdict = judge_submission(folder, ASSIGNMENT)
+    return {g for g, r in verdict.checks.items() if not r.passed}, verdict
+
+
+@pytest.mark.slow
+def test_reference_passes_every_check(reference):
+    verdict = judge_submission(reference, ASSIGNMENT)
+    assert all(r.passed for r in verdict.checks.values()), {g: r.message for g, r in verdict.checks.items() if not r.passed}
+
+
+PLANTED = {
+    "test_t1_panoptic": ("t1_panoptic", "    panoptic[is_thing] = -1", "    pass"),
+    "test_t2_unet": ("t2_unet", "return 9 * cin * cout + 2 * cout + 9 * cout * cout + 2 * cout",
+                     "return 9 * cin * cout + 9 * cout * cout"),
+    "test_t3_roi_align": ("t3_roi_align", "[float(v) - 0.5 for v in box]", "[float(v) for v in box]"),
+    "test_t4_losses": ("t4_losses", "alpha_t = alpha * targets + (1 - alpha) * (1 - targets)", "alpha_t = alpha"),
+    "test_t5_atrous": ("t5_atrous", "field += (kernel - 1) * dilation * jump", "field += (kernel - 1) * dilation"),
+    "test_t6_metrics": ("t6_metrics", "iou = torch.where(tp + fp + fn > 0, tp / (tp + fp + fn).clamp(min=1), nan)",
+                        "iou = tp / (tp + fp + fn).clamp(min=1)"),
+    "test_t7_sam": ("t7_sam", "predicted_iou.argmax()", "predicted_iou.argmin()"),
+    "test_t8_upsampling": ("t8_upsampling", "coverage[i * stride + k] += 1", "coverage[i + k] += 1"),
+    "test_t9_imbalance": ("t9_imbalance", "weights[present] = freq[present].median() / freq[present]",
+                          "weights[present] = 1.0 / freq[present]"),
+    "test_t10_segformer": ("t10_segformer", "keys = num_tokens // sr_ratio**2", "keys = num_tokens // sr_ratio"),
+}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("check", sorted(PLANTED))
+def test_each_check_fails_on_its_planted_bug(reference, tmp_path, check):
+    failed, verdict = judge_with(reference, tmp_path, *PLANTED[check])
+    assert failed == {check}, {g: verdict.checks[g].message for g in failed}
+
+
+@pytest.mark.slow
+def test_answers_check_fails_on_a_placeholder(reference, tmp_path):
+    answer = cells_by_id(nbformat.read(reference / f"{ASSIGNMENT}.ipynb", as_version=4))["q5_answer"].source
+    failed, verdict = judge_with(reference, tmp_path, "q5_answer", answer, "YOUR ANSWER HERE")
+    assert failed == {"test_answers_complete"}
+
+
+@pytest.mark.slow
+def test_calling_course_lib_instead_of_writing_the_code_earns_nothing(reference, tmp_path):
+    failed, verdict = judge_with(reference, tmp_path, "t6_metrics", "def iou_and_dice(confusion):",
+                                 "from course_lib.metrics import iou_per_class\n\n\ndef iou_and_dice(confusion):")
+    assert failed == {"test_t6_metrics"} and "uses ['course_lib']" in verdict.checks["test_t6_metrics"].message
+    failed, verdict = judge_with(reference, tmp_path / "b", "t6_metrics", "    cm = confusion.double()",
+                                 "    return metrics.iou_per_class(confusion), metrics.dice_per_class(confusion)")
+    assert failed == {"test_t6_metrics"} and "uses ['metrics']" in verdict.checks["test_t6_metrics"].message
+
+
+def test_every_check_has_a_planted_bug():
+    assert set(PLANTED) | {"test_answers_complete"} == set(CHECKS)
