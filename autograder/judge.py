@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import tempfile
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -25,7 +24,7 @@ from autograder.notebook import (
     SubmissionError, answer_cells, duplicated_ids, first_cells_by_id, parse_results_table, read_notebook,
     require_assignment,
 )
-from autograder.sandbox import Limits, minimal_env, python_command, run_limited
+from autograder.sandbox import JAIL_SETUP_FAILED, Jail, Limits, grader_secrets, minimal_env, python_command, run_limited, scratch_dir
 from course_lib.data import SegmentationTensors, load_synthetic, load_voc, make_synthetic
 from course_lib.metrics import ConfusionMatrix, mean_iou
 
@@ -120,9 +119,15 @@ def _read_results_json(path: Path) -> dict:
         return {}
 
 
+def default_jail() -> Jail:
+    dirs, files = grader_secrets(config.REPO)
+    return Jail(hide_dirs=dirs, hide_files=files)
+
+
 def judge_submission(folder: Path, assignment: str = "segmentation_hw", data: GradingData | None = None,
-                     limits: Limits = Limits()) -> Verdict:
-    """Runs every hidden check of ``assignment`` on the submission in ``folder``."""
+                     limits: Limits = Limits(), jail: Jail | None = None) -> Verdict:
+    """Runs every hidden check of ``assignment`` on the submission in ``folder``; the student's code runs in
+    ``jail`` (default: hides the grader's files of this repository) where the machine supports it."""
     start = time.perf_counter()
     checks_module = ASSIGNMENT_CHECKS[assignment]
     verdict = Verdict(assignment)
@@ -157,7 +162,7 @@ def judge_submission(folder: Path, assignment: str = "segmentation_hw", data: Gr
             verdict.problems.append(f"{checks_module.CHECKPOINT} is over {MAX_CHECKPOINT_BYTES // 1024**2} MB; not loaded")
             checkpoint = None
         data = data or grading_data()
-    obs = _run_probes(checks_module, code, checkpoint, data, inputs, limits, verdict)
+    obs = _run_probes(checks_module, code, checkpoint, data, inputs, limits, verdict, jail or default_jail())
     if hasattr(checks_module, "CHECKPOINT"):
         ctx["miou"], ctx["miou_error"] = _score_predictions(obs, data)
         verdict.miou = ctx["miou"]
@@ -173,39 +178,49 @@ def judge_submission(folder: Path, assignment: str = "segmentation_hw", data: Gr
 
 
 def _run_probes(checks_module, cells: dict, checkpoint: Path | None, data: GradingData | None, inputs: dict | None,
-                limits: Limits, verdict: Verdict) -> dict:
-    with tempfile.TemporaryDirectory(prefix="judge-") as tmp:
-        work = Path(tmp)
-        shutil.copy(RUNNER, work / "runner.py")
-        shutil.copy(checks_module.PROBES_FILE, work / "probes.py")
-        spec = {"cells": cells, "probes_file": "probes.py", "out": "observations.pt", "checkpoint": None, "threads": 1}
-        if data is not None:  # images only: the masks never leave this process
-            images = data.public.images if data.heldout is None else torch.cat([data.public.images, data.heldout.images])
-            torch.save(images, work / "images.pt")
-            spec["images"] = "images.pt"
-        if inputs is not None:
-            torch.save(inputs, work / "inputs.pt")
-            spec["inputs"] = "inputs.pt"
-        if checkpoint is not None:
-            shutil.copy(checkpoint, work / "checkpoint.pt")
-            spec["checkpoint"] = "checkpoint.pt"
-        (work / "spec.json").write_text(json.dumps(spec))
-        run = run_limited(python_command(work / "runner.py", "spec.json"), work, limits, minimal_env())
-        verdict.sandbox = {"returncode": run.returncode, "timed_out": run.timed_out, "seconds": round(run.seconds, 2),
-                           "stderr_tail": run.stderr_tail[-800:]}
-        out = work / "observations.pt"
-        if run.timed_out:
-            reason = f"your code ran past the {limits.wall_seconds:.0f} s limit and was stopped"
-        elif not out.is_file():
-            last = run.stderr_tail.strip().splitlines()[-1:] or [""]
-            reason = f"your code ended the grading process (exit code {run.returncode}) {last[0][:200]}".strip()
-        else:
-            try:
-                obs = torch.load(out, map_location="cpu", weights_only=True)
-                if isinstance(obs, dict):
-                    return obs
-                reason = "the grading process returned malformed results"
-            except Exception as err:
-                reason = f"the grading process returned unreadable results ({type(err).__name__})"
-        verdict.problems.append(reason)
-        return {"sandbox_error": reason}
+                limits: Limits, verdict: Verdict, jail: Jail) -> dict:
+    work = scratch_dir("judge-")
+    try:
+        return _probe_in(work, checks_module, cells, checkpoint, data, inputs, limits, verdict, jail)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def _probe_in(work: Path, checks_module, cells: dict, checkpoint: Path | None, data: GradingData | None,
+              inputs: dict | None, limits: Limits, verdict: Verdict, jail: Jail) -> dict:
+    shutil.copy(RUNNER, work / "runner.py")
+    shutil.copy(checks_module.PROBES_FILE, work / "probes.py")
+    spec = {"cells": cells, "probes_file": "probes.py", "out": "observations.pt", "checkpoint": None, "threads": 1}
+    if data is not None:  # images only: the masks never leave this process
+        images = data.public.images if data.heldout is None else torch.cat([data.public.images, data.heldout.images])
+        torch.save(images, work / "images.pt")
+        spec["images"] = "images.pt"
+    if inputs is not None:
+        torch.save(inputs, work / "inputs.pt")
+        spec["inputs"] = "inputs.pt"
+    if checkpoint is not None:
+        shutil.copy(checkpoint, work / "checkpoint.pt")
+        spec["checkpoint"] = "checkpoint.pt"
+    (work / "spec.json").write_text(json.dumps(spec))
+    env = minimal_env({"HOME": str(work), "MPLCONFIGDIR": str(work)})
+    run = run_limited(python_command(work / "runner.py", "spec.json"), work, limits, env, jail)
+    verdict.sandbox = {"returncode": run.returncode, "timed_out": run.timed_out, "seconds": round(run.seconds, 2),
+                       "stderr_tail": run.stderr_tail[-800:]}
+    out = work / "observations.pt"
+    if run.returncode == JAIL_SETUP_FAILED and not out.is_file():
+        reason = f"the grader's sandbox could not start (a grader problem, not yours): {run.stderr_tail.strip()[-300:]}"
+    elif run.timed_out:
+        reason = f"your code ran past the {limits.wall_seconds:.0f} s limit and was stopped"
+    elif not out.is_file():
+        last = run.stderr_tail.strip().splitlines()[-1:] or [""]
+        reason = f"your code ended the grading process (exit code {run.returncode}) {last[0][:200]}".strip()
+    else:
+        try:
+            obs = torch.load(out, map_location="cpu", weights_only=True)
+            if isinstance(obs, dict):
+                return obs
+            reason = "the grading process returned malformed results"
+        except Exception as err:
+            reason = f"the grading process returned unreadable results ({type(err).__name__})"
+    verdict.problems.append(reason)
+    return {"sandbox_error": reason}

@@ -17,12 +17,12 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import queue
 import re
 import shutil
 import sqlite3
 import subprocess
 import sys
-import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
@@ -35,7 +35,7 @@ from autograder.checks import ASSIGNMENT_CHECKS
 from autograder.course import Course, nbgrader_env
 from autograder.gradebook import max_scores, record_verdict
 from autograder.judge import Verdict, grading_data, judge_submission
-from autograder.sandbox import Limits, _limit
+from autograder.sandbox import JAIL_SETUP_FAILED, JAIL_UID_BASE, Jail, Limits, _limit, grader_secrets, hand_over, jail_command, scratch_dir
 
 GRADER_VERSION = 1
 HIDDEN = re.compile(r"### BEGIN HIDDEN TESTS.*?### END HIDDEN TESTS", flags=re.S)
@@ -102,12 +102,14 @@ def _copy_gradebook(course: Course, scratch: Path) -> str:
     return db
 
 
-def _grade_one(course: Course, assignment: str, student: str, opts: GradeOptions, data) -> Outcome:
+def _grade_one(course: Course, assignment: str, student: str, opts: GradeOptions, data, slot: int) -> Outcome:
     checks = ASSIGNMENT_CHECKS[assignment]
     submitted = course.root / "submitted" / student / assignment
-    scratch = Path(tempfile.mkdtemp(prefix=f"grade-{student}-"))
+    scratch = scratch_dir("grade-")
     outcome = Outcome(student, "graded", scratch=scratch)
-    verdict = judge_submission(submitted, assignment, data, opts.limits)
+    hide_dirs, hide_files = grader_secrets(course.root, course.db_url)
+    jail = Jail(uid=JAIL_UID_BASE + slot, hide_dirs=hide_dirs, hide_files=hide_files)
+    verdict = judge_submission(submitted, assignment, data, opts.limits, jail)
     outcome.verdict = verdict
     outcome.problems.extend(verdict.problems)
     if verdict.status == "invalid":
@@ -118,14 +120,18 @@ def _grade_one(course: Course, assignment: str, student: str, opts: GradeOptions
         # The notebook's grading path loads the checkpoint itself, weights-only (no code in it can run).
         shutil.copytree(submitted, scratch / "submitted" / student / assignment)
         db = _copy_gradebook(course, scratch)
+        hand_over(scratch, jail.uid)
         start = time.perf_counter()
         env = nbgrader_env(scratch, db)
+        env.update(HOME=str(scratch), JUPYTER_RUNTIME_DIR=str(scratch / ".runtime"), IPYTHONDIR=str(scratch / ".ipython"),
+                   MPLCONFIGDIR=str(scratch / ".mpl"), JUPYTER_DATA_DIR=str(scratch / ".jupyter"))
         # One share of the cores per worker: oversubscribed OpenMP threads spin and slow every kernel many times over.
         threads = str(max(1, (os.cpu_count() or 1) // max(1, opts.workers)))
         env.update(OMP_NUM_THREADS=threads, MKL_NUM_THREADS=threads)
+        command = [sys.executable, "-m", "nbgrader", "autograde", assignment, "--student", student, "--force",
+                   f"--Execute.timeout={opts.cell_timeout}", f"--ExecutePreprocessor.timeout={opts.cell_timeout}"]
         proc = subprocess.Popen(
-            [sys.executable, "-m", "nbgrader", "autograde", assignment, "--student", student, "--force",
-             f"--Execute.timeout={opts.cell_timeout}", f"--ExecutePreprocessor.timeout={opts.cell_timeout}"],
+            jail_command(command, Jail(jail.uid, hide_dirs, hide_files, loopback=True)),
             cwd=scratch, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL, text=True, preexec_fn=_limit(Limits(
                 wall_seconds=opts.notebook_timeout, cpu_seconds=int(opts.notebook_timeout * 4),
@@ -142,7 +148,10 @@ def _grade_one(course: Course, assignment: str, student: str, opts: GradeOptions
         outcome.autograde_seconds = time.perf_counter() - start
         outcome.log_tail = (log or "")[-3000:]
         autograded = scratch / "autograded" / student / assignment
-        if proc.returncode not in (0, None) and outcome.status == "graded":
+        if proc.returncode == JAIL_SETUP_FAILED:
+            outcome.status = "crashed"
+            outcome.problems.append(f"the grader's sandbox could not start (a grader problem): {(log or '')[-300:]}")
+        elif proc.returncode not in (0, None) and outcome.status == "graded":
             outcome.status = "crashed"
             outcome.problems.append(f"nbgrader could not execute the notebook (exit {proc.returncode}); "
                                     "autograded cells are scored by the isolated checks")
@@ -262,8 +271,19 @@ def grade(course: Course, assignment: str, students: list[str] | None = None, op
             todo.append((student, digest))
     data = grading_data() if hasattr(ASSIGNMENT_CHECKS[assignment], "CHECKPOINT") else None
     start = time.perf_counter()
+    slots: queue.Queue[int] = queue.Queue()
+    for slot in range(max(1, opts.workers)):
+        slots.put(slot)
+
+    def work(student: str) -> Outcome:
+        slot = slots.get()  # each worker slot has its own uid in the jail
+        try:
+            return _grade_one(course, assignment, student, opts, data, slot)
+        finally:
+            slots.put(slot)
+
     with ThreadPoolExecutor(max_workers=max(1, opts.workers)) as pool:
-        futures = {pool.submit(_grade_one, course, assignment, s, opts, data): (s, d) for s, d in todo}
+        futures = {pool.submit(work, s): (s, d) for s, d in todo}
         for future in as_completed(futures):
             student, digest = futures[future]
             try:

@@ -29,13 +29,13 @@ def unet_parameter_count(in_channels, num_classes, base_width, depth):
     def double_conv(cin, cout):  # two 3x3 convs without bias, each followed by BatchNorm (2 parameters per channel)
         return 9 * cin * cout + 2 * cout + 9 * cout * cout + 2 * cout
 
-    widths = [base_width * 2**i for i in range(depth + 1)]
-    total = double_conv(in_channels, widths[0])
-    total += sum(double_conv(widths[i], widths[i + 1]) for i in range(depth))
-    for i in range(depth):  # decoder: 2x2 transposed conv (with bias), then double conv on the concatenation
-        total += 4 * widths[i + 1] * widths[i] + widths[i]
-        total += double_conv(2 * widths[i], widths[i])
-    return total + widths[0] * num_classes + num_classes  # 1x1 classifier
+    channels = [base_width << level for level in range(depth + 1)]
+    total = double_conv(in_channels, channels[0])
+    for fine, coarse in zip(channels[:-1], channels[1:]):
+        total += double_conv(fine, coarse)  # encoder level
+        total += 4 * coarse * fine + fine  # decoder: 2x2 transposed conv with bias ...
+        total += double_conv(2 * fine, fine)  # ... then a double conv on the concatenation
+    return total + channels[0] * num_classes + num_classes  # 1x1 classifier
 
 
 def unet_encoder_shapes(height, width, base_width, depth):
@@ -161,13 +161,11 @@ def upsampler_parameters(in_channels, out_channels):
 
 # BEGIN t9_imbalance
 def median_frequency_weights(masks, num_classes, ignore_index=255):
-    labels = masks.flatten().long()
-    labels = labels[labels != ignore_index]
-    freq = torch.bincount(labels, minlength=num_classes)[:num_classes].double() / max(labels.numel(), 1)
-    present = freq > 0
-    weights = torch.zeros(num_classes, dtype=torch.float64)
-    weights[present] = freq[present].median() / freq[present]
-    return weights.float()
+    counted = masks[masks != ignore_index].long()
+    freq = torch.bincount(counted, minlength=num_classes)[:num_classes].double()
+    freq = freq / freq.sum().clamp(min=1)
+    median = freq[freq > 0].median() if (freq > 0).any() else freq.new_tensor(0.0)
+    return torch.where(freq > 0, median / freq.clamp(min=1e-12), torch.zeros_like(freq)).float()
 
 
 def ohem_keep_mask(pixel_losses, keep_fraction):
