@@ -134,7 +134,7 @@ def judge_submission(folder: Path, assignment: str = "segmentation_hw", data: Gr
     folder = Path(folder)
     try:
         nb = read_notebook(folder / checks_module.NOTEBOOK)
-        require_assignment(nb, set(checks_module.CHECKS) | set(checks_module.CODE_CELLS), assignment)
+        require_assignment(nb, set(checks_module.CODE_CELLS), assignment)
     except SubmissionError as err:
         verdict.status = "invalid"
         verdict.problems.append(str(err))
@@ -144,6 +144,9 @@ def judge_submission(folder: Path, assignment: str = "segmentation_hw", data: Gr
     if duplicated_ids(nb):
         verdict.problems.append(f"cells were copied (duplicated ids {sorted(set(duplicated_ids(nb)))}); "
                                 "the first of each was graded")
+    missing_tests = sorted(set(checks_module.CHECKS) - set(first_cells_by_id(nb)))
+    if missing_tests:
+        verdict.problems.append(f"test cells {missing_tests} were deleted or renamed; the grader checks them anyway")
     cells = first_cells_by_id(nb)
     answers = answer_cells(nb)
     code = {gid: cells[gid].source for gid in checks_module.CODE_CELLS if gid in cells}

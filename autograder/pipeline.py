@@ -39,6 +39,8 @@ from autograder.sandbox import JAIL_SETUP_FAILED, JAIL_UID_BASE, Jail, Limits, _
 
 GRADER_VERSION = 1
 HIDDEN = re.compile(r"### BEGIN HIDDEN TESTS.*?### END HIDDEN TESTS", flags=re.S)
+MAX_FILE_BYTES = 200 * 1024**2  # larger files in a submission are not copied into the grading scratch
+MAX_OUTPUT_CHARS = 20_000  # per text output of the autograded notebook (what TAs and students see)
 
 
 @dataclass(frozen=True)
@@ -118,7 +120,11 @@ def _grade_one(course: Course, assignment: str, student: str, opts: GradeOptions
     try:
         shutil.copy(course.root / "nbgrader_config.py", scratch / "nbgrader_config.py")
         # The notebook's grading path loads the checkpoint itself, weights-only (no code in it can run).
-        shutil.copytree(submitted, scratch / "submitted" / student / assignment)
+        too_big = [p.name for p in submitted.rglob("*") if p.is_file() and p.stat().st_size > MAX_FILE_BYTES]
+        shutil.copytree(submitted, scratch / "submitted" / student / assignment,
+                        ignore=lambda folder, names: [n for n in names if n in too_big])
+        for name in too_big:
+            outcome.problems.append(f"{name} is over {MAX_FILE_BYTES // 1024**2} MB and was not graded")
         db = _copy_gradebook(course, scratch)
         hand_over(scratch, jail.uid)
         start = time.perf_counter()
@@ -129,7 +135,9 @@ def _grade_one(course: Course, assignment: str, student: str, opts: GradeOptions
         threads = str(max(1, (os.cpu_count() or 1) // max(1, opts.workers)))
         env.update(OMP_NUM_THREADS=threads, MKL_NUM_THREADS=threads)
         command = [sys.executable, "-m", "nbgrader", "autograde", assignment, "--student", student, "--force",
-                   f"--Execute.timeout={opts.cell_timeout}", f"--ExecutePreprocessor.timeout={opts.cell_timeout}"]
+                   f"--Execute.timeout={opts.cell_timeout}", f"--ExecutePreprocessor.timeout={opts.cell_timeout}",
+                   # the course's ignore list keeps weights out of the release; a submission's weights must be copied
+                   "--CourseDirectory.ignore=['.ipynb_checkpoints', '*.pyc', '__pycache__']"]
         proc = subprocess.Popen(
             jail_command(command, Jail(jail.uid, hide_dirs, hide_files, loopback=True)),
             cwd=scratch, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
@@ -172,9 +180,22 @@ def _kill_group(proc: subprocess.Popen) -> None:
         pass
 
 
+def _cap_outputs(nb) -> None:
+    for cell in nb.cells:
+        for out in cell.get("outputs", []) if cell.cell_type == "code" else []:
+            text = out.get("text")
+            if isinstance(text, str) and len(text) > MAX_OUTPUT_CHARS:
+                out["text"] = text[:MAX_OUTPUT_CHARS] + f"\n[... {len(text) - MAX_OUTPUT_CHARS:,} characters cut by the grader]\n"
+            for key, value in list(out.get("data", {}).items()):
+                if isinstance(value, str) and len(value) > 50 * MAX_OUTPUT_CHARS:
+                    out["data"][key] = "[output too large, removed by the grader]" if key.startswith("text") else ""
+
+
 def annotate_notebook(path: Path, verdict: Verdict) -> None:
-    """Puts each check's verdict into its cell's outputs and removes hidden test code and tracebacks."""
+    """Puts each check's verdict into its cell's outputs, removes hidden test code and tracebacks, and caps
+    gigantic outputs."""
     nb = nbformat.read(path, as_version=4)
+    _cap_outputs(nb)
     for cell in nb.cells:
         gid = cell.metadata.get("nbgrader", {}).get("grade_id")
         if cell.cell_type != "code" or not cell.metadata.get("nbgrader", {}).get("grade"):
