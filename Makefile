@@ -28,6 +28,7 @@ bench: $(STAMP)
 	$(PY) bench/model_throughput.py
 	$(PY) bench/metric_throughput.py
 	$(PY) bench/camvid_recipe.py
+	$(PY) bench/grading_at_scale.py
 
 clean:
 	rm -rf demo_out .pytest_cache

@@ -39,7 +39,7 @@ def main() -> None:
                                                   progress=False),
         f"long ({args.long_epochs} epochs)": TrainConfig(num_epochs=args.long_epochs, batch_size=16, lr=3e-3,
                                                          scale_range=(0.5, 2.0), progress=False,
-                                                         time_budget_s=None if device.type == "cuda" else 4 * args.budget),
+                                                         time_budget_s=None if device.type == "cuda" else 2 * args.budget),
     }
     rows = []
     for name, cfg in recipes.items():

@@ -112,3 +112,38 @@ def test_assignment_two_is_graded_end_to_end(graded_class):
     assert table.loc["ada", "test_t10_segformer"] == 4.0 and table.loc["ben", "test_t6_metrics"] == 0.0
     canvas = pd.read_csv(course.root / "grading" / "export" / "canvas_import.csv")
     assert {"segmentation_hw", "segmentation_concepts"} <= set(canvas.columns)
+
+
+def test_an_interrupted_run_resumes_without_duplicates_or_lost_manual_grades(graded_class, tmp_path):
+    import os
+    import shutil
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from autograder.course import Course
+
+    source, _ = graded_class
+    course = Course(tmp_path / "course")
+    shutil.copytree(source.root, course.root)
+    shutil.rmtree(course.root / "grading" / ASSIGNMENT)  # as if never graded
+    with Gradebook(course.db_url) as gb:
+        gb.find_grade("q5_backprop", ASSIGNMENT, ASSIGNMENT, "ben").manual_score = 2.0
+        gb.db.commit()
+    proc = subprocess.Popen([sys.executable, "-m", "autograder", "--course", str(course.root), "grade", ASSIGNMENT,
+                             "--workers", "2"], cwd=course.root, start_new_session=True,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 300
+    while time.time() < deadline and len(list(course.results_dir(ASSIGNMENT).glob("*.json"))) < 2:
+        time.sleep(0.5)
+    os.killpg(proc.pid, signal.SIGKILL)  # the TA's laptop dies mid-run
+    proc.wait()
+    done_before = len(list(course.results_dir(ASSIGNMENT).glob("*.json")))
+    assert 2 <= done_before < 6 or done_before == 6
+    results = grade(course, ASSIGNMENT, opts=GradeOptions(workers=2))
+    assert {r["student"]: r["auto_points"] for r in results} == EXPECTED
+    assert len(list(course.results_dir(ASSIGNMENT).glob("*.json"))) == 6
+    with Gradebook(course.db_url) as gb:
+        assert len(gb.find_assignment(ASSIGNMENT).submissions) == 6
+        assert gb.find_grade("q5_backprop", ASSIGNMENT, ASSIGNMENT, "ben").manual_score == 2.0
