@@ -119,6 +119,15 @@ def canvas_csv(tables: dict[str, pd.DataFrame], path: Path) -> None:
     pd.concat([pd.DataFrame([possible]), frame], ignore_index=True).to_csv(path, index=False)
 
 
+def _in_gradebook(course: Course, assignment: str) -> bool:
+    with Gradebook(course.db_url) as gb:
+        try:
+            gb.find_assignment(assignment)
+            return True
+        except MissingEntry:
+            return False
+
+
 def export(course: Course, assignments: list[str] | None = None, log=print) -> dict:
     out = course.root / "grading" / "export"
     out.mkdir(parents=True, exist_ok=True)
@@ -134,8 +143,14 @@ def export(course: Course, assignments: list[str] | None = None, log=print) -> d
         summaries[assignment] = summary(table, assignment)
         (out / f"{assignment}_summary.json").write_text(json.dumps(summaries[assignment], indent=2))
         histogram(table, assignment, out / f"{assignment}_histogram.png")
-    if tables:
-        canvas_csv(tables, out / "canvas_import.csv")
+    canvas_tables = dict(tables)  # the LMS file always carries every graded assignment, not only those asked for
+    for other in course.assignments():
+        if other not in canvas_tables:
+            table = scores_table(course, other) if _in_gradebook(course, other) else pd.DataFrame()
+            if not table.empty:
+                canvas_tables[other] = table
+    if canvas_tables:
+        canvas_csv(canvas_tables, out / "canvas_import.csv")
     proc = run_nbgrader(["export", "--to", str(out / "nbgrader_grades.csv")], course.root, course.db_url)
     if proc.returncode != 0:
         log(f"nbgrader export failed: {proc.stderr[-500:]}")

@@ -14,6 +14,7 @@ from course_lib.losses.modules import (
     CEDiceLoss, CrossEntropyLoss, DiceLoss, FocalLoss, OhemCrossEntropyLoss, TverskyLoss,
 )
 from course_lib.losses.weights import class_frequencies, class_weights
+from course_lib.registry import build
 
 LOSSES: dict[str, type[nn.Module]] = {
     "ce": CrossEntropyLoss,
@@ -27,9 +28,7 @@ LOSSES: dict[str, type[nn.Module]] = {
 
 def build_loss(name: str, **kwargs) -> nn.Module:
     """Instantiates ``LOSSES[name](**kwargs)``; an unknown name lists the valid ones."""
-    if name not in LOSSES:
-        raise ValueError(f"unknown loss {name!r}; valid names: {sorted(LOSSES)}")
-    return LOSSES[name](**kwargs)
+    return build(LOSSES, name, "loss", **kwargs)
 
 
 __all__ = [

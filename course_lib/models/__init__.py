@@ -13,6 +13,7 @@ from course_lib.models.blocks import UPSAMPLERS, BilinearConvUp, PixelShuffleUp,
 from course_lib.models.deeplab import ASPP, DeepLabV3
 from course_lib.models.segformer import EfficientSelfAttention, MixFFN, SegFormer
 from course_lib.models.unet import UNet
+from course_lib.registry import build
 
 MODELS: dict[str, type[nn.Module]] = {
     "pixelwise": PixelwiseClassifier,
@@ -25,9 +26,7 @@ MODELS: dict[str, type[nn.Module]] = {
 
 def build_model(name: str, **kwargs) -> nn.Module:
     """Instantiates ``MODELS[name](**kwargs)``; an unknown name lists the valid ones."""
-    if name not in MODELS:
-        raise ValueError(f"unknown model {name!r}; valid names: {sorted(MODELS)}")
-    return MODELS[name](**kwargs)
+    return build(MODELS, name, "model", **kwargs)
 
 
 def count_parameters(model: nn.Module, trainable_only: bool = False) -> int:
