@@ -114,8 +114,10 @@ def grader_secrets(course_root: Path, db_url: str | None = None) -> tuple[tuple[
     if db_url and db_url.startswith("sqlite:///"):
         files.append(Path(db_url.removeprefix("sqlite:///")))
     keep = lambda p: p.exists() and not str(SCRATCH_ROOT.resolve()).startswith(str(p.resolve()))
-    hidden = sorted({p for p in dirs if keep(p) and p.is_dir()})
-    inside = lambda p: any(p.resolve().is_relative_to(d.resolve()) for d in hidden)  # already covered
+    candidates = sorted({p.resolve() for p in dirs if keep(p) and p.is_dir()})
+    # a directory inside another hidden one is covered already (and its mount point vanishes with the parent)
+    hidden = [p for p in candidates if not any(p != d and p.is_relative_to(d) for d in candidates)]
+    inside = lambda p: any(p.resolve().is_relative_to(d) for d in hidden)
     return tuple(hidden), tuple(sorted({p for p in files if keep(p) and not inside(p)}))
 
 
