@@ -73,6 +73,16 @@ def hidden_regions(source: str) -> list[str]:
     return re.findall(r"### BEGIN HIDDEN TESTS\n(.*?)### END HIDDEN TESTS", source, flags=re.S)
 
 
+def reference_mismatches(notebook: Path, reference: Path, blocks: dict[str, str]) -> list[str]:
+    """grade_ids whose solution cell differs (docstrings, comments and markers aside) from the reference module's
+    ``# BEGIN <name>`` ... ``# END <name>`` block; ``blocks`` maps grade_id to block name."""
+    cells = cells_by_id(nbformat.read(notebook, as_version=4))
+    text = reference.read_text()
+    return [gid for gid, name in blocks.items()
+            if code_without_docstrings(cells[gid].source)
+            != code_without_docstrings(text.split(f"# BEGIN {name}\n")[1].split(f"# END {name}")[0])]
+
+
 def code_without_docstrings(source: str) -> str:
     """ast.dump of the code with docstrings removed: comments, markers and formatting do not matter."""
     tree = ast.parse(source)

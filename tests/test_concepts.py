@@ -11,8 +11,8 @@ import pytest
 
 from autograder.checks.segmentation_concepts import CHECKS, TOPICS
 from autograder.judge import judge_submission
-from notebooks import REPO, cells_by_id, code_without_docstrings, error_outputs, execute_notebook, hidden_regions, \
-    make_course, nbgrader, stream_outputs
+from notebooks import REPO, cells_by_id, error_outputs, execute_notebook, hidden_regions, make_course, nbgrader, \
+    reference_mismatches, stream_outputs
 
 ASSIGNMENT = "segmentation_concepts"
 SOURCE = REPO / "source" / ASSIGNMENT / f"{ASSIGNMENT}.ipynb"
@@ -24,12 +24,9 @@ def source_nb():
     return nbformat.read(SOURCE, as_version=4)
 
 
-def test_reference_solutions_are_identical_to_the_notebook_solutions(source_nb):
-    reference = (REPO / "autograder" / "reference" / "segmentation_concepts.py").read_text()
-    cells = cells_by_id(source_nb)
-    for gid in TOPICS:
-        block = reference.split(f"# BEGIN {gid}\n")[1].split(f"# END {gid}")[0]
-        assert code_without_docstrings(cells[gid].source) == code_without_docstrings(block), gid
+def test_reference_solutions_are_identical_to_the_notebook_solutions():
+    reference = REPO / "autograder" / "reference" / "segmentation_concepts.py"
+    assert reference_mismatches(SOURCE, reference, {gid: gid for gid in TOPICS}) == []
 
 
 def test_one_hidden_check_per_autograded_cell_and_an_answer_per_topic(source_nb):
