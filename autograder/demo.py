@@ -12,6 +12,8 @@
    plus a stray file that matches no student.
    Assignment 2 (concepts): ada solves every topic, ben the first five, cara hands in the release.
 4. ``collect`` → ``grade`` (2 parallel workers) → ``feedback`` for each, then ``export`` and the gradebook summary.
+Along the way the trained reference is shown: its per-class IoU table, and its training curves, prediction grid
+and per-class bars as PNG files in ``demo_out/``.
 """
 
 from __future__ import annotations
@@ -130,6 +132,33 @@ def set_duedate(course: Course, duedate: str = DUEDATE, assignment: str = ASSIGN
         raise SystemExit(f"could not set the due date: {proc.stderr[-1000:]}")
 
 
+def show_reference(course: Course, out: Path) -> None:
+    """The trained reference on the validation split: per-class IoU table, curves and prediction grid as PNGs."""
+    import torch
+
+    from autograder.reference.segmentation_hw import SegmentationModel
+    from course_lib import viz
+    from course_lib.data import load_synthetic, normalize_images
+    from course_lib.submission import load_submission
+    from course_lib.train import evaluate
+
+    submission = load_submission(SegmentationModel, course.root / "source" / ASSIGNMENT, ASSIGNMENT)
+    val = load_synthetic("val")
+    result = evaluate(submission.model, val)
+    print(f"\nreference on {val.name}: mIoU {result.miou:.4f}, pixel accuracy {result.pixel_accuracy:.4f}")
+    print(f"{'class':18s} IoU")
+    for name, iou in zip(val.class_names, result.iou_per_class):
+        print(f"{name:18s} {iou:.3f}")
+    out.mkdir(parents=True, exist_ok=True)
+    if submission.history is not None:
+        viz.plot_history(submission.history, out / "reference_curves.png")
+    with torch.no_grad():
+        preds = submission.model(normalize_images(val.images[:6])).argmax(1)
+    viz.plot_predictions(val.images[:6], val.masks[:6], preds, val.palette, save_path=out / "reference_predictions.png")
+    viz.plot_class_iou(result.iou_per_class, val.class_names, out / "reference_class_iou.png")
+    print(f"wrote {out / 'reference_curves.png'}, {out / 'reference_predictions.png'}, {out / 'reference_class_iou.png'}")
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description="Simulate a class and run the TA pipeline end to end.")
     parser.add_argument("--out", type=Path, default=Path("demo_out"))
@@ -153,6 +182,7 @@ def main(argv: list[str] | None = None) -> None:
     release(course, [ASSIGNMENT, CONCEPTS])
     for assignment in (ASSIGNMENT, CONCEPTS):
         set_duedate(course, assignment=assignment)
+    show_reference(course, args.out)
     step("simulated classes → Canvas zips")
     zips = {ASSIGNMENT: args.out / "canvas_export_segmentation_hw.zip", CONCEPTS: args.out / "canvas_export_concepts.zip"}
     build_class(course, course.root / "source" / ASSIGNMENT, zips[ASSIGNMENT])

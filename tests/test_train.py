@@ -164,3 +164,18 @@ def test_submission_catches_wrong_kwargs_and_missing_metrics(tmp_path):
         save_submission(model, {"width": 8}, {k: 1.0 for k in REQUIRED_METRICS[:3]}, tmp_path)
     with pytest.raises(ValueError, match="finite"):
         save_submission(model, {"width": 8}, {**metrics, "miou": float("nan")}, tmp_path)
+
+
+def test_fit_says_what_is_wrong_with_a_model_of_the_wrong_output_shape(tiny_data):
+    train, val = tiny_data
+
+    class HalfSize(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv = nn.Conv2d(3, 21, 3, stride=2, padding=1)
+
+        def forward(self, x):
+            return self.conv(x)
+
+    with pytest.raises(ValueError, match=r"must return logits of shape \(2, 21, 64, 64\).*upsampling path"):
+        fit(HalfSize(), train, val, TINY, log=None)

@@ -187,6 +187,22 @@ def train_one_epoch(model: nn.Module, train_loader: TensorLoader, loss_fn: nn.Mo
     return (loss_sum / steps if steps else float("nan")), steps, done
 
 
+@torch.no_grad()
+def check_output_shape(model: nn.Module, data: SegmentationTensors, device: torch.device) -> None:
+    """Runs two images through the model and says plainly what is wrong when the logits have the wrong shape."""
+    was_training = model.training
+    model.eval()
+    images, masks = next(iter(TensorLoader(data.subset(2), 2, device=device)))
+    logits = model(images)
+    model.train(was_training)
+    expected = (images.shape[0], data.num_classes, *masks.shape[-2:])
+    if not isinstance(logits, torch.Tensor) or tuple(logits.shape) != expected:
+        got = tuple(logits.shape) if isinstance(logits, torch.Tensor) else type(logits).__name__
+        raise ValueError(f"the model maps {tuple(images.shape)} images to {got}; it must return logits of shape "
+                         f"{expected} = (N, num_classes, H, W). Check the number of output channels of the classifier "
+                         "and that the upsampling path returns to the input size.")
+
+
 def fit(model: nn.Module, train_data: SegmentationTensors, val_data: SegmentationTensors, cfg: TrainConfig,
         log=print) -> History:
     """Trains ``model`` on ``train_data`` and evaluates on ``val_data`` as ``cfg`` says.
@@ -202,6 +218,7 @@ def fit(model: nn.Module, train_data: SegmentationTensors, val_data: Segmentatio
     model.to(device)
     if cfg.channels_last and device.type == "cuda":
         model.to(memory_format=torch.channels_last)
+    check_output_shape(model, train_data, device)
     step_model = torch.compile(model) if cfg.compile else model
     augment = Augment(scale=cfg.scale_range) if cfg.augment else None
     train_loader = TensorLoader(train_data, cfg.batch_size, shuffle=True, augment=augment, device=device,
