@@ -21,9 +21,9 @@ import torch
 from autograder import config
 from autograder.checks import ASSIGNMENT_CHECKS
 from autograder.notebook import (
-    SubmissionError, answer_cells, duplicated_ids, first_cells_by_id, parse_results_table, read_notebook,
-    require_assignment,
+    SubmissionError, answer_cells, duplicated_ids, first_cells_by_id, read_notebook, require_assignment,
 )
+from course_lib.answers import parse_results_table
 from autograder.sandbox import JAIL_SETUP_FAILED, Jail, Limits, grader_secrets, minimal_env, python_command, run_limited, scratch_dir
 from course_lib.data import SegmentationTensors, load_synthetic, load_voc, make_synthetic
 from course_lib.metrics import ConfusionMatrix, mean_iou

@@ -7,7 +7,6 @@ from pathlib import Path
 
 import nbformat
 
-from course_lib.answers import PLACEHOLDER, answer_problems, parse_results_table  # noqa: F401 (re-exported)
 
 MAX_NOTEBOOK_BYTES = 50 * 1024**2
 

@@ -11,7 +11,6 @@ Usage: python bench/grading_at_scale.py [--students 200] [--workers N]
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import shutil
 import time

@@ -11,7 +11,6 @@ import torch
 from autograder.checks.segmentation_hw import CHECKS
 from autograder.demo import ASSIGNMENT, student_notebook
 from autograder.judge import judge_submission
-from course_lib.submission import results_table
 
 pytestmark = pytest.mark.slow
 

@@ -2,7 +2,6 @@
 every question of the sheet asked. (Execution of the notebook is in test_hw_execution.py.)"""
 
 import re
-from pathlib import Path
 
 import nbformat
 import pytest

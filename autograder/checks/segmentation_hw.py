@@ -11,7 +11,7 @@ from pathlib import Path
 
 import torch
 
-from autograder.notebook import answer_problems
+from course_lib.answers import answer_problems
 
 NOTEBOOK = "segmentation_hw.ipynb"
 CHECKPOINT = "segmentation_hw_checkpoint.pt"

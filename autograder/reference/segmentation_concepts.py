@@ -8,7 +8,6 @@ import math
 
 import torch
 import torch.nn.functional as F
-from torch import nn
 
 
 # BEGIN t1_panoptic
