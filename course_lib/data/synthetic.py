@@ -71,21 +71,33 @@ def _texture_pattern(texture: int, s: torch.Tensor, t: torch.Tensor) -> torch.Te
     return (fs - 0.5) ** 2 + (ft - 0.5) ** 2 < 0.09  # dots
 
 
-def _per_kind(kinds: torch.Tensor, num_kinds: int, draw, *coords: torch.Tensor) -> torch.Tensor:
-    """Evaluates ``draw(kind, *coords[sel])`` only on the rows whose kind it is.
+def _per_kind(kinds: torch.Tensor, num_kinds: int, draw, origin_x: torch.Tensor, origin_y: torch.Tensor,
+              angle: torch.Tensor, scale: torch.Tensor, xx: torch.Tensor, yy: torch.Tensor) -> torch.Tensor:
+    """Evaluates ``draw(kind, a, b)`` for every row, in rotated and scaled coordinates ``(a, b)``.
+
+    Rows are sorted by kind first, so that each kind is one contiguous slice and no coordinate tensor is copied.
 
     Args:
         kinds: (M,) int64 kind of each row.
-        coords: (M, H, W) float tensors.
+        origin_x, origin_y, angle, scale: (M, 1, 1) float per row.
+        xx, yy: (H, W) pixel-centre coordinates.
     Returns:
-        (M, H, W) bool.
+        (M, H, W) bool, in the original row order.
     """
-    out = torch.zeros(coords[0].shape, dtype=torch.bool)
-    for kind in range(num_kinds):
-        rows = (kinds == kind).nonzero().squeeze(1)
-        if rows.numel():
-            out[rows] = draw(kind, *(c[rows] for c in coords))
-    return out
+    order = torch.argsort(kinds, stable=True)
+    dx, dy = xx - origin_x[order], yy - origin_y[order]  # (M, H, W), rows sorted by kind
+    cos, sin, scl = torch.cos(angle[order]), torch.sin(angle[order]), scale[order]
+    a, b = (dx * cos + dy * sin) / scl, (dy * cos - dx * sin) / scl
+    out = torch.empty(a.shape, dtype=torch.bool)
+    counts = torch.bincount(kinds, minlength=num_kinds).tolist()
+    start = 0
+    for kind, count in enumerate(counts):
+        if count:
+            out[start:start + count] = draw(kind, a[start:start + count], b[start:start + count])
+        start += count
+    result = torch.empty_like(out)
+    result[order] = out
+    return result
 
 
 def _void_band(labels: torch.Tensor, ignore_index: int) -> torch.Tensor:
@@ -124,10 +136,9 @@ def _draw_chunk(count: int, size: int, gen: torch.Generator) -> tuple[torch.Tens
     field = F.interpolate(uniform(n, 3, 4, 4, low=0.15, high=0.85), size=(size, size), mode="bilinear", align_corners=False)
     bg_angle = uniform(n, 1, 1, low=0, high=math.pi)
     bg_period = uniform(n, 1, 1, low=4.0, high=9.0)
-    bg_s = (xx * torch.cos(bg_angle) + yy * torch.sin(bg_angle)) / bg_period
-    bg_t = (-xx * torch.sin(bg_angle) + yy * torch.cos(bg_angle)) / bg_period
     bg_kind = torch.randint(0, len(TEXTURES), (n,), generator=gen)
-    bg_pattern = _per_kind(bg_kind, len(TEXTURES), _texture_pattern, bg_s, bg_t)  # (N, H, W)
+    zero = torch.zeros(n, 1, 1)
+    bg_pattern = _per_kind(bg_kind, len(TEXTURES), _texture_pattern, zero, zero, bg_angle, bg_period, xx, yy)
     bg_strength = uniform(n, 1, 1, 1, low=0.0, high=0.12)
     image = (field + bg_strength * (bg_pattern.unsqueeze(1).float() - 0.5)).clamp(0, 1)
     labels = torch.zeros(n, size, size, dtype=torch.int64)
@@ -145,15 +156,12 @@ def _draw_chunk(count: int, size: int, gen: torch.Generator) -> tuple[torch.Tens
     # Geometry only for the objects that are present: M rows, one per (image, slot) pair.
     img_idx, slot_idx = present.nonzero(as_tuple=True)
     pick = lambda x: x[img_idx, slot_idx]  # (N, K, ...) → (M, ...)
-    dx, dy = xx - pick(cx), yy - pick(cy)  # (M, H, W)
-    cos_t, sin_t, rad = torch.cos(pick(theta)), torch.sin(pick(theta)), pick(radius)
-    u, v = (dx * cos_t + dy * sin_t) / rad, (dy * cos_t - dx * sin_t) / rad
-    cos_p, sin_p, per = torch.cos(pick(phi)), torch.sin(pick(phi)), pick(period)
-    s, t = (dx * cos_p + dy * sin_p) / per, (dy * cos_p - dx * sin_p) / per
     inside = torch.zeros(n, k, size, size, dtype=torch.bool)
     tone2 = torch.zeros(n, k, size, size, dtype=torch.bool)
-    inside[img_idx, slot_idx] = _per_kind(pick(shape_id), len(SHAPES), _shape_mask, u, v)
-    tone2[img_idx, slot_idx] = _per_kind(pick(texture_id), len(TEXTURES), _texture_pattern, s, t)
+    inside[img_idx, slot_idx] = _per_kind(pick(shape_id), len(SHAPES), _shape_mask, pick(cx), pick(cy), pick(theta),
+                                          pick(radius), xx, yy)
+    tone2[img_idx, slot_idx] = _per_kind(pick(texture_id), len(TEXTURES), _texture_pattern, pick(cx), pick(cy),
+                                         pick(phi), pick(period), xx, yy)
 
     colour = uniform(n, k, 3, low=0.05, high=0.95)
     darker = uniform(n, k, 1) < 0.5
