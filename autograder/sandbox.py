@@ -4,7 +4,7 @@ Always:
 - a separate process and process group, killed as a whole at the wall-clock limit;
 - ``RLIMIT_CPU`` (CPU seconds), ``RLIMIT_AS`` (address space), ``RLIMIT_FSIZE`` (largest file), ``RLIMIT_CORE`` 0;
 - a scratch directory with copies of only what is needed (random name, in a parent no one else can list),
-  a minimal environment, ``python -I``; stdout/stderr to files of which only the tails are read back.
+  a minimal environment, ``python -I``; stdout discarded, stderr to a file of which only the tail is read back.
 The jail (Linux, grading as root, ``unshare`` and ``setpriv`` present; ``jail_supported()`` tells):
 - new network namespace: no network at all (a private loopback only where nbgrader needs one for its kernel);
 - new PID namespace: every process the student starts, background ones too, dies with the jail;
@@ -49,7 +49,6 @@ class RunResult:
     returncode: int | None
     timed_out: bool
     seconds: float
-    stdout_tail: str
     stderr_tail: str
 
 
@@ -227,7 +226,7 @@ def run_limited(args: list[str], cwd: Path, limits: Limits, env: dict | None = N
             except (ProcessLookupError, PermissionError):
                 pass
             proc.wait()
-    return RunResult(None if timed_out else proc.returncode, timed_out, time.perf_counter() - start, "", _tail(err))
+    return RunResult(None if timed_out else proc.returncode, timed_out, time.perf_counter() - start, _tail(err))
 
 
 def python_command(script: Path, *args: str) -> list[str]:
