@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test venv release bench clean
+.PHONY: demo test check venv release bench bench-load clean
 
 venv: $(STAMP)
 
@@ -18,7 +18,11 @@ demo: $(STAMP)
 	$(PY) -m autograder.demo --out demo_out
 
 test: $(STAMP)
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q --durations=15
+
+# The fast tier for developers between commits: no training, no notebook execution, no grading run.
+check: $(STAMP)
+	$(PY) -m pytest -q -m "not slow"
 
 release: $(STAMP)
 	$(PY) -m autograder release
@@ -29,6 +33,10 @@ bench: $(STAMP)
 	$(PY) bench/metric_throughput.py
 	$(PY) bench/camvid_recipe.py
 	$(PY) bench/grading_at_scale.py
+
+# make demo from a fresh clone of HEAD, idle and with one core kept busy (about 15 minutes on 2 cores).
+bench-load: $(STAMP)
+	$(PY) bench/demo_under_load.py
 
 clean:
 	rm -rf demo_out .pytest_cache

@@ -4,7 +4,7 @@
 2. ``release``: regenerate the release, train the reference once (QUICK mode), validate, scan for leaks.
 3. A simulated class, packed as a Canvas "Download Submissions" zip:
      ada    the reference solution                         every automatic point
-     ben    partial: correct code, but the checkpoint of the model without downsampling (mIoU ~0.11)
+     ben    partial: correct code, but the checkpoint of the model without downsampling (mIoU ~0.15)
      cara   the untouched release                          no point, the run goes on
      dev    a notebook that raises before defining SegmentationModel
      eli    the reference solution, submitted a day late   every point, flagged late

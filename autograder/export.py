@@ -23,8 +23,9 @@ import pandas as pd  # noqa: E402
 from nbgrader.api import Gradebook, MissingEntry  # noqa: E402
 
 from autograder.course import Course, run_nbgrader  # noqa: E402
+from course_lib.train.recipes import MIOU_TIERS  # noqa: E402
 
-TIER_CELLS = {"test_miou_target": "tier 0.15", "test_miou_good": "tier 0.25", "test_miou_excellent": "tier 0.35"}
+TIER_CELLS = {f"test_miou_{name}": f"tier {threshold:g}" for name, threshold in MIOU_TIERS.items()}
 
 
 def scores_table(course: Course, assignment: str) -> pd.DataFrame:

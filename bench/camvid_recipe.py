@@ -2,15 +2,16 @@
 synthetic calibration is checked against real images.
 
 Trains the reference SegmentationModel (width 16, 2 blocks per stage, with downsampling) with the QUICK recipe
-(8 epochs or 180 s on a CPU) and with a longer one, at 96x128 (the file's size), and reports the validation
+(its epochs, batch 16) and with a longer one, at 96x128 (the file's size), and reports the validation
 mIoU and the time. Skips cleanly when the file is absent.
 
-Usage: python bench/camvid_recipe.py [--path ../shared/data/camvid_seg96x128.npz] [--budget 180]
+Usage: python bench/camvid_recipe.py [--path ../shared/data/camvid_seg96x128.npz] [--long-epochs 40]
 """
 
 from __future__ import annotations
 
 import argparse
+from dataclasses import replace
 from pathlib import Path
 
 from common import ROOT, print_table, write_json
@@ -18,7 +19,8 @@ from common import ROOT, print_table, write_json
 from autograder.reference.segmentation_hw import SegmentationModel
 from course_lib.data import load_camvid
 from course_lib.models import count_parameters
-from course_lib.train import TrainConfig, fit, select_device
+from course_lib.train import fit, select_device
+from course_lib.train.recipes import QUICK
 
 DEFAULT = ROOT.parent / "shared" / "data" / "camvid_seg96x128.npz"
 
@@ -26,7 +28,6 @@ DEFAULT = ROOT.parent / "shared" / "data" / "camvid_seg96x128.npz"
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--path", type=Path, default=DEFAULT)
-    parser.add_argument("--budget", type=float, default=180.0)
     parser.add_argument("--long-epochs", type=int, default=40)
     args = parser.parse_args()
     if not args.path.is_file():
@@ -35,15 +36,13 @@ def main() -> None:
     train, val = load_camvid(args.path, "train"), load_camvid(args.path, "val")
     device = select_device()
     recipes = {
-        "QUICK (8 epochs / budget)": TrainConfig(num_epochs=8, batch_size=16, lr=3e-3, time_budget_s=args.budget,
-                                                  progress=False),
-        f"long ({args.long_epochs} epochs)": TrainConfig(num_epochs=args.long_epochs, batch_size=16, lr=3e-3,
-                                                         scale_range=(0.5, 2.0), progress=False,
-                                                         time_budget_s=None if device.type == "cuda" else 2 * args.budget),
+        f"QUICK ({QUICK.train.num_epochs} epochs)": replace(QUICK.train, batch_size=16, progress=False),
+        f"long ({args.long_epochs} epochs)": replace(QUICK.train, num_epochs=args.long_epochs, batch_size=16,
+                                                     scale_range=(0.5, 2.0), max_seconds=None, progress=False),
     }
     rows = []
     for name, cfg in recipes.items():
-        model = SegmentationModel(num_classes=11, width=16, num_blocks=2, downsample=True)
+        model = SegmentationModel(**dict(QUICK.model_kwargs, num_classes=train.num_classes))
         history = fit(model, train, val, cfg, log=None)
         rows.append({"recipe": name, "device": device.type, "params": count_parameters(model),
                      "epochs": history.final.epoch, "seconds": round(history.total_seconds, 1),

@@ -13,6 +13,8 @@ import matplotlib.pyplot as plt
 import numpy as np
 import torch
 
+from course_lib.train.recipes import MIOU_TIERS
+
 VOID_COLOUR = (224, 224, 192)
 
 
@@ -47,10 +49,10 @@ def plot_history(histories, save_path: str | Path | None = None):
         ax_loss.plot(epochs, history.column("train_loss"), "-o", ms=3, label=f"{prefix}train")
         ax_loss.plot(epochs, history.column("val_loss"), "--o", ms=3, label=f"{prefix}val")
         ax_miou.plot(epochs, history.column("val_miou"), "-o", ms=3, label=label or "val mIoU")
-    for tier in (0.15, 0.25, 0.35):
+    for tier in MIOU_TIERS.values():
         ax_miou.axhline(tier, color="grey", lw=0.6, ls=":")
     ax_loss.set(xlabel="epoch", ylabel="loss", title="Loss")
-    ax_miou.set(xlabel="epoch", ylabel="mIoU", title="Validation mIoU (tiers 0.15 / 0.25 / 0.35)", ylim=(0, 1))
+    ax_miou.set(xlabel="epoch", ylabel="mIoU", title="Validation mIoU (tiers " + " / ".join(f"{t:g}" for t in MIOU_TIERS.values()) + ")", ylim=(0, 1))
     ax_loss.legend(fontsize=8)
     ax_miou.legend(fontsize=8)
     return _finish(fig, save_path)

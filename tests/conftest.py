@@ -23,21 +23,18 @@ def repo() -> Path:
 def executed_hw_course(tmp_path_factory):
     """A course directory whose source/segmentation_hw notebook has been executed top to bottom in QUICK mode,
     as an instructor would: both models trained, their checkpoints and results saved next to the notebook,
-    and the Q1 answer filled with the printed table. Shared by every test that needs a trained reference."""
-    import os
-    import shutil
+    and the Q1 answer filled with the printed table. Shared by every test that needs a trained reference.
 
+    Trained at most once per suite run; reused from ``tests/reference_cache.py`` when the code that trains it is
+    unchanged (the training is deterministic, so the cached files are what this code makes)."""
     from notebooks import execute_notebook, fill_results_table, make_course
+    from reference_cache import trained_reference
 
     course = make_course(tmp_path_factory.mktemp("hw"))
-    notebook = course / "source" / "segmentation_hw" / "segmentation_hw.ipynb"
-    reuse = os.environ.get("SEGMENTATION_TEST_ARTIFACTS")  # developers only: a folder with a trained reference
-    if reuse:
-        for path in Path(reuse).iterdir():
-            shutil.copy(path, notebook.parent / path.name)
-    else:
-        execute_notebook(notebook, timeout=1200)
-    fill_results_table(notebook)
+    folder = course / "source" / "segmentation_hw"
+    from_cache = trained_reference(folder, lambda notebook: execute_notebook(notebook, timeout=1800))
+    print(f"homework reference: {'reused from the cache' if from_cache else 'trained now and cached'}")
+    fill_results_table(folder / "segmentation_hw.ipynb")
     return course
 
 

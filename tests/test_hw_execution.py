@@ -2,30 +2,31 @@
 `nbgrader validate` passes on it, and the untouched release runs to the end with failing tests."""
 
 import json
-import os
 import shutil
 
 import nbformat
 import pytest
 
+from course_lib.train.recipes import QUICK
 from notebooks import REPO, error_outputs, nbgrader, stream_outputs
 
 pytestmark = pytest.mark.slow
 
 
 def test_source_runs_top_to_bottom_in_quick_mode(executed_hw_course):
-    if os.environ.get("SEGMENTATION_TEST_ARTIFACTS"):
-        pytest.skip("SEGMENTATION_TEST_ARTIFACTS reuses a trained reference: the source was not executed here")
+    """The executed source (this run's, or the cached one that the same code made) has no error, nothing on stderr,
+    and the QUICK recipe's figures: the reference at >= 0.40 with a fixed number of epochs, the variant far lower."""
     folder = executed_hw_course / "source" / "segmentation_hw"
     nb = nbformat.read(folder / "segmentation_hw.ipynb", as_version=4)
     assert error_outputs(nb) == []
     assert stream_outputs(nb, "stderr") == "", "a cell wrote to stderr (nbgrader would zero a graded cell)"
     main = json.loads((folder / "segmentation_hw_results.json").read_text())
     variant = json.loads((folder / "segmentation_hw_nodown_results.json").read_text())
-    assert main["metrics"]["miou"] >= 0.35, f"the reference missed the excellent tier: {main['metrics']}"
-    assert main["metrics"]["training_minutes"] < 4.0
+    assert main["metrics"]["miou"] >= 0.40, f"the reference missed the QUICK target of 0.40: {main['metrics']}"
     assert variant["metrics"]["miou"] < main["metrics"]["miou"] - 0.05, "without downsampling should be clearly lower"
-    assert len(main["history"]["records"]) >= 1
+    epochs = QUICK.train.num_epochs
+    assert [r["epoch"] for r in main["history"]["records"]] == list(range(1, epochs + 1))
+    assert [r["epoch"] for r in variant["history"]["records"]] == list(range(1, epochs + 1))
     print("QUICK figures:", json.dumps({"with": main["metrics"], "without": variant["metrics"]}))
 
 

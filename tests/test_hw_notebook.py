@@ -75,8 +75,9 @@ QUESTIONS = {
     2: ["0.15", "0.25", "0.35", "success criteria"],
     3: ["with or without downsampling", "why"],
     4: ["architecture", "SegmentationModel", "How many residual blocks"],
-    5: ["ResidualBlock", "backpropagation", "skip connection creates a direct path for gradients",
-        "preserve spatial information"],
+    # Q5's hint is reworded on purpose: the sheet's hint mixes the residual shortcut up with the encoder-decoder
+    # skips that carry spatial detail; ours asks about the gradient's path and names the difference.
+    5: ["ResidualBlock", "backpropagation", "gradient", "shortcut", "not the\nsame thing as the encoder–decoder skip"],
     6: ["21 channels", "instead of 1", "computational trade-offs", "classification model"],
     7: ["64×64", "segmentation", "classification"],
     8: ["training curves", "overfitting", "underfitting"],

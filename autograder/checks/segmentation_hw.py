@@ -12,6 +12,7 @@ from pathlib import Path
 import torch
 
 from course_lib.answers import answer_problems
+from course_lib.train.recipes import MIOU_TIERS
 
 NOTEBOOK = "segmentation_hw.ipynb"
 CHECKPOINT = "segmentation_hw_checkpoint.pt"
@@ -19,7 +20,7 @@ RESULTS = "segmentation_hw_results.json"
 PROBES_FILE = Path(__file__).with_name("segmentation_hw_probes.py")
 CODE_CELLS = ("residual_block", "segmentation_model")
 MAX_PARAMETERS = 5_000_000
-TIERS = {"test_miou_target": 0.15, "test_miou_good": 0.25, "test_miou_excellent": 0.35}
+TIERS = {f"test_miou_{name}": threshold for name, threshold in MIOU_TIERS.items()}
 AGREEMENT = 0.01  # reported vs recomputed mIoU
 
 

@@ -13,7 +13,8 @@ class TrainConfig:
     """A training run.
 
     Attributes:
-        num_epochs: passes over the training split (the run may stop earlier on ``time_budget_s``).
+        num_epochs: passes over the training split; the run always does all of them (results never depend on
+            how fast the machine is).
         batch_size: images per step.
         lr: peak learning rate.
         weight_decay: decoupled (AdamW) or L2 (SGD) weight decay.
@@ -23,12 +24,17 @@ class TrainConfig:
         loss: a name of ``course_lib.losses.LOSSES``: ``"ce"``, ``"ce+dice"``, ``"focal"``, ...
         augment: random flip + scale-and-crop on the training batches.
         scale_range: zoom range of the augmentation.
-        time_budget_s: stop after this many seconds of wall-clock (``None``: no limit). The learning-rate
-            schedule follows whichever of the step count and the clock is further along, so a budgeted run
-            still ends with a fully annealed learning rate.
+        max_seconds: a safety cap, not a budget (``None``: no cap). After each epoch the run projects its
+            total time; when that exceeds the cap it stops with ``TrainingTooSlow``, saying how long an epoch
+            took here and how long the recipe expects. It never shortens a run silently.
+        expected_epoch_seconds: what one epoch costs on the course's reference machine (for that message).
         device: ``"auto"`` (CUDA, else MPS, else CPU) or a torch device string.
-        amp: bf16 autocast on CUDA.
-        channels_last: channels-last memory format on CUDA.
+        amp: bf16 autocast on CUDA, and on a CPU with native bf16 (AVX512-BF16 or AMX); float32 elsewhere.
+        channels_last: channels-last memory format (CUDA and CPU; faster convolutions on both).
+        deterministic: on a CPU, ``torch.use_deterministic_algorithms(True)`` for the run: the same seed on the
+            same kind of machine (same thread count and instruction set) gives the same weights bit for bit. On
+            CUDA it pins cuDNN's algorithms, but bilinear upsampling's backward uses atomic adds, so GPU runs are
+            reproducible only up to rounding.
         compile: ``torch.compile`` the model (CUDA).
         seed: seeds torch, numpy, random and the batch order.
         progress: show progress bars; ``None`` = only in an interactive session and never while grading.
@@ -46,10 +52,12 @@ class TrainConfig:
     loss: str = "ce"
     augment: bool = True
     scale_range: tuple[float, float] = (0.75, 1.5)
-    time_budget_s: float | None = None
+    max_seconds: float | None = None
+    expected_epoch_seconds: float | None = None
     device: str = "auto"
     amp: bool = True
     channels_last: bool = True
+    deterministic: bool = True
     compile: bool = False
     seed: int = 0
     progress: bool | None = None

@@ -1,7 +1,9 @@
 """The training loop: ``fit`` runs epochs of ``train_one_epoch`` and ``evaluate`` and returns a ``History``.
 
 Every function receives what it uses as arguments (model, data, loss, optimiser, device); nothing
-is read from globals.
+is read from globals. A run is budgeted in epochs: the learning-rate schedule follows the step count only,
+so the same seed gives the same model however fast or busy the machine is. The clock is only a safety cap
+(``TrainConfig.max_seconds``) that stops a hopeless run with ``TrainingTooSlow``.
 """
 
 from __future__ import annotations
@@ -19,7 +21,12 @@ from course_lib.data.loader import Augment, TensorLoader
 from course_lib.losses import build_loss
 from course_lib.metrics import ConfusionMatrix, iou_per_class, mean_iou, pixel_accuracy
 from course_lib.train.config import TrainConfig
-from course_lib.train.runtime import progress_bar, progress_enabled, seed_everything, select_device
+from course_lib.train.runtime import (cpu_has_native_bf16, deterministic_algorithms, progress_bar, progress_enabled,
+                                     seed_everything, select_device)
+
+
+class TrainingTooSlow(RuntimeError):
+    """The run would exceed ``TrainConfig.max_seconds`` on this machine; raised after an epoch, with the figures."""
 
 
 @dataclass
@@ -40,7 +47,6 @@ class History:
     """Per-epoch records of a run, plus how it ended."""
 
     records: list[EpochRecord] = field(default_factory=list)
-    stopped_early: bool = False  # the time budget ended the run
     total_seconds: float = 0.0
 
     def column(self, name: str) -> list[float]:
@@ -53,14 +59,12 @@ class History:
         return self.records[-1]
 
     def to_dict(self) -> dict:
-        return {"records": [asdict(r) for r in self.records], "stopped_early": self.stopped_early,
-                "total_seconds": self.total_seconds}
+        return {"records": [asdict(r) for r in self.records], "total_seconds": self.total_seconds}
 
     @classmethod
     def from_dict(cls, values: dict) -> "History":
         """Inverse of ``to_dict``."""
-        return cls([EpochRecord(**r) for r in values.get("records", [])], bool(values.get("stopped_early", False)),
-                   float(values.get("total_seconds", 0.0)))
+        return cls([EpochRecord(**r) for r in values.get("records", [])], float(values.get("total_seconds", 0.0)))
 
     def to_dataframe(self):
         import pandas as pd
@@ -79,27 +83,39 @@ class Evaluation:
     confusion: torch.Tensor  # (K, K) int64, rows = truth, columns = prediction
 
 
+def uses_bf16(device: torch.device, amp: bool) -> bool:
+    """Whether ``amp`` turns into bf16 autocast here: on CUDA, and on a CPU with native bf16 arithmetic
+    (elsewhere bf16 is emulated and slower than float32)."""
+    return amp and (device.type == "cuda" or (device.type == "cpu" and cpu_has_native_bf16()))
+
+
 def _autocast(device: torch.device, enabled: bool):
-    if enabled and device.type == "cuda":
-        return torch.autocast("cuda", dtype=torch.bfloat16)
+    if uses_bf16(device, enabled):
+        return torch.autocast(device.type, dtype=torch.bfloat16)
     return contextlib.nullcontext()
 
 
+def _uses_channels_last(device: torch.device, channels_last: bool) -> bool:
+    return channels_last and device.type in ("cuda", "cpu")
+
+
 def _prepare_inputs(images: torch.Tensor, device: torch.device, channels_last: bool) -> torch.Tensor:
-    if channels_last and device.type == "cuda":
+    if _uses_channels_last(device, channels_last):
         return images.contiguous(memory_format=torch.channels_last)
     return images
 
 
 @torch.no_grad()
 def evaluate(model: nn.Module, data: SegmentationTensors, device: torch.device | str = "cpu", batch_size: int = 128,
-             loss_fn: nn.Module | None = None, amp: bool = True, channels_last: bool = True) -> Evaluation:
+             loss_fn: nn.Module | None = None, amp: bool = False, channels_last: bool = True) -> Evaluation:
     """Runs the model over a split in eval mode and measures it.
 
     Args:
         model: maps (N, 3, H, W) normalised images to (N, K, H, W) logits.
         data: the split; K = ``data.num_classes``.
         loss_fn: optional, for the validation loss (NaN when absent).
+        amp: bf16 autocast where ``uses_bf16`` allows it. Off by default: a reported figure is computed in
+            float32, as the grader recomputes it; ``fit`` turns it on for the per-epoch curves.
     Returns:
         ``Evaluation`` with mIoU and pixel accuracy from one confusion matrix accumulated over the split.
     """
@@ -154,26 +170,23 @@ def build_optimizer(model: nn.Module, cfg: TrainConfig) -> torch.optim.Optimizer
 
 def train_one_epoch(model: nn.Module, train_loader: TensorLoader, loss_fn: nn.Module,
                     optimizer: torch.optim.Optimizer, device: torch.device, cfg: TrainConfig,
-                    progress_at, step_offset: int = 0, show_progress: bool = False,
-                    epoch: int = 0) -> tuple[float, int, bool]:
+                    step_offset: int = 0, total_steps: int | None = None, show_progress: bool = False,
+                    epoch: int = 0) -> tuple[float, int]:
     """One pass over ``train_loader``.
 
     Args:
-        progress_at: callable ``(steps_done) -> float`` giving the run's progress in [0, 1] (steps or clock);
-            the learning rate is set from it before each step and the epoch stops when it reaches 1.
         step_offset: optimisation steps taken before this epoch.
+        total_steps: steps of the whole run; the learning rate before each step is
+            ``cfg.lr * lr_factor(step / total_steps)`` (default: this epoch is the whole run).
     Returns:
-        (mean training loss, steps taken, whether the run is complete).
+        (mean training loss, steps taken).
     """
     model.train()
-    loss_sum, steps, done = 0.0, 0, False
+    total_steps = total_steps or len(train_loader)
+    loss_sum, steps = 0.0, 0
     for images, masks in progress_bar(train_loader, len(train_loader), f"epoch {epoch}", show_progress):
-        progress = progress_at(step_offset + steps)
-        if progress >= 1.0:
-            done = True
-            break
         for group in optimizer.param_groups:
-            group["lr"] = cfg.lr * lr_factor(progress, cfg.schedule, cfg.warmup_fraction)
+            group["lr"] = cfg.lr * lr_factor((step_offset + steps) / total_steps, cfg.schedule, cfg.warmup_fraction)
         with _autocast(device, cfg.amp):
             logits = model(_prepare_inputs(images, device, cfg.channels_last))
         loss = loss_fn(logits.float(), masks)
@@ -184,7 +197,18 @@ def train_one_epoch(model: nn.Module, train_loader: TensorLoader, loss_fn: nn.Mo
         optimizer.step()
         loss_sum += float(loss.detach())
         steps += 1
-    return (loss_sum / steps if steps else float("nan")), steps, done
+    return (loss_sum / steps if steps else float("nan")), steps
+
+
+def too_slow_message(seconds_per_epoch: float, cfg: TrainConfig) -> str:
+    """What ``TrainingTooSlow`` says: the measured and the expected cost, and what to do."""
+    expected = (f"; the recipe expects about {cfg.expected_epoch_seconds:.0f} s per epoch on a 2-core machine"
+                if cfg.expected_epoch_seconds else "")
+    return (f"stopped: this machine needed {seconds_per_epoch:.0f} s per epoch{expected}, so {cfg.num_epochs} epochs "
+            f"would take about {seconds_per_epoch * cfg.num_epochs / 60:.0f} min, over the safety cap of "
+            f"{cfg.max_seconds / 60:.0f} min (TrainConfig.max_seconds). The result would be the same on a faster "
+            "machine, only later: close other programs, use a machine with more cores or a GPU, or raise "
+            "max_seconds with dataclasses.replace(cfg, max_seconds=None).")
 
 
 @torch.no_grad()
@@ -205,18 +229,20 @@ def check_output_shape(model: nn.Module, data: SegmentationTensors, device: torc
 
 def fit(model: nn.Module, train_data: SegmentationTensors, val_data: SegmentationTensors, cfg: TrainConfig,
         log=print) -> History:
-    """Trains ``model`` on ``train_data`` and evaluates on ``val_data`` as ``cfg`` says.
+    """Trains ``model`` on ``train_data`` for ``cfg.num_epochs`` epochs and evaluates on ``val_data``.
 
     Args:
         model: (N, 3, H, W) → (N, K, H, W) logits, K = ``train_data.num_classes``; moved to the chosen device.
         log: called with one line per evaluated epoch (``None`` to stay silent); it prints to stdout.
     Returns:
         ``History``; the model is left trained, in eval mode, on the device.
+    Raises:
+        TrainingTooSlow: after an epoch, when the projected time of the run exceeds ``cfg.max_seconds``.
     """
     seed_everything(cfg.seed)
     device = select_device(cfg.device)
     model.to(device)
-    if cfg.channels_last and device.type == "cuda":
+    if _uses_channels_last(device, cfg.channels_last):
         model.to(memory_format=torch.channels_last)
     check_output_shape(model, train_data, device)
     step_model = torch.compile(model) if cfg.compile else model
@@ -230,28 +256,25 @@ def fit(model: nn.Module, train_data: SegmentationTensors, val_data: Segmentatio
     history = History()
     start = time.perf_counter()
     steps_done = 0
-
-    def progress_at(steps_done: int) -> float:
-        by_steps = steps_done / total_steps
-        by_clock = (time.perf_counter() - start) / cfg.time_budget_s if cfg.time_budget_s else 0.0
-        return max(by_steps, by_clock)
-
-    for epoch in range(1, cfg.num_epochs + 1):
-        train_loss, steps, done = train_one_epoch(step_model, train_loader, loss_fn, optimizer, device, cfg,
-                                                  progress_at, steps_done, show, epoch)
-        steps_done += steps
-        last = done or epoch == cfg.num_epochs or progress_at(steps_done) >= 1.0
-        if last or epoch % cfg.eval_every == 0:
-            result = evaluate(step_model, val_data, device, loss_fn=loss_fn, amp=cfg.amp, channels_last=cfg.channels_last)
-            record = EpochRecord(epoch, train_loss, result.loss, result.miou, result.pixel_accuracy,
-                                 optimizer.param_groups[0]["lr"], time.perf_counter() - start)
-            history.records.append(record)
-            if log is not None:
-                log(f"epoch {epoch:3d}  train loss {train_loss:.3f}  val loss {result.loss:.3f}  "
-                    f"val mIoU {result.miou:.3f}  pixel acc {result.pixel_accuracy:.3f}  {record.seconds:6.1f}s")
-        if last:
-            history.stopped_early = epoch < cfg.num_epochs
-            break
+    with deterministic_algorithms(cfg.deterministic and device.type == "cpu"):
+        for epoch in range(1, cfg.num_epochs + 1):
+            train_loss, steps = train_one_epoch(step_model, train_loader, loss_fn, optimizer, device, cfg,
+                                                steps_done, total_steps, show, epoch)
+            steps_done += steps
+            last = epoch == cfg.num_epochs
+            if last or epoch % cfg.eval_every == 0:
+                result = evaluate(step_model, val_data, device, loss_fn=loss_fn, amp=cfg.amp,
+                                  channels_last=cfg.channels_last)
+                record = EpochRecord(epoch, train_loss, result.loss, result.miou, result.pixel_accuracy,
+                                     optimizer.param_groups[0]["lr"], time.perf_counter() - start)
+                history.records.append(record)
+                if log is not None:
+                    log(f"epoch {epoch:3d}  train loss {train_loss:.3f}  val loss {result.loss:.3f}  "
+                        f"val mIoU {result.miou:.3f}  pixel acc {result.pixel_accuracy:.3f}  {record.seconds:6.1f}s")
+            per_epoch = (time.perf_counter() - start) / epoch
+            if not last and cfg.max_seconds is not None and per_epoch * cfg.num_epochs > cfg.max_seconds:
+                model.eval()
+                raise TrainingTooSlow(too_slow_message(per_epoch, cfg))
     history.total_seconds = time.perf_counter() - start
     model.eval()
     return history

@@ -1,0 +1,84 @@
+"""The trained homework reference for the test suite: made at most once per suite run, reused only when the
+current code would make exactly the same one.
+
+Executing the source notebook in QUICK mode trains both reference models (the main cost of the suite). Training
+is deterministic on a CPU (``course_lib.train.loop``: epochs, not seconds; deterministic algorithms), so the result
+is a function of the code that trains it and of the machine's kind. The cache key hashes exactly that: every
+file of ``course_lib``, the reference solution, the source notebook's code cells, and the torch version, thread count,
+native-bf16 support and architecture of this machine. Change any of them and the reference is trained again;
+no test can pass on weights that the current code cannot make.
+
+The cache lives in ``$SEGMENTATION_CACHE_DIR`` (default ``~/.cache/segmentation-course``); delete it to force a
+retraining. ``SEGMENTATION_NO_CACHE=1`` ignores it for one run.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import platform
+import shutil
+import tempfile
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+ASSIGNMENT = "segmentation_hw"
+TRAINING_INPUTS = ("course_lib", "autograder/reference/segmentation_hw.py", f"source/{ASSIGNMENT}/{ASSIGNMENT}.ipynb")
+ARTIFACTS = (f"{ASSIGNMENT}.ipynb", f"{ASSIGNMENT}_checkpoint.pt", f"{ASSIGNMENT}_results.json",
+             f"{ASSIGNMENT}_nodown_checkpoint.pt", f"{ASSIGNMENT}_nodown_results.json")
+
+
+def cache_root() -> Path:
+    return Path(os.environ.get("SEGMENTATION_CACHE_DIR") or Path.home() / ".cache" / "segmentation-course")
+
+
+def reference_key(repo: Path = REPO) -> str:
+    """sha256 over the code and notebook that train the reference and the machine facts that change its bits."""
+    import torch
+
+    from course_lib.train.runtime import cpu_has_native_bf16
+
+    digest = hashlib.sha256()
+    for entry in TRAINING_INPUTS:
+        path = repo / entry
+        files = sorted(p for p in path.rglob("*.py")) if path.is_dir() else [path]
+        for file in files:
+            digest.update(str(file.relative_to(repo)).encode())
+            digest.update(_code_of(file))
+    machine = (torch.__version__, torch.get_num_threads(), cpu_has_native_bf16(), platform.machine())
+    digest.update(repr(machine).encode())
+    return digest.hexdigest()[:20]
+
+
+def _code_of(file: Path) -> bytes:
+    """A file's bytes; for a notebook, only its code cells (the prose of the questions trains nothing)."""
+    if file.suffix != ".ipynb":
+        return file.read_bytes()
+    import nbformat
+
+    notebook = nbformat.read(file, as_version=4)
+    return "\n# -- cell --\n".join(c.source for c in notebook.cells if c.cell_type == "code").encode()
+
+
+def trained_reference(folder: Path, train) -> bool:
+    """Puts the executed notebook and the reference artefacts in ``folder``.
+
+    Args:
+        folder: ``source/segmentation_hw`` of a throw-away course (holds the source notebook).
+        train: callable ``(notebook_path) -> None`` that executes the notebook in place (the expensive part).
+    Returns:
+        True when they came from the cache, False when they were trained now (and stored).
+    """
+    entry = cache_root() / "reference" / reference_key()
+    if not os.environ.get("SEGMENTATION_NO_CACHE") and all((entry / name).is_file() for name in ARTIFACTS):
+        for name in ARTIFACTS:
+            shutil.copy(entry / name, folder / name)
+        return True
+    train(folder / f"{ASSIGNMENT}.ipynb")
+    entry.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(dir=entry.parent))  # written whole, then renamed: never half a cache entry
+    for name in ARTIFACTS:
+        shutil.copy(folder / name, staging / name)
+    shutil.rmtree(entry, ignore_errors=True)
+    staging.rename(entry)
+    return False
