@@ -48,7 +48,12 @@ def ensure_artifacts(course: Course, assignment: str, log=print) -> None:
                 shutil.copy(path, folder / path.name)
 
 
-def release(course: Course, assignments: list[str] | None = None, log=print) -> None:
+def release(course: Course, assignments: list[str] | None = None, log=print, validate: bool = True) -> None:
+    """Regenerates, validates and scans each assignment's release; raises ``ReleaseError`` listing every failure.
+
+    ``validate=False`` skips the two ``nbgrader validate`` runs (for test fixtures that build many courses from
+    the same sources: the suite validates the sources and the releases once, in their own tests).
+    """
     assignments = assignments or course.assignments()
     failures = []
     for assignment in assignments:
@@ -58,20 +63,8 @@ def release(course: Course, assignments: list[str] | None = None, log=print) -> 
             failures.append(f"{assignment}: generate_assignment failed\n{proc.stdout[-1500:]}{proc.stderr[-1500:]}")
             continue
         log(f"{assignment}: release/{assignment}/ regenerated")
-        ensure_artifacts(course, assignment, log)
-        proc = run_nbgrader(["validate", str(source_nb)], course.root, course.db_url)
-        if proc.returncode != 0 or "Success! Your notebook passes all the tests." not in proc.stdout + proc.stderr:
-            failures.append(f"{assignment}: the source does not validate\n{(proc.stdout + proc.stderr)[-3000:]}")
-        else:
-            log(f"{assignment}: source validates (every test passes)")
-        with tempfile.TemporaryDirectory() as tmp:
-            shutil.copy(course.root / "release" / assignment / f"{assignment}.ipynb", Path(tmp) / f"{assignment}.ipynb")
-            shutil.copy(course.root / "nbgrader_config.py", Path(tmp) / "nbgrader_config.py")
-            proc = run_nbgrader(["validate", "--invert", f"{assignment}.ipynb"], Path(tmp), f"sqlite:///{tmp}/gb.db")
-        if proc.returncode != 0 or "Success! The notebook does not pass any tests." not in proc.stdout + proc.stderr:
-            failures.append(f"{assignment}: the release passes some test or does not run\n{(proc.stdout + proc.stderr)[-3000:]}")
-        else:
-            log(f"{assignment}: release runs to the end and fails every test (validate --invert)")
+        if validate:
+            failures += _validate(course, assignment, source_nb, log)
         leaks = scan([course.root / "release" / assignment, Path(__file__).resolve().parents[1] / "course_lib"],
                      secret_lines(source_nb))
         if leaks:
@@ -81,3 +74,24 @@ def release(course: Course, assignments: list[str] | None = None, log=print) -> 
     if failures:
         raise ReleaseError("release FAILED:\n" + "\n".join(failures))
     log("release OK")
+
+
+def _validate(course: Course, assignment: str, source_nb: Path, log) -> list[str]:
+    """``nbgrader validate`` on the source (every test passes; trains the reference first if its checkpoints are
+    missing) and ``validate --invert`` on the release (it runs and fails every test). Returns the failures."""
+    failures = []
+    ensure_artifacts(course, assignment, log)
+    proc = run_nbgrader(["validate", str(source_nb)], course.root, course.db_url)
+    if proc.returncode != 0 or "Success! Your notebook passes all the tests." not in proc.stdout + proc.stderr:
+        failures.append(f"{assignment}: the source does not validate\n{(proc.stdout + proc.stderr)[-3000:]}")
+    else:
+        log(f"{assignment}: source validates (every test passes)")
+    with tempfile.TemporaryDirectory() as tmp:
+        shutil.copy(course.root / "release" / assignment / f"{assignment}.ipynb", Path(tmp) / f"{assignment}.ipynb")
+        shutil.copy(course.root / "nbgrader_config.py", Path(tmp) / "nbgrader_config.py")
+        proc = run_nbgrader(["validate", "--invert", f"{assignment}.ipynb"], Path(tmp), f"sqlite:///{tmp}/gb.db")
+    if proc.returncode != 0 or "Success! The notebook does not pass any tests." not in proc.stdout + proc.stderr:
+        failures.append(f"{assignment}: the release passes some test or does not run\n{(proc.stdout + proc.stderr)[-3000:]}")
+    else:
+        log(f"{assignment}: release runs to the end and fails every test (validate --invert)")
+    return failures

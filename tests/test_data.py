@@ -148,15 +148,16 @@ def test_voc_train_aug_excludes_val(tmp_path):
     assert len(aug) == 4  # 3 train + 1 SBD-only, the 2 val ids left out
 
 
-def test_voc_cache_is_used_then_invalidated(tmp_path):
+def test_voc_cache_is_used_then_invalidated(tmp_path, monkeypatch):
     voc = build_voc_tree(tmp_path / "data")
     cache = tmp_path / "cache"
     first = load_voc(tmp_path / "data", "train", cache_dir=cache)
     files = list(cache.glob("*.pt"))
     assert len(files) == 1
-    start = time.perf_counter()
-    second = load_voc(tmp_path / "data", "train", cache_dir=cache)
-    assert time.perf_counter() - start < 1.0 and torch.equal(first.images, second.images)
+    with monkeypatch.context() as patch:  # a cache hit decodes no image: opening one would raise here
+        patch.setattr(Image, "open", lambda *a, **k: (_ for _ in ()).throw(AssertionError("decoded an image")))
+        second = load_voc(tmp_path / "data", "train", cache_dir=cache)
+    assert torch.equal(first.images, second.images) and torch.equal(first.masks, second.masks)
     # a changed source file → a new fingerprint, the stale file is replaced
     label = voc / "SegmentationClass" / "2007_000001.png"
     img = np.array(Image.open(label))

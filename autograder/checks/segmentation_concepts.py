@@ -8,7 +8,6 @@ torch's FLOP counter, gradients, or the reference solution.
 
 from __future__ import annotations
 
-import ast
 import math
 from pathlib import Path
 
@@ -22,14 +21,13 @@ from autograder.reference import segmentation_concepts as reference
 from course_lib.losses import class_weights
 from course_lib.metrics import dice_per_class, iou_per_class, mean_iou
 from course_lib.models import SegFormer, UNet, count_parameters, make_upsampler
+from course_lib.own_code import own_code_problems
 
 NOTEBOOK = "segmentation_concepts.ipynb"
 PROBES_FILE = Path(__file__).with_name("segmentation_concepts_probes.py")
 TOPICS = ("t1_panoptic", "t2_unet", "t3_roi_align", "t4_losses", "t5_atrous", "t6_metrics", "t7_sam",
           "t8_upsampling", "t9_imbalance", "t10_segformer")
 CODE_CELLS = TOPICS
-ORACLE_MODULES = ("course_lib", "torchvision", "torchmetrics")
-SETUP_ORACLE_NAMES = {"losses", "metrics", "models", "course_lib", "torchvision", "torchmetrics"}  # the setup cell's imports
 
 
 def make_inputs() -> dict:
@@ -82,28 +80,11 @@ def _close(a, b, what: str, atol: float = 1e-5) -> None:
         raise CheckFailed(f"{what}: largest difference {float((a - b).abs().nan_to_num(0).max()):.3g}")
 
 
-def oracle_uses(source: str) -> set[str]:
-    """Modules or setup names of the oracles that a cell's code (not its docstrings or comments) refers to."""
-    try:
-        tree = ast.parse(source)
-    except SyntaxError:
-        return set()
-    used = set()
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Import):
-            used |= {a.name.split(".")[0] for a in node.names if a.name.split(".")[0] in ORACLE_MODULES}
-        elif isinstance(node, ast.ImportFrom) and (node.module or "").split(".")[0] in ORACLE_MODULES:
-            used.add(node.module.split(".")[0])
-        elif isinstance(node, ast.Name) and node.id in SETUP_ORACLE_NAMES:
-            used.add(node.id)
-    return used
-
-
 def _own_code(ctx: dict, cell: str) -> None:
-    used = oracle_uses(ctx["cells"].get(cell, ""))
-    if used:
-        raise CheckFailed(f"the {cell} cell uses {sorted(used)}: write it with torch and math alone "
-                          "(course_lib, torchvision and torchmetrics are the grader's oracles)")
+    """The own-code rule (``course_lib.own_code``), applied here in the grader's process to the cell's source."""
+    problem = own_code_problems({cell: ctx["cells"].get(cell, "")}).get(cell)
+    if problem:
+        raise CheckFailed(f"the {cell} cell {problem}")
 
 
 def test_t1_panoptic(obs, ctx):
