@@ -71,10 +71,12 @@ def main() -> None:
     parser.add_argument("--keep", action="store_true", help="keep the clones (their make_demo.log, demo_out/)")
     args = parser.parse_args()
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout.strip()
-    runs = {}
-    for name in args.runs:
+    runs, clones = {}, {}
+    for name in args.runs:  # every clone first: all runs test the same commit, whatever is committed meanwhile
         workdir = Path(tempfile.mkdtemp(prefix=f"demo-{name}-"))
-        clone = prepare_clone(workdir, args.fresh_venv)
+        clones[name] = (workdir, prepare_clone(workdir, args.fresh_venv))
+    for name in args.runs:
+        workdir, clone = clones[name]
         print(f"{name}: make demo in {clone} (commit {commit}){' with one core kept busy' if name == 'busy' else ''}",
               flush=True)
         runs[name] = run_demo(clone, busy=name == "busy")

@@ -7,7 +7,6 @@ Usage: python bench/model_throughput.py [--batch-size 64] [--steps 10]
 from __future__ import annotations
 
 import argparse
-import contextlib
 import time
 
 import torch
@@ -19,6 +18,7 @@ from common import peak_tflops, print_table, write_json
 from autograder.reference.segmentation_hw import SegmentationModel
 from course_lib.models import build_model, count_parameters
 from course_lib.train import select_device
+from course_lib.train.loop import _autocast, _prepare_inputs  # the execution settings fit uses
 
 MODELS = {
     "homework reference (w16, down)": lambda: SegmentationModel(width=16, num_blocks=2, downsample=True),
@@ -33,9 +33,9 @@ MODELS = {
 
 
 def train_step(model, optimizer, images, masks, device):
-    ctx = torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda" else contextlib.nullcontext()
-    with ctx:
-        loss = F.cross_entropy(model(images).float(), masks, ignore_index=255)
+    """One optimisation step as ``fit`` runs it: channels-last, bf16 autocast on CUDA and on a CPU with native bf16."""
+    with _autocast(device, True):
+        loss = F.cross_entropy(model(_prepare_inputs(images, device, True)).float(), masks, ignore_index=255)
     optimizer.zero_grad(set_to_none=True)
     loss.backward()
     optimizer.step()
@@ -50,9 +50,7 @@ def main() -> None:
     peak = peak_tflops()
     rows = []
     for name, make in MODELS.items():
-        model = make().to(device)
-        if device.type == "cuda":
-            model = model.to(memory_format=torch.channels_last)
+        model = make().to(device).to(memory_format=torch.channels_last)
         optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3)
         images = torch.randn(args.batch_size, 3, 64, 64, device=device)
         masks = torch.randint(0, 21, (args.batch_size, 64, 64), device=device)
