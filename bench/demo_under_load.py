@@ -35,6 +35,11 @@ def prepare_clone(workdir: Path, fresh_venv: bool) -> Path:
         purelib = Path(sysconfig.get_paths()["purelib"])  # this interpreter's site-packages (the checkout's .venv)
         clone_site = next((clone / ".venv" / "lib").glob("python*/site-packages"))
         (clone_site / "_borrowed_packages.pth").write_text(f"{purelib}\n")
+        # The packages' console scripts (alembic, which nbgrader calls by name; jupyter; ...) as a fresh install has them.
+        own_bin, clone_bin = Path(sys.executable).parent, clone / ".venv" / "bin"
+        for script in own_bin.iterdir():
+            if not (clone_bin / script.name).exists():
+                (clone_bin / script.name).symlink_to(script)
     return clone
 
 
