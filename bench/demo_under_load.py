@@ -4,12 +4,11 @@ What it shows: the demo's outcome does not depend on how busy the machine is. Fo
 status, the reference's validation mIoU (from the results file the demo's training wrote), the wall time of
 each step of the demo (its ``timings.json``) and the whole run. Both runs must exit 0 with the same mIoU.
 
-The clone is of the committed HEAD (commit first). Installing PyTorch into every clone would cost 5 GB and
-minutes of download, so by default the clone's ``.venv`` is a new virtual environment that sees this checkout's
-``.venv`` packages through a ``.pth`` file; ``make demo`` then installs the clone's own ``course-lib`` into it,
-as on a fresh machine (``--fresh-venv`` installs everything from the package index instead).
+The clones are of the committed HEAD (commit first), all made before the first run. Each clone's ``make demo``
+creates its own ``.venv`` as on a new machine (pip's cache makes that a couple of minutes where the wheels were
+downloaded before); ``install_s`` is that part, the other columns are the demo's own steps.
 
-Usage: python bench/demo_under_load.py [--runs idle busy] [--fresh-venv] [--keep]
+Usage: python bench/demo_under_load.py [--runs idle busy] [--keep]
 """
 
 from __future__ import annotations
@@ -19,7 +18,6 @@ import json
 import shutil
 import subprocess
 import sys
-import sysconfig
 import tempfile
 import time
 from pathlib import Path
@@ -27,19 +25,10 @@ from pathlib import Path
 from common import ROOT, print_table, write_json
 
 
-def prepare_clone(workdir: Path, fresh_venv: bool) -> Path:
+def prepare_clone(workdir: Path) -> Path:
+    """A fresh clone of the committed HEAD; its ``make demo`` creates its own ``.venv`` as on a new machine."""
     clone = workdir / "clone"
     subprocess.run(["git", "clone", "--quiet", str(ROOT), str(clone)], check=True)
-    if not fresh_venv:
-        subprocess.run([sys.executable, "-m", "venv", str(clone / ".venv")], check=True)
-        purelib = Path(sysconfig.get_paths()["purelib"])  # this interpreter's site-packages (the checkout's .venv)
-        clone_site = next((clone / ".venv" / "lib").glob("python*/site-packages"))
-        (clone_site / "_borrowed_packages.pth").write_text(f"{purelib}\n")
-        # The packages' console scripts (alembic, which nbgrader calls by name; jupyter; ...) as a fresh install has them.
-        own_bin, clone_bin = Path(sys.executable).parent, clone / ".venv" / "bin"
-        for script in own_bin.iterdir():
-            if not (clone_bin / script.name).exists():
-                (clone_bin / script.name).symlink_to(script)
     return clone
 
 
@@ -72,14 +61,13 @@ def step_durations(steps: dict) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", nargs="+", default=["idle", "busy"], choices=["idle", "busy"])
-    parser.add_argument("--fresh-venv", action="store_true", help="install every package into the clone")
     parser.add_argument("--keep", action="store_true", help="keep the clones (their make_demo.log, demo_out/)")
     args = parser.parse_args()
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout.strip()
     runs, clones = {}, {}
     for name in args.runs:  # every clone first: all runs test the same commit, whatever is committed meanwhile
         workdir = Path(tempfile.mkdtemp(prefix=f"demo-{name}-"))
-        clones[name] = (workdir, prepare_clone(workdir, args.fresh_venv))
+        clones[name] = (workdir, prepare_clone(workdir))
     for name in args.runs:
         workdir, clone = clones[name]
         print(f"{name}: make demo in {clone} (commit {commit}){' with one core kept busy' if name == 'busy' else ''}",
@@ -92,6 +80,7 @@ def main() -> None:
         if not args.keep:
             shutil.rmtree(workdir, ignore_errors=True)
     rows = [{"run": name, "exit": r["exit"], "reference_miou": r["reference_miou"], "wall_s": r["wall_s"],
+             "install_s": round(r["wall_s"] - sum(step_durations(r["steps"]).values()), 1),
              **step_durations(r["steps"])} for name, r in runs.items()]
     print_table(f"make demo from a fresh clone of {commit}: idle vs one core kept busy", rows)
     same = len({r["reference_miou"] for r in runs.values()}) == 1
