@@ -10,7 +10,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import torch
+from torch import nn
 
+from autograder.checks.segmentation_hw_probes import MODEL_CONFIGS, block_seed, describe_module, set_block_weights
 from course_lib.answers import answer_problems
 from course_lib.train.recipes import MIOU_TIERS
 
@@ -62,7 +64,41 @@ def test_residual_block(obs: dict, ctx: dict) -> str:
                           "is the skip connection added before the final ReLU?")
     if not data["conv1_grad_norm"] > 0:
         raise CheckFailed("no gradient reaches conv1")
-    return "shapes, shortcut, identity and gradient checks passed"
+    for key, observed in data["structure"].items():
+        _check_block_against_specification(*(int(v) for v in key.split("-")), observed)
+    return "shapes, shortcut, identity, gradient, parameter-count and same-weights output checks passed"
+
+
+def _specification_block(cin: int, cout: int, stride: int, x: torch.Tensor) -> tuple[int, dict, torch.Tensor]:
+    """The reference block's parameter count, parts and eval-mode output on ``x``, with the probe's weights."""
+    from autograder.reference.segmentation_hw import ResidualBlock
+
+    block = ResidualBlock(cin, cout, stride)
+    parts = {name: describe_module(getattr(block, name)) for name in ("conv1", "bn1", "conv2", "bn2")}
+    parts["shortcut"] = [describe_module(m) for m in block.shortcut.modules()
+                         if isinstance(m, (nn.Conv2d, nn.BatchNorm2d))]
+    set_block_weights(block, seed=block_seed(cin, cout, stride))
+    with torch.no_grad():
+        return sum(p.numel() for p in block.parameters()), parts, block.eval()(x)
+
+
+def _check_block_against_specification(cin: int, cout: int, stride: int, observed: dict) -> None:
+    """The docstring fixes every layer, so a block built to it has the specification's parameter count and, with
+    the same weights, computes the same function. The parts are compared only to say what to fix."""
+    count, parts, expected = _specification_block(cin, cout, stride, observed["input"])
+    call = f"ResidualBlock({cin}, {cout}, stride={stride})"
+    differ = [f"{name}: yours {observed['parts'].get(name)}, specified {want}" for name, want in parts.items()
+              if observed["parts"].get(name) != want]
+    hint = ("; parts that differ from the docstring: " + "; ".join(differ)) if differ else ""
+    if observed["num_parameters"] != count:
+        raise CheckFailed(f"{call} has {observed['num_parameters']:,} parameters; the docstring's block has {count:,}"
+                          f"{hint or ' (check the bias=False convolutions and the BatchNorms)'}")
+    y = observed["output"]
+    if y is None or y.shape != expected.shape or not torch.allclose(y, expected, rtol=1e-4, atol=1e-4):
+        gap = float((y - expected).abs().max()) if y is not None and y.shape == expected.shape else float("nan")
+        raise CheckFailed(f"with the same weights as the docstring's block, {call} (eval mode) computes a different "
+                          f"function (largest difference {gap:.3g}){hint or ''}: check the order conv1 (stride here) "
+                          "→ bn1 → ReLU → conv2 → bn2, then add the shortcut, then the final ReLU")
 
 
 def test_segmentation_model(obs: dict, ctx: dict) -> str:
@@ -81,7 +117,18 @@ def test_segmentation_model(obs: dict, ctx: dict) -> str:
         raise CheckFailed("downsample=False must keep full resolution in every convolution")
     if not data["first_grad"] > 0:
         raise CheckFailed("no gradient reaches the first convolution")
-    return "shapes of both variants, resolution and gradient checks passed"
+    from autograder.reference.segmentation_hw import SegmentationModel
+
+    for kwargs in MODEL_CONFIGS:
+        specified = sum(p.numel() for p in SegmentationModel(**kwargs).parameters())
+        yours = data["num_parameters"].get(repr(sorted(kwargs.items())))
+        if yours != specified:
+            args = ", ".join(f"{k}={v}" for k, v in kwargs.items())
+            raise CheckFailed(f"SegmentationModel({args}) has {yours:,} parameters; the docstring's layout has "
+                              f"{specified:,}. Check the stage widths, the two fuse blocks (6·width → 2·width at 1/4, "
+                              "3·width → width at 1/2), the concatenation with the stem at full size and the 1×1 "
+                              "classifier (2·width → num_classes with downsampling, width → num_classes without)")
+    return "shapes of both variants, resolution, gradient and parameter-count (layout) checks passed"
 
 
 def test_parameter_count(obs: dict, ctx: dict) -> str:

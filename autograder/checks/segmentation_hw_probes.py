@@ -19,9 +19,68 @@ def _need(ns, name):
     return ns[name]
 
 
+# Configurations of the structure probes: (in_channels, out_channels, stride) and SegmentationModel kwargs.
+BLOCK_CONFIGS = ((8, 8, 1), (8, 16, 2), (4, 12, 1), (6, 6, 2))
+MODEL_CONFIGS = (dict(num_classes=21, width=8, num_blocks=1, downsample=True),
+                 dict(num_classes=21, width=16, num_blocks=2, downsample=True),
+                 dict(num_classes=5, width=8, num_blocks=2, downsample=False),
+                 dict(num_classes=3, width=12, num_blocks=1, downsample=True))
+
+
+def block_seed(cin, cout, stride):
+    """The seed of ``set_block_weights`` for one configuration (the probe and the grader both use it)."""
+    return cin * 100 + cout * 10 + stride
+
+
+def set_block_weights(block, seed):
+    """Sets every weight and BatchNorm statistic of a ResidualBlock by a rule the grader repeats on the
+    specification's block: the tensors of conv1, bn1, conv2, bn2, then the shortcut's convolutions and its
+    BatchNorms (by type, so the order the student registered them in does not matter), each drawn in turn from
+    one seeded generator. Two blocks built to the specification then compute the same function."""
+    g = torch.Generator().manual_seed(seed)
+    shortcut = getattr(block, "shortcut", None)
+    leaves = list(shortcut.modules()) if isinstance(shortcut, nn.Module) else []
+    modules = [getattr(block, name, None) for name in ("conv1", "bn1", "conv2", "bn2")]
+    modules += [m for m in leaves if isinstance(m, nn.Conv2d)] + [m for m in leaves if isinstance(m, nn.BatchNorm2d)]
+    with torch.no_grad():
+        for module in modules:
+            if not isinstance(module, nn.Module):
+                continue
+            for name, tensor in [*module.named_parameters(recurse=False), *module.named_buffers(recurse=False)]:
+                if not tensor.dtype.is_floating_point:
+                    continue
+                values = torch.randn(tensor.shape, generator=g) * 0.5
+                tensor.copy_(values.abs() + 0.5 if name == "running_var" else values)
+
+
+def describe_module(module):
+    """A short description of a submodule for the grader's messages (type and the arguments that matter)."""
+    if isinstance(module, nn.Conv2d):
+        return (f"Conv2d({module.in_channels}, {module.out_channels}, kernel={module.kernel_size[0]}, "
+                f"stride={module.stride[0]}, padding={module.padding[0]}, bias={module.bias is not None})")
+    if isinstance(module, nn.BatchNorm2d):
+        return f"BatchNorm2d({module.num_features})"
+    return type(module).__name__ if module is not None else "missing"
+
+
 def probe_residual_block(ns):
     ResidualBlock = _need(ns, "ResidualBlock")
-    out = {"shapes": {}, "shortcut_identity": {}}
+    out = {"shapes": {}, "shortcut_identity": {}, "structure": {}}
+    for cin, cout, stride in BLOCK_CONFIGS:
+        torch.manual_seed(0)
+        block = ResidualBlock(cin, cout, stride)
+        shortcut = getattr(block, "shortcut", None)
+        parts = {name: describe_module(getattr(block, name, None)) for name in ("conv1", "bn1", "conv2", "bn2")}
+        parts["shortcut"] = ([describe_module(m) for m in shortcut.modules() if isinstance(m, (nn.Conv2d, nn.BatchNorm2d))]
+                             if isinstance(shortcut, nn.Module) else "missing")
+        set_block_weights(block, seed=block_seed(cin, cout, stride))
+        block.eval()
+        x = torch.randn(2, cin, 16, 16, generator=torch.Generator().manual_seed(7))
+        with torch.no_grad():
+            y = block(x)
+        out["structure"][f"{cin}-{cout}-{stride}"] = {
+            "num_parameters": sum(p.numel() for p in block.parameters()), "parts": parts,
+            "input": x, "output": y.detach().float() if isinstance(y, torch.Tensor) else None}
     for n in (1, 2, 5):
         for cin, cout, stride in ((8, 8, 1), (8, 16, 2), (6, 6, 2), (4, 12, 1)):
             torch.manual_seed(0)
@@ -48,7 +107,10 @@ def probe_residual_block(ns):
 
 def probe_segmentation_model(ns):
     Model = _need(ns, "SegmentationModel")
-    out = {"shapes": {}, "min_size": {}, "first_grad": None}
+    out = {"shapes": {}, "min_size": {}, "first_grad": None, "num_parameters": {}}
+    for kwargs in MODEL_CONFIGS:
+        model = Model(**kwargs)
+        out["num_parameters"][repr(sorted(kwargs.items()))] = sum(p.numel() for p in model.parameters())
     for downsample in (True, False):
         for n in (1, 3):
             torch.manual_seed(0)
