@@ -37,6 +37,39 @@ ON_TIME = "2026-12-01 20:15:00 UTC"
 LATE = "2026-12-02 21:00:00 UTC"
 STUDENTS = ("ada", "ben", "cara", "dev", "eli", "fay")
 CANVAS_IDS = {s: (1000 + i, 5000 + i) for i, s in enumerate(STUDENTS)}
+EXPECTED_POINTS = {  # automatic points out of 45 for the homework
+    "ada": 45.0,  # the reference
+    "ben": 30.0,  # code right (10 + 10), parameters (5), answers (5), plus the tiers of the no-downsampling model
+    "cara": 0.0,  # the untouched release
+    "dev": 15.0,  # ResidualBlock (10) and answers (5); SegmentationModel never defined
+    "eli": 45.0,  # the reference, late
+    "fay": 25.0,  # code and answers; no checkpoint, so no parameter or tier points
+}
+
+
+def ben_tiers(course: "Course") -> list[str]:
+    """The tiers ben's checkpoint (the model without downsampling) reaches: its QUICK figure lies near 0.15, so
+    which side it falls on is the recipe's business; the grader must give exactly those tiers."""
+    from course_lib.train.recipes import MIOU_TIERS
+
+    results = course.root / "source" / ASSIGNMENT / f"{ASSIGNMENT}_nodown_results.json"
+    miou = json.loads(results.read_text())["metrics"]["miou"]
+    return [name for name, threshold in MIOU_TIERS.items() if miou >= threshold]
+
+
+def expected_points(course: "Course") -> dict[str, float]:
+    return {**EXPECTED_POINTS, "ben": EXPECTED_POINTS["ben"] + 5.0 * len(ben_tiers(course))}
+
+
+def check_outcome(course: "Course", results: list[dict]) -> None:
+    """The demo fails loudly when the grading went wrong (a sandbox that could not start scores everyone 0)."""
+    got = {r["student"]: r["auto_points"] for r in results}
+    want = expected_points(course)
+    if got != want:
+        wrong = {s: (got.get(s), want[s]) for s in want if got.get(s) != want[s]}
+        raise SystemExit(f"demo FAILED: automatic points (got, expected) {wrong}; statuses "
+                         f"{ {r['student']: r['status'] for r in results} }; problems "
+                         f"{ {r['student']: r['problems'] for r in results if r['problems']} }")
 
 
 def new_course(target: Path) -> Course:
@@ -192,7 +225,9 @@ def main(argv: list[str] | None = None) -> None:
         step(f"{assignment}: collect")
         collect(course, assignment, zip_path)
         step(f"{assignment}: grade ({args.workers} workers)")
-        grade(course, assignment, opts=GradeOptions(workers=args.workers))
+        results = grade(course, assignment, opts=GradeOptions(workers=args.workers))
+        if assignment == ASSIGNMENT:
+            check_outcome(course, results)
         step(f"{assignment}: feedback")
         feedback(course, assignment)
     step("export")

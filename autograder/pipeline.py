@@ -35,7 +35,8 @@ from autograder.checks import ASSIGNMENT_CHECKS
 from autograder.course import Course, nbgrader_env
 from autograder.gradebook import max_scores, record_verdict
 from autograder.judge import Verdict, grading_data, judge_submission
-from autograder.sandbox import JAIL_SETUP_FAILED, JAIL_UID_BASE, Jail, Limits, _limit, grader_secrets, hand_over, jail_command, scratch_dir
+from autograder.sandbox import (JAIL_SETUP_FAILED, JAIL_UID_BASE, Jail, Limits, _limit, grader_secrets, hand_over,
+                               jail_command, jail_reachability_problems, jail_supported, scratch_dir)
 
 GRADER_VERSION = 1
 HIDDEN = re.compile(r"### BEGIN HIDDEN TESTS.*?### END HIDDEN TESTS", flags=re.S)
@@ -282,6 +283,11 @@ def grade(course: Course, assignment: str, students: list[str] | None = None, op
     unknown = sorted(set(students) - set(everyone))
     if unknown:
         raise SystemExit(f"no submission of {assignment} for {unknown} in {course.root / 'submitted'}")
+    unreachable = jail_reachability_problems() if jail_supported() else []
+    if unreachable:
+        raise SystemExit("cannot grade: student code runs in a jail as an unprivileged uid, and " + "; ".join(unreachable)
+                         + ". Let others enter that directory (chmod o+x), or keep the course's virtual environment "
+                         "and checkout in a directory others can enter, then grade again.")
     todo, results = [], []
     for student in students:
         digest = submission_hash(course.root / "submitted" / student / assignment)

@@ -137,6 +137,31 @@ def _expose_interpreter() -> list[str]:
     return lines
 
 
+def jail_reachability_problems(paths: list[Path] | None = None) -> list[str]:
+    """What the jail's unprivileged uid cannot reach: for the Python environment (a virtual environment's prefix)
+    and the installed ``course_lib``, the first directory on the way that others may not enter. The base
+    interpreter's own closed ancestor is handled by ``_expose_interpreter``.
+
+    Returns:
+        One sentence per unreachable path (empty when the jail can run the grader's interpreter and library).
+    """
+    import course_lib
+
+    if paths is None:
+        paths = [Path(course_lib.__file__).resolve().parent]
+        if Path(sys.prefix).resolve() != Path(sys.base_prefix).resolve():
+            paths.insert(0, Path(sys.prefix).resolve())
+    problems = []
+    for path in paths:
+        for depth in range(2, len(path.parts) + 1):
+            ancestor = Path(*path.parts[:depth])
+            if not os.stat(ancestor).st_mode & 0o001:
+                problems.append(f"{path} lies under {ancestor} (mode {os.stat(ancestor).st_mode & 0o777:o}), which the "
+                                f"grading jail's uid ({JAIL_UID_BASE}+) cannot enter")
+                break
+    return problems
+
+
 def jail_command(args: list[str], jail: Jail) -> list[str]:
     """``args`` wrapped in the jail (or unchanged where the machine has none)."""
     if not jail_supported():

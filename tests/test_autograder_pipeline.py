@@ -7,33 +7,14 @@ import pandas as pd
 import pytest
 from nbgrader.api import Gradebook
 
-from autograder.demo import ASSIGNMENT
+from autograder.demo import ASSIGNMENT, EXPECTED_POINTS, ben_tiers, expected_points
 from autograder.export import export
 from autograder.pipeline import GradeOptions, grade
 from course_lib.train.recipes import MIOU_TIERS
 
 pytestmark = pytest.mark.slow
 
-EXPECTED = {  # automatic points out of 45
-    "ada": 45.0,  # the reference
-    "ben": 30.0,  # code right (10 + 10), parameters (5), answers (5), plus the tiers of the no-downsampling model
-    "cara": 0.0,  # the untouched release
-    "dev": 15.0,  # ResidualBlock (10) and answers (5); SegmentationModel never defined
-    "eli": 45.0,  # the reference, late
-    "fay": 25.0,  # code and answers; no checkpoint, so no parameter or tier points
-}
-
-
-def ben_tiers(course) -> list[str]:
-    """The tiers ben's checkpoint (the model without downsampling) reaches: its QUICK figure lies near 0.15, so
-    which side it falls on is the recipe's business; the grader must give exactly those tiers."""
-    results = course.root / "source" / ASSIGNMENT / f"{ASSIGNMENT}_nodown_results.json"
-    miou = json.loads(results.read_text())["metrics"]["miou"]
-    return [name for name, threshold in MIOU_TIERS.items() if miou >= threshold]
-
-
-def expected_points(course) -> dict:
-    return {**EXPECTED, "ben": EXPECTED["ben"] + 5.0 * len(ben_tiers(course))}
+EXPECTED = EXPECTED_POINTS
 
 
 def test_collect_matches_every_student_and_reports_the_stray_file(graded_class):

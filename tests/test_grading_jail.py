@@ -2,6 +2,7 @@
 
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -41,3 +42,26 @@ print(os.getuid(), seen)
                          capture_output=True, text=True, timeout=60)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "61007 []"
+
+
+def test_an_environment_the_jail_cannot_enter_is_named_before_grading():
+    """A virtual environment under a directory that others may not enter (mkdtemp's 0700, a private home) would make
+    every jailed sandbox fail at once; the preflight names the directory instead."""
+    import shutil
+    import tempfile
+
+    from autograder.sandbox import jail_reachability_problems
+
+    base = Path(tempfile.mkdtemp())  # under /tmp, which others may enter (pytest's own tmp root may not be)
+    try:
+        base.chmod(0o755)
+        private = base / "private"
+        venv = private / "clone" / ".venv"
+        venv.mkdir(parents=True)
+        private.chmod(0o700)
+        problems = jail_reachability_problems([venv])
+        assert len(problems) == 1 and str(private) in problems[0] and "mode 700" in problems[0]
+        private.chmod(0o755)
+        assert jail_reachability_problems([venv]) == []
+    finally:
+        shutil.rmtree(base, ignore_errors=True)
