@@ -155,8 +155,9 @@ def jail_reachability_problems(paths: list[Path] | None = None) -> list[str]:
     for path in paths:
         for depth in range(2, len(path.parts) + 1):
             ancestor = Path(*path.parts[:depth])
-            if not os.stat(ancestor).st_mode & 0o001:
-                problems.append(f"{path} lies under {ancestor} (mode {os.stat(ancestor).st_mode & 0o777:o}), which the "
+            mode = os.stat(ancestor).st_mode
+            if not mode & 0o001:
+                problems.append(f"{path} lies under {ancestor} (mode {mode & 0o777:o}), which the "
                                 f"grading jail's uid ({JAIL_UID_BASE}+) cannot enter")
                 break
     return problems

@@ -21,6 +21,7 @@ from common import print_table, write_json
 
 from autograder.reference.segmentation_hw import SegmentationModel
 from course_lib.data import load_synthetic
+from course_lib.data.synthetic import SPLIT_SIZES
 from course_lib.data.loader import Augment, TensorLoader
 from course_lib.losses import build_loss
 from course_lib.train import evaluate
@@ -64,13 +65,11 @@ def profile(downsample: bool, channels_last: bool, amp: bool, train, val) -> dic
     t0 = time.perf_counter()
     evaluate(model, val, device, amp=amp, channels_last=channels_last)
     eval_rate = len(val) / (time.perf_counter() - t0)
-    epoch_s = QUICK_TRAIN_IMAGES / (images / total) + QUICK_VAL_IMAGES / eval_rate
+    epoch_s = SPLIT_SIZES["train"] / (images / total) + SPLIT_SIZES["val"] / eval_rate
     return {"train_img_s": round(images / total, 1), "batches_%": round(100 * batches_s / total, 1),
             "step_%": round(100 * step_s / total, 1), "eval_img_s": round(eval_rate, 1),
             "epoch_s": round(epoch_s, 1), "quick_run_s": round(epoch_s * QUICK.train.num_epochs, 1)}
 
-
-QUICK_TRAIN_IMAGES, QUICK_VAL_IMAGES = 4000, 500
 
 
 def main() -> None:

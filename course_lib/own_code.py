@@ -88,7 +88,7 @@ def own_code_problems(cells: dict[str, str]) -> dict[str, str]:
     """``{grade_id: message}`` for every graded cell that breaks the own-code rule.
 
     Args:
-        cells: graded cell id → the cell's source (e.g. from ``course_lib.answers.notebook_code_cells``).
+        cells: graded cell id → the cell's source (e.g. from ``notebook_solution_cells``).
     """
     problems = {}
     for grade_id, source in sorted(cells.items()):

@@ -10,9 +10,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import torch
-from torch import nn
 
-from autograder.checks.segmentation_hw_probes import MODEL_CONFIGS, block_seed, describe_module, set_block_weights
+from autograder.checks.segmentation_hw_probes import MODEL_CONFIGS, block_parts, block_seed, set_block_weights
 from course_lib.answers import answer_problems
 from course_lib.train.recipes import MIOU_TIERS
 
@@ -74,9 +73,7 @@ def _specification_block(cin: int, cout: int, stride: int, x: torch.Tensor) -> t
     from autograder.reference.segmentation_hw import ResidualBlock
 
     block = ResidualBlock(cin, cout, stride)
-    parts = {name: describe_module(getattr(block, name)) for name in ("conv1", "bn1", "conv2", "bn2")}
-    parts["shortcut"] = [describe_module(m) for m in block.shortcut.modules()
-                         if isinstance(m, (nn.Conv2d, nn.BatchNorm2d))]
+    parts = block_parts(block)
     set_block_weights(block, seed=block_seed(cin, cout, stride))
     with torch.no_grad():
         return sum(p.numel() for p in block.parameters()), parts, block.eval()(x)
@@ -97,7 +94,7 @@ def _check_block_against_specification(cin: int, cout: int, stride: int, observe
     if y is None or y.shape != expected.shape or not torch.allclose(y, expected, rtol=1e-4, atol=1e-4):
         gap = float((y - expected).abs().max()) if y is not None and y.shape == expected.shape else float("nan")
         raise CheckFailed(f"with the same weights as the docstring's block, {call} (eval mode) computes a different "
-                          f"function (largest difference {gap:.3g}){hint or ''}: check the order conv1 (stride here) "
+                          f"function (largest difference {gap:.3g}){hint}: check the order conv1 (stride here) "
                           "→ bn1 → ReLU → conv2 → bn2, then add the shortcut, then the final ReLU")
 
 

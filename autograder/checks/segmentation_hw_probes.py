@@ -63,16 +63,22 @@ def describe_module(module):
     return type(module).__name__ if module is not None else "missing"
 
 
+def block_parts(block):
+    """Descriptions of a ResidualBlock's parts by role: conv1, bn1, conv2, bn2 and the shortcut's layers."""
+    shortcut = getattr(block, "shortcut", None)
+    parts = {name: describe_module(getattr(block, name, None)) for name in ("conv1", "bn1", "conv2", "bn2")}
+    parts["shortcut"] = ([describe_module(m) for m in shortcut.modules() if isinstance(m, (nn.Conv2d, nn.BatchNorm2d))]
+                         if isinstance(shortcut, nn.Module) else "missing")
+    return parts
+
+
 def probe_residual_block(ns):
     ResidualBlock = _need(ns, "ResidualBlock")
     out = {"shapes": {}, "shortcut_identity": {}, "structure": {}}
     for cin, cout, stride in BLOCK_CONFIGS:
         torch.manual_seed(0)
         block = ResidualBlock(cin, cout, stride)
-        shortcut = getattr(block, "shortcut", None)
-        parts = {name: describe_module(getattr(block, name, None)) for name in ("conv1", "bn1", "conv2", "bn2")}
-        parts["shortcut"] = ([describe_module(m) for m in shortcut.modules() if isinstance(m, (nn.Conv2d, nn.BatchNorm2d))]
-                             if isinstance(shortcut, nn.Module) else "missing")
+        parts = block_parts(block)
         set_block_weights(block, seed=block_seed(cin, cout, stride))
         block.eval()
         x = torch.randn(2, cin, 16, 16, generator=torch.Generator().manual_seed(7))

@@ -41,8 +41,8 @@ class Recipe:
         return self if loss is None else replace(self, train=replace(self.train, loss=loss))
 
 
-# Measured on a 2-core AMD EPYC (AVX512-BF16) CPU, idle: 8 epochs of the reference take about 1.5 min with
-# downsampling and 2.2 min without; one epoch costs about 11 s and 16 s. The cap is generous (a machine 4× slower
+# Measured on a 2-core AMD EPYC (AVX512-BF16) CPU, idle: 8 epochs of the reference take about 1.8 min with
+# downsampling and 2.7 min without; one epoch costs about 13 s and 21 s. The cap is generous (a machine 4× slower
 # still finishes) and exists only to stop a run that would take an afternoon.
 QUICK = Recipe(
     name="QUICK",
@@ -53,7 +53,7 @@ QUICK = Recipe(
     model_kwargs={"num_classes": 21, "width": 16, "num_blocks": 2, "downsample": True},
     data="synthetic",
     device="cpu",
-    minutes="about 1.5 min with downsampling and 2.2 min without on an idle 2-core CPU",
+    minutes="about 1.8 min with downsampling and 2.7 min without on an idle 2-core CPU",
 )
 
 FULL = Recipe(
