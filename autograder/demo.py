@@ -174,10 +174,11 @@ def show_reference(course: Course, out: Path) -> None:
     from course_lib.data import load_synthetic, normalize_images
     from course_lib.submission import load_submission
     from course_lib.train import evaluate
+    from course_lib.train.recipes import QUICK
 
     submission = load_submission(SegmentationModel, course.root / "source" / ASSIGNMENT, ASSIGNMENT)
     val = load_synthetic("val")
-    result = evaluate(submission.model, val)
+    result = evaluate(submission.model, val, num_threads=QUICK.train.num_threads)
     print(f"\nreference on {val.name}: mIoU {result.miou:.4f}, pixel accuracy {result.pixel_accuracy:.4f}")
     print(f"{'class':18s} IoU")
     for name, iou in zip(val.class_names, result.iou_per_class):

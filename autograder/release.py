@@ -4,8 +4,8 @@ fails, the notebook still runs), and scan the release and ``course_lib`` for lea
 hidden tests. Any failure stops with a non-zero exit and says what failed.
 
 A source that trains (Assignment 1) needs its reference checkpoints next to it to validate; when they are missing,
-the source notebook is executed once in QUICK mode to make them (8 epochs per model: about 4.5 minutes on an
-idle 2-core CPU). They are ignored by git and never copied into the release.
+the source notebook is executed once in QUICK mode to make them (5 epochs per model: about 5 minutes on a
+2-core CPU). They are ignored by git and never copied into the release.
 """
 
 from __future__ import annotations

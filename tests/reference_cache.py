@@ -1,12 +1,12 @@
 """The trained homework reference for the test suite: made at most once per suite run, reused only when the
 current code would make exactly the same one.
 
-Executing the source notebook in QUICK mode trains both reference models (the main cost of the suite). Training
-is deterministic on a CPU (``course_lib.train.loop``: epochs, not seconds; deterministic algorithms), so the result
-is a function of the code that trains it and of the machine's kind. The cache key hashes exactly that: every
-file of ``course_lib``, the reference solution, the source notebook's code cells, and the torch version, thread count,
-native-bf16 support and architecture of this machine. Change any of them and the reference is trained again;
-no test can pass on weights that the current code cannot make.
+Executing the source notebook in QUICK mode trains both reference models (the main cost of the suite). Training is
+deterministic on a CPU (``course_lib.train.loop``: epochs, not seconds; deterministic algorithms; the recipe's
+thread count), so the result is a function of the code that trains it and of the machine's kind. The cache key
+hashes exactly that: every file of ``course_lib``, the reference solution, the source notebook's code cells, and the
+torch version, native-bf16 support and architecture of this machine. Change any of them and the reference is trained
+again; no test can pass on weights that the current code cannot make.
 
 The cache lives in ``$SEGMENTATION_CACHE_DIR`` (default ``~/.cache/segmentation-course``); delete it to force a
 retraining. ``SEGMENTATION_NO_CACHE=1`` ignores it for one run.
@@ -45,10 +45,9 @@ def reference_key(repo: Path = REPO) -> str:
         for file in files:
             digest.update(str(file.relative_to(repo)).encode())
             digest.update(_code_of(file))
-    # The notebook's kernel trains with torch's default thread count (the cores it may use, or OMP_NUM_THREADS),
-    # not with this process's setting (conftest pins it), so the key records what the kernel will see.
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    machine = (torch.__version__, cores, os.environ.get("OMP_NUM_THREADS"), cpu_has_native_bf16(), platform.machine())
+    # The recipe fixes the thread count (TrainConfig.num_threads, hashed with course_lib), so the machine's core
+    # count does not enter the key; its instruction set does.
+    machine = (torch.__version__, cpu_has_native_bf16(), platform.machine())
     digest.update(repr(machine).encode())
     return digest.hexdigest()[:20]
 

@@ -38,6 +38,8 @@ def test_fit_returns_history_and_learns(tiny_data):
 def test_the_clock_is_only_a_safety_cap_that_says_why_it_stopped(tiny_data):
     train, val = tiny_data
     cfg = TrainConfig(num_epochs=3, batch_size=8, max_seconds=1e-3, expected_epoch_seconds=16, progress=False)
+    with pytest.raises(ValueError, match="num_threads"):
+        TrainConfig(num_threads=0)
     with pytest.raises(TrainingTooSlow) as err:
         fit(build_model("fcn", width=8), train, val, cfg, log=None)
     message = str(err.value)
@@ -77,6 +79,30 @@ def test_same_seed_same_weights_bit_for_bit_even_with_a_core_kept_busy(tiny_data
     assert idle.keys() == busy.keys()
     different = [k for k in idle if not torch.equal(idle[k], busy[k])]
     assert different == [], f"weights differ between the idle and the busy run: {different[:5]}"
+
+
+def test_a_fixed_thread_count_gives_the_same_weights_whatever_the_callers_thread_count(tiny_data):
+    """A recipe with ``num_threads`` trains under that count and restores the caller's afterwards, so the weights
+    do not depend on how many cores the machine has (or what OMP_NUM_THREADS says)."""
+    from autograder.reference.segmentation_hw import SegmentationModel
+
+    train, val = tiny_data
+    cfg = TrainConfig(num_epochs=1, batch_size=8, num_threads=1, progress=False)
+    seen, weights = [], []
+    previous = torch.get_num_threads()
+    try:
+        for caller_threads in (2, 1):
+            torch.set_num_threads(caller_threads)
+            torch.manual_seed(0)
+            model = SegmentationModel(width=8, num_blocks=1)
+            fit(model, train, val, cfg, log=lambda line: seen.append(torch.get_num_threads()))
+            assert torch.get_num_threads() == caller_threads, "fit must restore the caller's thread count"
+            weights.append(model.state_dict())
+    finally:
+        torch.set_num_threads(previous)
+    assert seen == [1, 1], f"training ran with {seen} threads, the recipe says 1"
+    different = [k for k in weights[0] if not torch.equal(weights[0][k], weights[1][k])]
+    assert different == [], f"weights depend on the caller's thread count: {different[:5]}"
 
 
 def test_fit_writes_nothing_to_stderr_when_grading(tiny_data, capfd, monkeypatch):

@@ -21,8 +21,8 @@ from course_lib.data.loader import Augment, TensorLoader
 from course_lib.losses import build_loss
 from course_lib.metrics import ConfusionMatrix, iou_per_class, mean_iou, pixel_accuracy
 from course_lib.train.config import TrainConfig
-from course_lib.train.runtime import (cpu_has_native_bf16, deterministic_algorithms, progress_bar, progress_enabled,
-                                     seed_everything, select_device)
+from course_lib.train.runtime import (cpu_has_native_bf16, cpu_threads, deterministic_algorithms, progress_bar,
+                                     progress_enabled, seed_everything, select_device)
 
 
 class TrainingTooSlow(RuntimeError):
@@ -107,7 +107,8 @@ def _prepare_inputs(images: torch.Tensor, device: torch.device, channels_last: b
 
 @torch.no_grad()
 def evaluate(model: nn.Module, data: SegmentationTensors, device: torch.device | str = "cpu", batch_size: int = 128,
-             loss_fn: nn.Module | None = None, amp: bool = False, channels_last: bool = True) -> Evaluation:
+             loss_fn: nn.Module | None = None, amp: bool = False, channels_last: bool = True,
+             num_threads: int | None = None) -> Evaluation:
     """Runs the model over a split in eval mode and measures it.
 
     Args:
@@ -116,10 +117,19 @@ def evaluate(model: nn.Module, data: SegmentationTensors, device: torch.device |
         loss_fn: optional, for the validation loss (NaN when absent).
         amp: bf16 autocast where ``uses_bf16`` allows it. Off by default: a reported figure is computed in
             float32, as the grader recomputes it; ``fit`` turns it on for the per-epoch curves.
+        num_threads: torch's CPU threads for the pass (``None``: unchanged); pass the recipe's
+            ``TrainConfig.num_threads`` to evaluate as it trained.
     Returns:
         ``Evaluation`` with mIoU and pixel accuracy from one confusion matrix accumulated over the split.
     """
     device = torch.device(device)
+    with cpu_threads(num_threads if device.type == "cpu" else None):
+        return _evaluate(model, data, device, batch_size, loss_fn, amp, channels_last)
+
+
+def _evaluate(model: nn.Module, data: SegmentationTensors, device: torch.device, batch_size: int,
+              loss_fn: nn.Module | None, amp: bool, channels_last: bool) -> Evaluation:
+    """``evaluate`` under the chosen thread count."""
     was_training = model.training
     model.eval()
     cm = ConfusionMatrix(data.num_classes, device=device, ignore_index=data.ignore_index)
@@ -239,8 +249,15 @@ def fit(model: nn.Module, train_data: SegmentationTensors, val_data: Segmentatio
     Raises:
         TrainingTooSlow: after an epoch, when the projected time of the run exceeds ``cfg.max_seconds``.
     """
-    seed_everything(cfg.seed)
     device = select_device(cfg.device)
+    with cpu_threads(cfg.num_threads if device.type == "cpu" else None):
+        return _fit(model, train_data, val_data, cfg, device, log)
+
+
+def _fit(model: nn.Module, train_data: SegmentationTensors, val_data: SegmentationTensors, cfg: TrainConfig,
+         device: torch.device, log) -> History:
+    """``fit`` under the recipe's CPU thread count."""
+    seed_everything(cfg.seed)
     model.to(device)
     if _uses_channels_last(device, cfg.channels_last):
         model.to(memory_format=torch.channels_last)

@@ -48,6 +48,18 @@ def deterministic_algorithms(enabled: bool):
         torch.use_deterministic_algorithms(previous)
 
 
+@contextlib.contextmanager
+def cpu_threads(count: int | None):
+    """``torch.set_num_threads(count)`` for the duration of a block, then the previous count (``None``: unchanged)."""
+    previous = torch.get_num_threads()
+    if count is not None:
+        torch.set_num_threads(count)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous)
+
+
 def is_grading() -> bool:
     """True inside ``nbgrader autograde``/``validate``, which set ``NBGRADER_EXECUTION``."""
     return bool(os.environ.get("NBGRADER_EXECUTION"))
