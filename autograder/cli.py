@@ -21,6 +21,16 @@ from autograder.course import Course
 
 
 def main(argv: list[str] | None = None) -> int:
+    from autograder.assignment import UnknownAssignment
+
+    try:
+        return _run(argv)
+    except UnknownAssignment as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+
+
+def _run(argv: list[str] | None) -> int:
     parser = argparse.ArgumentParser(prog="python -m autograder", description=__doc__.splitlines()[0])
     parser.add_argument("--course", type=Path, default=None, help="course directory (holds nbgrader_config.py)")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -33,8 +43,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("assignment")
     p.add_argument("--student", action="append", help="only this student (repeatable)")
     p.add_argument("--workers", type=int, default=2)
-    p.add_argument("--notebook-timeout", type=float, default=900.0, help="seconds per notebook")
-    p.add_argument("--cell-timeout", type=int, default=120, help="seconds per cell")
+    p.add_argument("--code-timeout", type=float, default=None,
+                   help="seconds a student's code may run in the sandbox (default: the sandbox's limit)")
     p.add_argument("--force", action="store_true", help="re-grade even unchanged submissions")
     p = sub.add_parser("feedback", help="generate feedback")
     p.add_argument("assignment")
@@ -54,10 +64,13 @@ def main(argv: list[str] | None = None) -> int:
 
         collect(course, args.assignment, args.zip)
     elif args.command == "grade":
-        from autograder.pipeline import GradeOptions, grade
+        from dataclasses import replace
 
-        opts = GradeOptions(workers=args.workers, notebook_timeout=args.notebook_timeout,
-                            cell_timeout=args.cell_timeout, force=args.force)
+        from autograder.pipeline import GradeOptions, grade
+        from autograder.sandbox import Limits
+
+        limits = Limits() if args.code_timeout is None else replace(Limits(), wall_seconds=args.code_timeout)
+        opts = GradeOptions(workers=args.workers, force=args.force, limits=limits)
         grade(course, args.assignment, args.student, opts)
     elif args.command == "feedback":
         from autograder.feedback import feedback

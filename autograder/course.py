@@ -49,6 +49,16 @@ class Course:
         return self.root / "grading" / assignment
 
 
+def nbgrader_config(root: Path):
+    """The course's ``nbgrader_config.py`` as a traitlets ``Config`` (empty when the file is absent), for nbgrader's
+    classes used through its API (converters, preprocessors, the validator)."""
+    from traitlets.config import Config
+    from traitlets.config.loader import PyFileConfigLoader
+
+    path = Path(root) / "nbgrader_config.py"
+    return PyFileConfigLoader(path.name, path=str(path.parent)).load_config() if path.is_file() else Config()
+
+
 def nbgrader_env(root: Path, db_url: str) -> dict:
     """Environment of an nbgrader subprocess: this interpreter's bin/ first on PATH (nbgrader runs alembic),
     the course root and the gradebook given explicitly, no grading variable inherited."""

@@ -21,6 +21,14 @@ def _ensure_student(gb: Gradebook, student: str) -> None:
         gb.add_student(student)
 
 
+def apply_verdict(grade, passed: bool) -> float:
+    """The one rule for an autograded cell: full points or none; a TA's manual score is never changed, and a cell
+    a TA already scored keeps its review flag. Returns the points."""
+    grade.auto_score = float(grade.max_score) if passed else 0.0
+    grade.needs_manual_grade = False if grade.manual_score is None else grade.needs_manual_grade
+    return grade.auto_score
+
+
 def record_verdict(db_url: str, assignment: str, student: str, notebook: str, scores: dict[str, bool],
                    timestamp: datetime | None, flagged: bool) -> dict:
     """Sets the autograded cells of one submission from pass/fail verdicts.
@@ -42,9 +50,7 @@ def record_verdict(db_url: str, assignment: str, student: str, notebook: str, sc
         nb = gb.find_submission_notebook(notebook.removesuffix(".ipynb"), assignment, student)
         for grade in nb.grades:
             if grade.name in scores:
-                grade.auto_score = float(grade.max_score) if scores[grade.name] else 0.0
-                grade.needs_manual_grade = False if grade.manual_score is None else grade.needs_manual_grade
-                written[grade.name] = grade.auto_score
+                written[grade.name] = apply_verdict(grade, scores[grade.name])
             elif grade.auto_score is None and grade.manual_score is None:
                 grade.needs_manual_grade = True
         nb.flagged = bool(flagged)

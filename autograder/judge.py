@@ -19,7 +19,8 @@ from pathlib import Path
 import torch
 
 from autograder import config
-from autograder.checks import ASSIGNMENT_CHECKS
+from autograder.assignment import Assignment
+from autograder.checks import get_assignment
 from autograder.notebook import (
     SubmissionError, answer_cells, duplicated_ids, first_cells_by_id, read_notebook, require_assignment,
 )
@@ -124,52 +125,52 @@ def default_jail() -> Jail:
     return Jail(hide_dirs=dirs, hide_files=files)
 
 
-def judge_submission(folder: Path, assignment: str = "segmentation_hw", data: GradingData | None = None,
+def judge_submission(folder: Path, assignment: str | Assignment = "segmentation_hw", data: GradingData | None = None,
                      limits: Limits = Limits(), jail: Jail | None = None) -> Verdict:
-    """Runs every hidden check of ``assignment`` on the submission in ``folder``; the student's code runs in
-    ``jail`` (default: hides the grader's files of this repository) where the machine supports it."""
+    """Runs every hidden check of ``assignment`` (a name or a declaration) on the submission in ``folder``; the
+    student's code runs in ``jail`` (default: hides the grader's files of this repository) where the machine
+    supports it."""
     start = time.perf_counter()
-    checks_module = ASSIGNMENT_CHECKS[assignment]
-    verdict = Verdict(assignment)
+    spec = assignment if isinstance(assignment, Assignment) else get_assignment(assignment)
+    verdict = Verdict(spec.name)
     folder = Path(folder)
     try:
-        nb = read_notebook(folder / checks_module.NOTEBOOK)
-        require_assignment(nb, set(checks_module.CODE_CELLS), assignment)
+        nb = read_notebook(folder / spec.notebook)
+        require_assignment(nb, set(spec.code_cells), spec.name)
     except SubmissionError as err:
         verdict.status = "invalid"
         verdict.problems.append(str(err))
-        verdict.checks = {gid: CheckResult(gid, False, str(err)) for gid in checks_module.CHECKS}
+        verdict.checks = {gid: CheckResult(gid, False, str(err)) for gid in spec.checks}
         verdict.seconds = time.perf_counter() - start
         return verdict
     if duplicated_ids(nb):
         verdict.problems.append(f"cells were copied (duplicated ids {sorted(set(duplicated_ids(nb)))}); "
                                 "the first of each was graded")
-    missing_tests = sorted(set(checks_module.CHECKS) - set(first_cells_by_id(nb)))
+    missing_tests = sorted(set(spec.checks) - set(first_cells_by_id(nb)))
     if missing_tests:
         verdict.problems.append(f"test cells {missing_tests} were deleted or renamed; the grader checks them anyway")
     cells = first_cells_by_id(nb)
     answers = answer_cells(nb)
-    code = {gid: cells[gid].source for gid in checks_module.CODE_CELLS if gid in cells}
-    ctx = {"answers": answers, "cells": code}
-    inputs = checks_module.make_inputs() if hasattr(checks_module, "make_inputs") else None
-    ctx["inputs"] = inputs
+    code = {gid: cells[gid].source for gid in spec.code_cells if gid in cells}
+    inputs = spec.make_inputs() if spec.make_inputs is not None else None
+    ctx = {"answers": answers, "cells": code, "inputs": inputs}
     checkpoint = None
-    if hasattr(checks_module, "CHECKPOINT"):  # an assignment graded on trained weights
-        ctx["reported"] = parse_results_table(answers.get("q1_results_table", ""))
-        ctx["results_metrics"] = _read_results_json(folder / checks_module.RESULTS)
-        checkpoint = folder / checks_module.CHECKPOINT
+    if spec.graded_on_data:
+        ctx["reported"] = parse_results_table(answers.get(spec.results_table_cell, ""))
+        ctx["results_metrics"] = _read_results_json(folder / spec.results_file)
+        checkpoint = folder / spec.checkpoint
         if not checkpoint.is_file():
-            verdict.problems.append(f"no checkpoint: {checks_module.CHECKPOINT} is missing from the submission")
+            verdict.problems.append(f"no checkpoint: {spec.checkpoint} is missing from the submission")
             checkpoint = None
         elif checkpoint.stat().st_size > MAX_CHECKPOINT_BYTES:
-            verdict.problems.append(f"{checks_module.CHECKPOINT} is over {MAX_CHECKPOINT_BYTES // 1024**2} MB; not loaded")
+            verdict.problems.append(f"{spec.checkpoint} is over {MAX_CHECKPOINT_BYTES // 1024**2} MB; not loaded")
             checkpoint = None
         data = data or grading_data()
-    obs = _run_probes(checks_module, code, checkpoint, data, inputs, limits, verdict, jail or default_jail())
-    if hasattr(checks_module, "CHECKPOINT"):
+    obs = _run_probes(spec, code, checkpoint, data, inputs, limits, verdict, jail or default_jail())
+    if spec.graded_on_data:
         ctx["miou"], ctx["miou_error"] = _score_predictions(obs, data)
         verdict.miou = ctx["miou"]
-    for gid, check in checks_module.CHECKS.items():
+    for gid, check in spec.checks.items():
         try:
             verdict.checks[gid] = CheckResult(gid, True, check(obs, ctx))
         except AssertionError as err:
@@ -180,19 +181,19 @@ def judge_submission(folder: Path, assignment: str = "segmentation_hw", data: Gr
     return verdict
 
 
-def _run_probes(checks_module, cells: dict, checkpoint: Path | None, data: GradingData | None, inputs: dict | None,
+def _run_probes(spec: Assignment, cells: dict, checkpoint: Path | None, data: GradingData | None, inputs: dict | None,
                 limits: Limits, verdict: Verdict, jail: Jail) -> dict:
     work = scratch_dir("judge-")
     try:
-        return _probe_in(work, checks_module, cells, checkpoint, data, inputs, limits, verdict, jail)
+        return _probe_in(work, spec, cells, checkpoint, data, inputs, limits, verdict, jail)
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
 
-def _probe_in(work: Path, checks_module, cells: dict, checkpoint: Path | None, data: GradingData | None,
+def _probe_in(work: Path, spec: Assignment, cells: dict, checkpoint: Path | None, data: GradingData | None,
               inputs: dict | None, limits: Limits, verdict: Verdict, jail: Jail) -> dict:
     shutil.copy(RUNNER, work / "runner.py")
-    shutil.copy(checks_module.PROBES_FILE, work / "probes.py")
+    shutil.copy(spec.probes_file, work / "probes.py")
     spec = {"cells": cells, "probes_file": "probes.py", "out": "observations.pt", "checkpoint": None, "threads": 1}
     if data is not None:  # images only: the masks never leave this process
         images = data.public.images if data.heldout is None else torch.cat([data.public.images, data.heldout.images])

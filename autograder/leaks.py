@@ -4,32 +4,82 @@ notebooks, searched in the release, in course_lib and in generated feedback."""
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from pathlib import Path
 
 import nbformat
 
-SOLUTION = re.compile(r"### BEGIN SOLUTION\n(.*?)### END SOLUTION", flags=re.S)
-HIDDEN = re.compile(r"### BEGIN HIDDEN TESTS\n(.*?)### END HIDDEN TESTS", flags=re.S)
 MIN_LENGTH = 30
+
+
+@dataclass(frozen=True)
+class Delimiters:
+    """The markers of solution regions and hidden tests, as nbgrader is configured to read them."""
+
+    solution: tuple[str, str] = ("BEGIN SOLUTION", "END SOLUTION")
+    hidden: tuple[str, str] = ("BEGIN HIDDEN TESTS", "END HIDDEN TESTS")
+
+    @classmethod
+    def of_course(cls, course_root: Path) -> "Delimiters":
+        """Read through nbgrader's own preprocessors from the course's ``nbgrader_config.py`` (nbgrader's defaults
+        where the file does not set them), so that changing a delimiter there changes it here too."""
+        from nbgrader.preprocessors import ClearHiddenTests, ClearSolutions
+
+        from autograder.course import nbgrader_config
+
+        config = nbgrader_config(course_root)
+        solutions, hidden = ClearSolutions(config=config), ClearHiddenTests(config=config)
+        return cls((solutions.begin_solution_delimeter, solutions.end_solution_delimeter),
+                   (hidden.begin_test_delimeter, hidden.end_test_delimeter))
+
+
+def regions(source: str, markers: tuple[str, str]) -> list[str]:
+    """The text between a line holding ``markers[0]`` and the next line holding ``markers[1]`` (as nbgrader reads
+    them: the marker anywhere on its line), for every such region of ``source``."""
+    return _split(source, [markers])[0]
+
+
+def outside_lines(source: str, marker_pairs: list[tuple[str, str]]) -> list[str]:
+    """The lines of ``source`` outside every region (marker lines excluded)."""
+    return _split(source, marker_pairs)[1]
+
+
+def _split(source: str, marker_pairs: list[tuple[str, str]]) -> tuple[list[str], list[str]]:
+    found, outside, current, end = [], [], None, None
+    for line in source.splitlines(keepends=True):
+        if current is None:
+            begin = next((pair for pair in marker_pairs if pair[0] in line), None)
+            if begin is None:
+                outside.append(line.rstrip("\n"))
+            else:
+                current, end = [], begin[1]
+        elif end in line:
+            found.append("".join(current))
+            current = None
+        else:
+            current.append(line)
+    return found, outside
+
+
+def _course_of(source_notebook: Path) -> Path:
+    return Path(source_notebook).resolve().parents[2]  # <course>/source/<assignment>/<notebook>
 
 
 def secret_lines(source_notebook: Path, include_answers: bool = True) -> set[str]:
     """Distinctive lines (>= 30 characters) of solution regions, hidden tests and model answers, minus any line that
     also appears in the notebook's public part (a hidden test may repeat a visible one)."""
     nb = nbformat.read(source_notebook, as_version=4)
+    marks = Delimiters.of_course(_course_of(source_notebook))
     secrets, public = set(), set()
     for cell in nb.cells:
         meta = cell.metadata.get("nbgrader", {})
-        regions = SOLUTION.findall(cell.source) + HIDDEN.findall(cell.source)
+        found = regions(cell.source, marks.solution) + regions(cell.source, marks.hidden)
         answer = cell.cell_type == "markdown" and meta.get("solution")
         if answer and include_answers:
-            regions.append(cell.source)
-        visible = cell.source
-        for region in regions:
-            visible = visible.replace(region, "")
+            found.append(cell.source)
         if not answer:
-            public |= {line.strip() for line in visible.splitlines()}
-        for region in regions:
+            public |= {line.strip() for line in outside_lines(cell.source, [marks.solution, marks.hidden])}
+        for region in found:
             secrets |= {line.strip() for line in region.splitlines() if len(line.strip()) >= MIN_LENGTH}
     return secrets - public
 
@@ -37,9 +87,12 @@ def secret_lines(source_notebook: Path, include_answers: bool = True) -> set[str
 def hidden_lines(source_notebook: Path) -> set[str]:
     """Lines of hidden tests only (the part that must never appear in feedback)."""
     nb = nbformat.read(source_notebook, as_version=4)
-    visible = {line.strip() for c in nb.cells for line in HIDDEN.sub("", c.source).splitlines()}
-    return {line.strip() for c in nb.cells for region in HIDDEN.findall(c.source) for line in region.splitlines()
-            if len(line.strip()) >= MIN_LENGTH and line.strip() not in visible}
+    marks = Delimiters.of_course(_course_of(source_notebook)).hidden
+    hidden, visible = set(), set()
+    for cell in nb.cells:
+        hidden |= {line.strip() for region in regions(cell.source, marks) for line in region.splitlines()}
+        visible |= {line.strip() for line in outside_lines(cell.source, [marks])}
+    return {line for line in hidden if len(line) >= MIN_LENGTH and line not in visible}
 
 
 def _text(path: Path) -> str:

@@ -72,5 +72,6 @@ def require_assignment(nb, required_ids: set[str], assignment: str) -> None:
 
 def answer_cells(nb) -> dict:
     """grade_id → source of each manually graded Markdown answer cell."""
-    return {gid: c.source for gid, c in first_cells_by_id(nb).items()
-            if c.cell_type == "markdown" and c.metadata.get("nbgrader", {}).get("solution")}
+    from nbgrader.utils import is_solution
+
+    return {gid: c.source for gid, c in first_cells_by_id(nb).items() if c.cell_type == "markdown" and is_solution(c)}

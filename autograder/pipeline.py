@@ -1,15 +1,18 @@
-"""``grade``: autograde every submission (or one) in parallel workers, one student's failure never touching another.
+"""``grade``: judge every submission (or one) in parallel workers, one student's failure never touching another.
 
-Per student, in a worker thread:
-1. a private scratch course (config, a copy of the gradebook, the submission) so that workers never share a
-   database and the student's kernel never sees the master gradebook or another student's folder;
-2. ``nbgrader autograde`` there, under a per-notebook wall-clock limit (and nbgrader's per-cell limit), for the
-   executed notebook that formgrader and feedback show;
-3. the judge (``autograder.judge``): the authoritative score of every autograded cell.
-Then, in the main thread, one student at a time: the verdicts go into the master gradebook, the executed notebook
-(with each check's name and message, hidden test code removed) into ``autograded/``, and a JSON result into
-``grading/<assignment>/<student>.json``. A student whose result is up to date (same submission hash, same
-grader version) is skipped, so an interrupted run can simply be started again.
+Per student, in a worker thread: the judge (``autograder.judge``) runs the student's code in its sandbox, under
+its own uid in the jail, and decides every autograded cell. Then, in the main thread, one student at a time:
+
+1. a JSON result in ``grading/<assignment>/<student>.json`` (status, problems, each check's points and message);
+2. ``nbgrader autograde`` through nbgrader's API, executing nothing (``autograder.rendering``): it restores the
+   instructor's cells, removes the hidden tests, puts each check's line into its cell, writes ``autograded/`` and
+   the gradebook's autograded scores, and assigns late penalties;
+3. the judge's scores for every check (also those whose cell the student deleted) and the review flag, into the
+   master gradebook (``autograder.gradebook``).
+
+A notebook nbgrader cannot read (not JSON, another assignment) is shown as submitted. A student whose result is
+up to date (same submission hash, same grader version) is skipped, so an interrupted run can simply be started
+again.
 """
 
 from __future__ import annotations
@@ -18,51 +21,41 @@ import hashlib
 import json
 import os
 import queue
-import re
 import shutil
-import sqlite3
-import subprocess
-import sys
 import time
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
-import nbformat
-
-from autograder.checks import ASSIGNMENT_CHECKS
-from autograder.course import Course, nbgrader_env
+from autograder.checks import get_assignment
+from autograder.assignment import Assignment
+from autograder.course import Course
 from autograder.gradebook import max_scores, record_verdict
 from autograder.judge import Verdict, grading_data, judge_submission
-from autograder.sandbox import (JAIL_SETUP_FAILED, JAIL_UID_BASE, Jail, Limits, _limit, grader_secrets, hand_over,
-                               jail_command, jail_reachability_problems, jail_supported, scratch_dir)
+from autograder.rendering import MAX_COPIED_FILE_BYTES, render_submission, too_big_files
+from autograder.sandbox import JAIL_UID_BASE, Jail, Limits, grader_secrets, jail_reachability_problems, jail_supported
 
-GRADER_VERSION = 1
-HIDDEN = re.compile(r"### BEGIN HIDDEN TESTS.*?### END HIDDEN TESTS", flags=re.S)
-MAX_FILE_BYTES = 200 * 1024**2  # larger files in a submission are not copied into the grading scratch
-MAX_OUTPUT_CHARS = 20_000  # per text output of the autograded notebook (what TAs and students see)
+GRADER_VERSION = 2  # 2: nbgrader no longer executes the notebook; the judge's line is the cell's only output
 
 
 @dataclass(frozen=True)
 class GradeOptions:
+    """How a grading run behaves: parallel workers, regrade up-to-date students, the sandbox's limits."""
+
     workers: int = 2
-    notebook_timeout: float = 900.0
-    cell_timeout: int = 120
     force: bool = False
     limits: Limits = Limits()
 
 
 @dataclass
 class Outcome:
+    """A worker's report on one student: the judge's verdict, or why there is none."""
+
     student: str
-    status: str  # graded | invalid | timeout | crashed
+    status: str  # graded | invalid | crashed
     problems: list[str] = field(default_factory=list)
     verdict: Verdict | None = None
-    autograded_dir: Path | None = None
-    autograde_seconds: float = 0.0
-    log_tail: str = ""
-    scratch: Path | None = None
 
 
 def submission_hash(folder: Path) -> str:
@@ -87,180 +80,75 @@ def read_timestamp(folder: Path) -> datetime | None:
         return None
 
 
-def _copy_gradebook(course: Course, scratch: Path) -> str:
-    """A private SQLite copy of the gradebook for the worker's nbgrader run."""
-    target = scratch / "gradebook.db"
-    url = course.db_url
-    if url.startswith("sqlite:///"):
-        with sqlite3.connect(url.removeprefix("sqlite:///")) as src, sqlite3.connect(target) as dst:
-            src.backup(dst)
-        return f"sqlite:///{target}"
-    # A shared server database (PostgreSQL): rebuild the assignment's structure privately.
-    for name in course.assignments():
-        shutil.copytree(course.root / "source" / name, scratch / "source" / name, dirs_exist_ok=True)
-    db = f"sqlite:///{target}"
-    for name in course.assignments():
-        subprocess.run([sys.executable, "-m", "nbgrader", "generate_assignment", name, "--force", "--no-execute"],
-                       cwd=scratch, env=nbgrader_env(scratch, db), capture_output=True)
-    return db
-
-
-def _grade_one(course: Course, assignment: str, student: str, opts: GradeOptions, data, slot: int) -> Outcome:
-    checks = ASSIGNMENT_CHECKS[assignment]
-    submitted = course.root / "submitted" / student / assignment
-    scratch = scratch_dir("grade-")
-    outcome = Outcome(student, "graded", scratch=scratch)
+def _grade_one(course: Course, spec: Assignment, student: str, opts: GradeOptions, data, slot: int) -> Outcome:
+    submitted = course.root / "submitted" / student / spec.name
     hide_dirs, hide_files = grader_secrets(course.root, course.db_url)
     jail = Jail(uid=JAIL_UID_BASE + slot, hide_dirs=hide_dirs, hide_files=hide_files)
-    verdict = judge_submission(submitted, assignment, data, opts.limits, jail)
-    outcome.verdict = verdict
-    outcome.problems.extend(verdict.problems)
-    if verdict.status == "invalid":
-        outcome.status = "invalid"
-        return outcome
-    try:
-        shutil.copy(course.root / "nbgrader_config.py", scratch / "nbgrader_config.py")
-        # The notebook's grading path loads the checkpoint itself, weights-only (no code in it can run).
-        too_big = [p.name for p in submitted.rglob("*") if p.is_file() and p.stat().st_size > MAX_FILE_BYTES]
-        shutil.copytree(submitted, scratch / "submitted" / student / assignment,
-                        ignore=lambda folder, names: [n for n in names if n in too_big])
-        for name in too_big:
-            outcome.problems.append(f"{name} is over {MAX_FILE_BYTES // 1024**2} MB and was not graded")
-        db = _copy_gradebook(course, scratch)
-        hand_over(scratch, jail.uid)
-        start = time.perf_counter()
-        env = nbgrader_env(scratch, db)
-        env.update(HOME=str(scratch), JUPYTER_RUNTIME_DIR=str(scratch / ".runtime"), IPYTHONDIR=str(scratch / ".ipython"),
-                   MPLCONFIGDIR=str(scratch / ".mpl"), JUPYTER_DATA_DIR=str(scratch / ".jupyter"))
-        # One share of the cores per worker: oversubscribed OpenMP threads spin and slow every kernel many times over.
-        threads = str(max(1, (os.cpu_count() or 1) // max(1, opts.workers)))
-        env.update(OMP_NUM_THREADS=threads, MKL_NUM_THREADS=threads)
-        command = [sys.executable, "-m", "nbgrader", "autograde", assignment, "--student", student, "--force",
-                   f"--Execute.timeout={opts.cell_timeout}", f"--ExecutePreprocessor.timeout={opts.cell_timeout}",
-                   # the course's ignore list keeps weights out of the release; a submission's weights must be copied
-                   "--CourseDirectory.ignore=['.ipynb_checkpoints', '*.pyc', '__pycache__']"]
-        proc = subprocess.Popen(
-            jail_command(command, Jail(jail.uid, hide_dirs, hide_files, loopback=True)),
-            cwd=scratch, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL, text=True, preexec_fn=_limit(Limits(
-                wall_seconds=opts.notebook_timeout, cpu_seconds=int(opts.notebook_timeout * 4),
-                memory_bytes=opts.limits.memory_bytes, file_bytes=opts.limits.file_bytes)))
-        try:
-            log, _ = proc.communicate(timeout=opts.notebook_timeout)
-        except subprocess.TimeoutExpired:
-            _kill_group(proc)
-            log, _ = proc.communicate()
-            outcome.status = "timeout"
-            outcome.problems.append(f"the notebook ran past the {opts.notebook_timeout:.0f} s limit and was stopped; "
-                                    "autograded cells are scored by the isolated checks")
-        _kill_group(proc)  # background processes the notebook started
-        outcome.autograde_seconds = time.perf_counter() - start
-        outcome.log_tail = (log or "")[-3000:]
-        autograded = scratch / "autograded" / student / assignment
-        if proc.returncode == JAIL_SETUP_FAILED:
-            outcome.status = "crashed"
-            outcome.problems.append(f"the grader's sandbox could not start (a grader problem): {(log or '')[-300:]}")
-        elif proc.returncode not in (0, None) and outcome.status == "graded":
-            outcome.status = "crashed"
-            outcome.problems.append(f"nbgrader could not execute the notebook (exit {proc.returncode}); "
-                                    "autograded cells are scored by the isolated checks")
-        if (autograded / checks.NOTEBOOK).is_file():
-            outcome.autograded_dir = autograded
-    except Exception as err:  # the worker itself failed: record it for this student only
-        outcome.status = "crashed"
-        outcome.problems.append(f"grading error: {type(err).__name__}: {err}")
-    return outcome
-
-
-def _kill_group(proc: subprocess.Popen) -> None:
-    import signal
-
-    try:
-        os.killpg(proc.pid, signal.SIGKILL)
-    except (ProcessLookupError, PermissionError):
-        pass
-
-
-def _cap_outputs(nb) -> None:
-    for cell in nb.cells:
-        for out in cell.get("outputs", []) if cell.cell_type == "code" else []:
-            text = out.get("text")
-            if isinstance(text, str) and len(text) > MAX_OUTPUT_CHARS:
-                out["text"] = text[:MAX_OUTPUT_CHARS] + f"\n[... {len(text) - MAX_OUTPUT_CHARS:,} characters cut by the grader]\n"
-            for key, value in list(out.get("data", {}).items()):
-                if isinstance(value, str) and len(value) > 50 * MAX_OUTPUT_CHARS:
-                    out["data"][key] = "[output too large, removed by the grader]" if key.startswith("text") else ""
-
-
-def annotate_notebook(path: Path, verdict: Verdict) -> None:
-    """Puts each check's verdict into its cell's outputs, removes hidden test code and tracebacks, and caps
-    gigantic outputs."""
-    nb = nbformat.read(path, as_version=4)
-    _cap_outputs(nb)
-    for cell in nb.cells:
-        gid = cell.metadata.get("nbgrader", {}).get("grade_id")
-        if cell.cell_type != "code" or not cell.metadata.get("nbgrader", {}).get("grade"):
-            continue
-        cell.source = HIDDEN.sub("# (hidden tests run by the grader)", cell.source)
-        kept = []
-        for out in cell.get("outputs", []):
-            if out.get("output_type") == "error":
-                kept.append(nbformat.v4.new_output("stream", name="stdout",
-                                                   text=f"{out.get('ename')}: {out.get('evalue')}\n"))
-            else:
-                kept.append(out)
-        result = verdict.checks.get(gid)
-        if result is not None:
-            word = "PASSED" if result.passed else "FAILED"
-            kept.append(nbformat.v4.new_output("stream", name="stdout",
-                                               text=f"[grader] {gid}: {word} - {result.message}\n"))
-        cell.outputs = kept
-    nbformat.write(nb, path)
+    verdict = judge_submission(submitted, spec, data, opts.limits, jail)
+    problems = list(verdict.problems) + [f"{path} is over {MAX_COPIED_FILE_BYTES // 1024**2} MB and was left out of the "
+                                         "graded copy" for path in too_big_files(submitted)]
+    return Outcome(student, "invalid" if verdict.status == "invalid" else "graded", problems, verdict)
 
 
 def _fallback_notebook(submitted: Path, target: Path, notebook: str) -> None:
-    """No executed notebook (crash, timeout): show the submitted one so that answers can still be graded by hand."""
+    """nbgrader could not read the notebook: show the submitted file so that answers can still be read by hand."""
+    if target.exists():
+        shutil.rmtree(target)
     target.mkdir(parents=True, exist_ok=True)
     if (submitted / notebook).is_file():
         shutil.copy(submitted / notebook, target / notebook)
 
 
-def _record(course: Course, assignment: str, outcome: Outcome, digest: str) -> dict:
-    checks = ASSIGNMENT_CHECKS[assignment]
-    submitted = course.root / "submitted" / outcome.student / assignment
-    target = course.root / "autograded" / outcome.student / assignment
+def _result(course: Course, assignment: str, outcome: Outcome, digest: str, maxima: dict[str, float]) -> dict:
+    """The student's result: what export, the CLI and the tests read, and what nbgrader's rendering shows."""
     verdict = outcome.verdict
-    if target.exists():
-        shutil.rmtree(target)
-    if outcome.autograded_dir is not None:
-        shutil.copytree(outcome.autograded_dir, target)
-    else:
-        _fallback_notebook(submitted, target, checks.NOTEBOOK)
-    if (target / checks.NOTEBOOK).is_file() and outcome.status != "invalid":
-        try:
-            annotate_notebook(target / checks.NOTEBOOK, verdict)
-        except Exception as err:
-            outcome.problems.append(f"the executed notebook could not be annotated ({type(err).__name__})")
-    timestamp = read_timestamp(submitted)
-    scores = {gid: r.passed for gid, r in verdict.checks.items()}
-    written = record_verdict(course.db_url, assignment, outcome.student, checks.NOTEBOOK, scores, timestamp,
-                             flagged=outcome.status != "graded" or bool(outcome.problems))
-    maxima = max_scores(course.db_url, assignment, checks.NOTEBOOK)
-    result = {
+    timestamp = read_timestamp(course.root / "submitted" / outcome.student / assignment)
+    checks = {gid: {"passed": r.passed, "points": maxima.get(gid, 0.0) if r.passed else 0.0,
+                    "max_points": maxima.get(gid), "message": r.message} for gid, r in verdict.checks.items()}
+    return {
         "student": outcome.student, "assignment": assignment, "status": outcome.status,
         "problems": outcome.problems, "submission_hash": digest, "grader_version": GRADER_VERSION,
-        "timestamp": timestamp.isoformat() if timestamp else None,
-        "checks": {gid: {"passed": r.passed, "points": written.get(gid, 0.0), "max_points": maxima.get(gid),
-                         "message": r.message} for gid, r in verdict.checks.items()},
-        "auto_points": sum(written.values()), "auto_max": sum(maxima.get(g, 0.0) for g in verdict.checks),
-        "miou": verdict.miou, "sandbox": verdict.sandbox,
-        "seconds": {"judge": round(verdict.seconds, 2), "autograde": round(outcome.autograde_seconds, 2)},
+        "timestamp": timestamp.isoformat() if timestamp else None, "checks": checks,
+        "auto_points": sum(c["points"] for c in checks.values()),
+        "auto_max": sum(maxima.get(g, 0.0) for g in verdict.checks),
+        "miou": verdict.miou, "sandbox": verdict.sandbox, "seconds": {"judge": round(verdict.seconds, 2)},
     }
-    out = course.results_dir(assignment) / f"{outcome.student}.json"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_suffix(".tmp")
-    tmp.write_text(json.dumps(result, indent=2))
-    os.replace(tmp, out)
+
+
+def _write_json(path: Path, data: dict) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(data, indent=2))
+    os.replace(tmp, path)
+
+
+def _record(course: Course, assignment: str, outcome: Outcome, digest: str, maxima: dict[str, float]) -> dict:
+    """nbgrader's rendering, the judge's scores and the flag in the master gradebook, then the result file.
+
+    The result file is written last: it is what marks a student as done, so a run killed half-way through a
+    student grades that student again when restarted.
+    """
+    notebook = get_assignment(assignment).notebook
+    submitted = course.root / "submitted" / outcome.student / assignment
+    result = _result(course, assignment, outcome, digest, maxima)
+    pending = course.results_dir(assignment) / ".pending"
+    _write_json(pending / f"{outcome.student}.json", result)  # what the rendering reads
+    start = time.perf_counter()
+    error = ("the notebook is not gradable as it is" if outcome.status == "invalid" else
+             render_submission(course.root, course.db_url, assignment, outcome.student, pending,
+                               [path.name for path in too_big_files(submitted)]))
+    if error is not None:
+        if outcome.status != "invalid":
+            last = error.strip().splitlines()[-1][:200] if error.strip() else "no detail"
+            outcome.problems.append(f"nbgrader could not read the notebook; it is shown as submitted ({last})")
+        _fallback_notebook(submitted, course.root / "autograded" / outcome.student / assignment, notebook)
+    scores = {gid: r.passed for gid, r in outcome.verdict.checks.items()}
+    record_verdict(course.db_url, assignment, outcome.student, notebook, scores, read_timestamp(submitted),
+                   flagged=outcome.status != "graded" or bool(outcome.problems))
+    result["problems"] = outcome.problems
+    result["seconds"]["render"] = round(time.perf_counter() - start, 2)
+    _write_json(course.results_dir(assignment) / f"{outcome.student}.json", result)
+    (pending / f"{outcome.student}.json").unlink(missing_ok=True)
     return result
 
 
@@ -276,8 +164,7 @@ def _up_to_date(course: Course, assignment: str, student: str, digest: str) -> b
 def grade(course: Course, assignment: str, students: list[str] | None = None, opts: GradeOptions = GradeOptions(),
           log=print) -> list[dict]:
     """Grades the given students (default: every submitted one) and returns their result dicts."""
-    if assignment not in ASSIGNMENT_CHECKS:
-        raise SystemExit(f"unknown assignment {assignment!r}; valid: {sorted(ASSIGNMENT_CHECKS)}")
+    spec = get_assignment(assignment)
     everyone = course.submitted(assignment)
     students = students or everyone
     unknown = sorted(set(students) - set(everyone))
@@ -296,7 +183,8 @@ def grade(course: Course, assignment: str, students: list[str] | None = None, op
             log(f"  {student}: up to date, skipped")
         else:
             todo.append((student, digest))
-    data = grading_data() if hasattr(ASSIGNMENT_CHECKS[assignment], "CHECKPOINT") else None
+    data = grading_data() if spec.graded_on_data else None
+    maxima = max_scores(course.db_url, assignment, spec.notebook)
     start = time.perf_counter()
     slots: queue.Queue[int] = queue.Queue()
     for slot in range(max(1, opts.workers)):
@@ -305,7 +193,7 @@ def grade(course: Course, assignment: str, students: list[str] | None = None, op
     def work(student: str) -> Outcome:
         slot = slots.get()  # each worker slot has its own uid in the jail
         try:
-            return _grade_one(course, assignment, student, opts, data, slot)
+            return _grade_one(course, spec, student, opts, data, slot)
         finally:
             slots.put(slot)
 
@@ -318,12 +206,7 @@ def grade(course: Course, assignment: str, students: list[str] | None = None, op
             except Exception as err:  # never lose the others
                 outcome = Outcome(student, "crashed", [f"grading error: {type(err).__name__}: {err}"],
                                   Verdict(assignment, status="invalid"))
-                outcome.verdict.checks = {}
-            try:
-                result = _record(course, assignment, outcome, digest)
-            finally:
-                if outcome.scratch is not None:
-                    shutil.rmtree(outcome.scratch, ignore_errors=True)
+            result = _record(course, assignment, outcome, digest, maxima)
             results.append(result)
             log(f"  {student}: {result['status']:8s} {result['auto_points']:5.1f}/{result['auto_max']:.0f} auto points"
                 + (f"  ({'; '.join(result['problems'])})" if result["problems"] else ""))

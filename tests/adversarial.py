@@ -214,7 +214,7 @@ ATTACKS = [
            "limit"),
     Attack("memory_bomb", 3, 45.0, lambda f, c: _edit_cell(f, "segmentation_model", suffix="\n_bomb = bytearray(64 * 1024**3)\n")),
     Attack("gigantic_output", 3, 45.0, lambda f, c: _edit_cell(f, "residual_block", suffix="\nprint('x' * 50_000_000)\n")),
-    Attack("huge_file", 3, 45.0, huge_file, "over 200 MB"),
+    Attack("huge_file", 3, 45.0, huge_file, "over 100 MB and was left out"),
     Attack("background_processes", 3, 45.0, lambda f, c: _edit_cell(f, "residual_block", prefix=BACKGROUND)),
     Attack("read_secrets", 4, 45.0, lambda f, c: _edit_cell(f, "residual_block", prefix=read_secrets_code(c)), needs_jail=True),
     Attack("write_secrets", 4, 45.0, lambda f, c: _edit_cell(f, "residual_block", prefix=write_secrets_code(c)), needs_jail=True),

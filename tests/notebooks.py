@@ -5,13 +5,14 @@ from __future__ import annotations
 import ast
 import json
 import os
-import re
 import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import nbformat
+
+from autograder.leaks import Delimiters, regions
 
 REPO = Path(__file__).resolve().parents[1]
 ASSIGNMENTS = ("segmentation_hw", "segmentation_concepts")
@@ -66,11 +67,11 @@ def normalized(nb) -> dict:
 
 
 def solution_regions(source: str) -> list[str]:
-    return re.findall(r"### BEGIN SOLUTION\n(.*?)### END SOLUTION", source, flags=re.S)
+    return regions(source, Delimiters.of_course(REPO).solution)
 
 
 def hidden_regions(source: str) -> list[str]:
-    return re.findall(r"### BEGIN HIDDEN TESTS\n(.*?)### END HIDDEN TESTS", source, flags=re.S)
+    return regions(source, Delimiters.of_course(REPO).hidden)
 
 
 def reference_mismatches(notebook: Path, reference: Path, blocks: dict[str, str]) -> list[str]:

@@ -97,7 +97,7 @@ def attacked(released_course, tmp_path_factory):
     watched = {"source": course.root / "source", "release": course.root / "release",
                "ref": course.root / "submitted" / "ref"}
     before = {k: tree_digest(v) for k, v in watched.items()}
-    opts = GradeOptions(workers=2, notebook_timeout=300, cell_timeout=20, limits=Limits(wall_seconds=30))
+    opts = GradeOptions(workers=2, limits=Limits(wall_seconds=30))
     results = {r["student"]: r for r in grade(course, HW, opts=opts)}
     results.update({f"{r['student']}@concepts": r for r in grade(course, CONCEPTS, opts=opts)})
     listener.close()
@@ -118,8 +118,8 @@ def test_attack_gains_nothing_and_its_row_says_why(attacked, attack):
     expected, reason = attack.expected, attack.reason
     if attack.name == "kill_own_kernel" and jail_supported():
         # In the jail the judge's runner is its PID namespace's init, which ignores the signal: the honest work is
-        # graded; the notebook's own kernel does die, which the row reports.
-        expected, reason = 45.0, "nbgrader could not execute the notebook"
+        # graded in full and there is nothing to report (nothing else ever executes the notebook).
+        expected, reason = 45.0, ""
     assert row["auto_points"] == expected, {g: c["message"] for g, c in row["checks"].items() if not c["passed"]}
     said = " ".join(row["problems"]) + " " + " ".join(c["message"] for c in row["checks"].values())
     assert reason in said

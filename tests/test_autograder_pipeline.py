@@ -73,8 +73,10 @@ def test_feedback_shows_check_messages_but_no_hidden_code(graded_class):
     course, info = graded_class
     assert info["pages"] == 6
     html = next((course.root / "feedback" / "ben" / ASSIGNMENT).glob("*.html")).read_text()
-    assert "test_miou_target: FAILED" in html and "BEGIN HIDDEN TESTS" not in html
-    assert "hidden tests run by the grader" in html
+    assert "BEGIN HIDDEN TESTS" not in html
+    line = "test_miou_target: FAILED (0/5 points)" if "target" not in ben_tiers(course) else "test_miou_target: PASSED (5/5 points)"
+    assert html.count(line) == 1, "each check's name, points and message appear exactly once"
+    assert html.count("test_residual_block: PASSED (10/10 points)") == 1
 
 
 def test_regrade_and_reexport_change_nothing_and_keep_manual_grades(graded_class):

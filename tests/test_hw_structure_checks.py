@@ -14,7 +14,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from autograder.checks import segmentation_hw_probes as probes
-from autograder.checks.segmentation_hw import CHECKS, CheckFailed
+from autograder.checks.common import CheckFailed
+from autograder.checks.segmentation_hw import CHECKS
 from notebooks import REPO
 
 REFERENCE = (REPO / "autograder" / "reference" / "segmentation_hw.py").read_text()

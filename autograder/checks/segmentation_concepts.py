@@ -16,7 +16,8 @@ import torchvision
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
-from autograder.checks.segmentation_hw import CheckFailed, test_answers_complete
+from autograder.assignment import Assignment
+from autograder.checks.common import CheckFailed, check_answers_complete
 from autograder.reference import segmentation_concepts as reference
 from course_lib.losses import class_weights
 from course_lib.metrics import dice_per_class, iou_per_class, mean_iou
@@ -87,7 +88,7 @@ def _own_code(ctx: dict, cell: str) -> None:
         raise CheckFailed(f"the {cell} cell {problem}")
 
 
-def test_t1_panoptic(obs, ctx):
+def check_t1_panoptic(obs, ctx):
     _own_code(ctx, "t1_panoptic")
     out = _outputs(obs, "t1", "t1_panoptic")
     for i, case in enumerate(ctx["inputs"]["t1"]["cases"]):
@@ -98,7 +99,7 @@ def test_t1_panoptic(obs, ctx):
     return "panoptic maps match (things with instance ids, stuff with class only, unclaimed thing pixels void)"
 
 
-def test_t2_unet(obs, ctx):
+def check_t2_unet(obs, ctx):
     _own_code(ctx, "t2_unet")
     out = _outputs(obs, "t2", "t2_unet")
     for args, got in zip(ctx["inputs"]["t2"]["count_args"], out["counts"]):
@@ -117,7 +118,7 @@ def test_t2_unet(obs, ctx):
     return "parameter counts and encoder shapes match course_lib's U-Net"
 
 
-def test_t3_roi_align(obs, ctx):
+def check_t3_roi_align(obs, ctx):
     _own_code(ctx, "t3_roi_align")
     out, x = _outputs(obs, "t3", "t3_roi_align"), ctx["inputs"]["t3"]
     for box, got in zip(x["boxes"], out["rois"]):
@@ -129,7 +130,7 @@ def test_t3_roi_align(obs, ctx):
     return "RoIAlign matches torchvision.ops.roi_align; the mask loss uses only the labelled class"
 
 
-def test_t4_losses(obs, ctx):
+def check_t4_losses(obs, ctx):
     _own_code(ctx, "t4_losses")
     out, x = _outputs(obs, "t4", "t4_losses"), ctx["inputs"]["t4"]
     for (alpha, gamma), got in zip(x["focal_params"], out["focal"]):
@@ -141,7 +142,7 @@ def test_t4_losses(obs, ctx):
     return "focal loss matches torchvision; Tversky matches for three (alpha, beta)"
 
 
-def test_t5_atrous(obs, ctx):
+def check_t5_atrous(obs, ctx):
     _own_code(ctx, "t5_atrous")
     out, x = _outputs(obs, "t5", "t5_atrous"), ctx["inputs"]["t5"]
     for layers, analytic, empirical in zip(x["stacks"], out["analytic"], out["empirical"]):
@@ -155,7 +156,7 @@ def test_t5_atrous(obs, ctx):
     return "analytic receptive fields agree with the gradients"
 
 
-def test_t6_metrics(obs, ctx):
+def check_t6_metrics(obs, ctx):
     _own_code(ctx, "t6_metrics")
     out = _outputs(obs, "t6", "t6_metrics")
     for cm, iou, dice, mean in zip(ctx["inputs"]["t6"]["matrices"], out["iou"], out["dice"], out["means"]):
@@ -166,7 +167,7 @@ def test_t6_metrics(obs, ctx):
     return "IoU, Dice and mIoU match course_lib (absent classes NaN, left out of the mean)"
 
 
-def test_t7_sam(obs, ctx):
+def check_t7_sam(obs, ctx):
     _own_code(ctx, "t7_sam")
     out, x = _outputs(obs, "t7", "t7_sam"), ctx["inputs"]["t7"]
     _close(out["encoding"], reference.fourier_point_encoding(x["points"], x["frequencies"]), "fourier_point_encoding")
@@ -175,7 +176,7 @@ def test_t7_sam(obs, ctx):
     return "point encoding and mask ranking are right"
 
 
-def test_t8_upsampling(obs, ctx):
+def check_t8_upsampling(obs, ctx):
     _own_code(ctx, "t8_upsampling")
     out, x = _outputs(obs, "t8", "t8_upsampling"), ctx["inputs"]["t8"]
     for (k, s, n), got in zip(x["coverage_args"], out["coverage"]):
@@ -194,7 +195,7 @@ def test_t8_upsampling(obs, ctx):
     return "coverage matches ConvTranspose1d; parameter counts match the three blocks"
 
 
-def test_t9_imbalance(obs, ctx):
+def check_t9_imbalance(obs, ctx):
     _own_code(ctx, "t9_imbalance")
     out, x = _outputs(obs, "t9", "t9_imbalance"), ctx["inputs"]["t9"]
     _close(out["weights"], class_weights(x["masks"], x["num_classes"], "median"), "median-frequency weights vs course_lib")
@@ -204,7 +205,7 @@ def test_t9_imbalance(obs, ctx):
     return "median-frequency weights and the OHEM mask are right"
 
 
-def test_t10_segformer(obs, ctx):
+def check_t10_segformer(obs, ctx):
     _own_code(ctx, "t10_segformer")
     out, x = _outputs(obs, "t10", "t10_segformer"), ctx["inputs"]["t10"]
     for (n, dim, r), got in zip(x["flop_args"], out["flops"]):
@@ -223,8 +224,17 @@ def test_t10_segformer(obs, ctx):
 
 
 CHECKS = {
-    "test_t1_panoptic": test_t1_panoptic, "test_t2_unet": test_t2_unet, "test_t3_roi_align": test_t3_roi_align,
-    "test_t4_losses": test_t4_losses, "test_t5_atrous": test_t5_atrous, "test_t6_metrics": test_t6_metrics,
-    "test_t7_sam": test_t7_sam, "test_t8_upsampling": test_t8_upsampling, "test_t9_imbalance": test_t9_imbalance,
-    "test_t10_segformer": test_t10_segformer, "test_answers_complete": test_answers_complete,
+    "test_t1_panoptic": check_t1_panoptic, "test_t2_unet": check_t2_unet, "test_t3_roi_align": check_t3_roi_align,
+    "test_t4_losses": check_t4_losses, "test_t5_atrous": check_t5_atrous, "test_t6_metrics": check_t6_metrics,
+    "test_t7_sam": check_t7_sam, "test_t8_upsampling": check_t8_upsampling, "test_t9_imbalance": check_t9_imbalance,
+    "test_t10_segformer": check_t10_segformer, "test_answers_complete": check_answers_complete,
 }
+
+ASSIGNMENT = Assignment(
+    name="segmentation_concepts",
+    notebook=NOTEBOOK,
+    code_cells=CODE_CELLS,
+    checks=CHECKS,
+    probes_file=PROBES_FILE,
+    make_inputs=make_inputs,
+)

@@ -11,8 +11,9 @@ from pathlib import Path
 
 import torch
 
+from autograder.assignment import Assignment
+from autograder.checks.common import CheckFailed, check_answers_complete
 from autograder.checks.segmentation_hw_probes import MODEL_CONFIGS, block_parts, block_seed, set_block_weights
-from course_lib.answers import answer_problems
 from course_lib.train.recipes import MIOU_TIERS
 
 NOTEBOOK = "segmentation_hw.ipynb"
@@ -23,10 +24,6 @@ CODE_CELLS = ("residual_block", "segmentation_model")
 MAX_PARAMETERS = 5_000_000
 TIERS = {f"test_miou_{name}": threshold for name, threshold in MIOU_TIERS.items()}
 AGREEMENT = 0.01  # reported vs recomputed mIoU
-
-
-class CheckFailed(AssertionError):
-    """A verdict's failure; its message is what the student reads."""
 
 
 def _probe(obs: dict, name: str, cell: str | None = None) -> dict:
@@ -40,7 +37,7 @@ def _probe(obs: dict, name: str, cell: str | None = None) -> dict:
     return data
 
 
-def test_residual_block(obs: dict, ctx: dict) -> str:
+def check_residual_block(obs: dict, ctx: dict) -> str:
     data = _probe(obs, "residual_block", "residual_block")
     for key, (shape, dtype, finite, non_negative) in data["shapes"].items():
         n, cin, cout, stride = (int(v) for v in key.split("-"))
@@ -98,7 +95,7 @@ def _check_block_against_specification(cin: int, cout: int, stride: int, observe
                           "→ bn1 → ReLU → conv2 → bn2, then add the shortcut, then the final ReLU")
 
 
-def test_segmentation_model(obs: dict, ctx: dict) -> str:
+def check_segmentation_model(obs: dict, ctx: dict) -> str:
     data = _probe(obs, "segmentation_model", "segmentation_model")
     for key, (shape, dtype, finite) in data["shapes"].items():
         downsample, n = key.split("-")
@@ -128,7 +125,7 @@ def test_segmentation_model(obs: dict, ctx: dict) -> str:
     return "shapes of both variants, resolution, gradient and parameter-count (layout) checks passed"
 
 
-def test_parameter_count(obs: dict, ctx: dict) -> str:
+def check_parameter_count(obs: dict, ctx: dict) -> str:
     data = _probe(obs, "parameters", "segmentation_model")
     real = int(data["num_parameters"])
     reported = ctx["reported"].get("num_parameters")
@@ -168,17 +165,22 @@ def _tier(grade_id: str):
     return check
 
 
-def test_answers_complete(obs: dict, ctx: dict) -> str:
-    problems = answer_problems(ctx["answers"])
-    if problems:
-        raise CheckFailed("; ".join(f"{gid}: {why}" for gid, why in sorted(problems.items())))
-    return f"all {len(ctx['answers'])} written answers are filled in"
-
-
 CHECKS = {
-    "test_residual_block": test_residual_block,
-    "test_segmentation_model": test_segmentation_model,
-    "test_parameter_count": test_parameter_count,
+    "test_residual_block": check_residual_block,
+    "test_segmentation_model": check_segmentation_model,
+    "test_parameter_count": check_parameter_count,
     **{gid: _tier(gid) for gid in TIERS},
-    "test_answers_complete": test_answers_complete,
+    "test_answers_complete": check_answers_complete,
 }
+
+ASSIGNMENT = Assignment(
+    name="segmentation_hw",
+    notebook=NOTEBOOK,
+    code_cells=CODE_CELLS,
+    checks=CHECKS,
+    probes_file=PROBES_FILE,
+    checkpoint=CHECKPOINT,
+    results_file=RESULTS,
+    results_table_cell="q1_results_table",
+    reference_artifacts=(CHECKPOINT, "segmentation_hw_nodown_checkpoint.pt"),
+)

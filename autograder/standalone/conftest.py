@@ -12,6 +12,14 @@ def pytest_addoption(parser):
     parser.addoption("--json", action="store", default=None, help="where to write the structured result")
 
 
+def pytest_generate_tests(metafunc):
+    """One test per autograded cell of the assignment named by ``--assignment``."""
+    if "grade_id" in metafunc.fixturenames:
+        from autograder.checks import get_assignment
+
+        metafunc.parametrize("grade_id", sorted(get_assignment(metafunc.config.getoption("--assignment")).checks))
+
+
 @pytest.fixture(scope="session")
 def verdict(request):
     from autograder.judge import judge_submission

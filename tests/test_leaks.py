@@ -1,0 +1,39 @@
+"""The leak scan reads the solution and hidden-test markers the way nbgrader is configured to, so a course that
+changes them in ``nbgrader_config.py`` is still protected."""
+
+import nbformat
+
+from autograder.leaks import Delimiters, hidden_lines, regions, scan, secret_lines
+
+SECRET = "assert torch.allclose(block(x), expected_output_of_the_hidden_case)"
+
+
+def course_with(tmp_path, config: str, source: str):
+    (tmp_path / "nbgrader_config.py").write_text("c = get_config()\n" + config)
+    folder = tmp_path / "source" / "hw"
+    folder.mkdir(parents=True)
+    cell = nbformat.v4.new_code_cell(source, metadata={"nbgrader": {"grade_id": "t", "grade": True, "points": 1}})
+    nbformat.write(nbformat.v4.new_notebook(cells=[cell]), folder / "hw.ipynb")
+    return folder / "hw.ipynb"
+
+
+def test_nbgrader_defaults_without_a_config(tmp_path):
+    assert Delimiters.of_course(tmp_path) == Delimiters()
+
+
+def test_configured_delimiters_are_the_ones_searched(tmp_path):
+    source = f"x = 1\n# >>> SECRET START\n{SECRET}\n# <<< SECRET END\nprint(x)\n"
+    notebook = course_with(tmp_path, 'c.ClearHiddenTests.begin_test_delimeter = "SECRET START"\n'
+                                     'c.ClearHiddenTests.end_test_delimeter = "SECRET END"\n', source)
+    marks = Delimiters.of_course(tmp_path)
+    assert marks.hidden == ("SECRET START", "SECRET END")
+    assert regions(source, marks.hidden) == [SECRET + "\n"]
+    assert hidden_lines(notebook) == {SECRET} and SECRET in secret_lines(notebook)
+    (tmp_path / "feedback.html").write_text(f"<pre>{SECRET}</pre>")
+    assert scan([tmp_path], {SECRET}, suffixes=(".html",)), "a hidden line in feedback must be found"
+
+
+def test_a_line_that_is_also_visible_is_not_a_secret(tmp_path):
+    source = f"{SECRET}\n### BEGIN HIDDEN TESTS\n{SECRET}\n### END HIDDEN TESTS\n"
+    notebook = course_with(tmp_path, "", source)
+    assert hidden_lines(notebook) == set() and secret_lines(notebook) == set()
