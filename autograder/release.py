@@ -10,6 +10,7 @@ the source notebook is executed once in QUICK mode to make them (5 epochs per mo
 
 from __future__ import annotations
 
+import re
 import shutil
 import tempfile
 from pathlib import Path
@@ -20,6 +21,9 @@ from autograder.checks import get_assignment
 from autograder.course import Course, nbgrader_config, run_nbgrader
 from autograder.leaks import scan, secret_lines
 
+
+
+ANSI = re.compile(r"\x1b\[[0-9;]*m")  # colour codes in nbgrader's error text
 
 
 class ReleaseError(SystemExit):
@@ -86,7 +90,7 @@ def validation_problems(notebook: Path, course_root: Path, invert: bool = False)
     for kind, cells in results.items():
         for cell in cells:
             first = cell.get("source", "").strip().splitlines()[:1] or [""]
-            detail = cell.get("raw_error", "").strip().splitlines()[-1:] or [""]
+            detail = ANSI.sub("", cell.get("raw_error", "")).strip().splitlines()[-1:] or [""]
             lines.append(f"{kind}: {first[0][:100]}" + (f" -> {detail[0][:200]}" if detail[0] else ""))
     return lines
 

@@ -75,6 +75,15 @@ def test_source_executes_validates_and_release_fails_every_test(tmp_path):
     shutil.copy(REPO / "nbgrader_config.py", release)
     proc = nbgrader("validate", "--invert", f"{ASSIGNMENT}.ipynb", cwd=release, check=False)
     assert "Success! The notebook does not pass any tests." in proc.stdout + proc.stderr, proc.stdout[-3000:]
+    # The release's own validation (nbgrader's Validator through its API) says the same in both directions.
+    from autograder.release import validation_problems
+
+    assert validation_problems(release / f"{ASSIGNMENT}.ipynb", REPO, invert=True) == []
+    failing = validation_problems(release / f"{ASSIGNMENT}.ipynb", REPO)
+    tests = [c for c in nbformat.read(release / f"{ASSIGNMENT}.ipynb", as_version=4).cells
+             if c.metadata.get("nbgrader", {}).get("grade") and not c.metadata["nbgrader"].get("solution")]
+    assert all(line.startswith("failed: ") for line in failing) and "\x1b" not in "".join(failing), failing
+    assert sum(line.startswith("failed: # Autograded") for line in failing) == len(tests) == len(CHECKS), failing
 
 
 @pytest.fixture(scope="module")
