@@ -11,11 +11,13 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from autograder.errors import GraderError
+
 # A verdict: (observations from the sandbox, context built by the judge) -> message; raises AssertionError to fail.
 Check = Callable[[dict, dict], str]
 
 
-class UnknownAssignment(ValueError):
+class UnknownAssignment(GraderError, ValueError):
     """An assignment name the grader has no declaration for; the message lists the known ones."""
 
 

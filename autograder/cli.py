@@ -21,11 +21,11 @@ from autograder.course import Course
 
 
 def main(argv: list[str] | None = None) -> int:
-    from autograder.assignment import UnknownAssignment
+    from autograder.errors import GraderError
 
     try:
         return _run(argv)
-    except UnknownAssignment as err:
+    except GraderError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
 

@@ -23,6 +23,7 @@ from pathlib import Path
 from nbgrader.plugins.zipcollect import FileNameCollectorPlugin
 from traitlets import List
 
+from autograder.errors import GraderError
 from autograder.course import Course, nbgrader_env
 
 CANVAS_PATTERN = re.compile(
@@ -48,10 +49,10 @@ def _check_archive(zip_path: Path) -> list[str]:
         with zipfile.ZipFile(zip_path) as archive:
             infos = archive.infolist()
     except zipfile.BadZipFile as err:
-        raise SystemExit(f"{zip_path} is not a zip file ({err})") from err
+        raise GraderError(f"{zip_path} is not a zip file ({err})") from err
     total = sum(i.file_size for i in infos)
     if total > MAX_UNCOMPRESSED:
-        raise SystemExit(f"{zip_path} unpacks to {total / 1e9:.1f} GB, over the {MAX_UNCOMPRESSED / 1e9:.0f} GB limit")
+        raise GraderError(f"{zip_path} unpacks to {total / 1e9:.1f} GB, over the {MAX_UNCOMPRESSED / 1e9:.0f} GB limit")
     return [i.filename for i in infos if not i.is_dir()]
 
 
@@ -69,7 +70,7 @@ def collect(course: Course, assignment: str, zip_path: Path, log=print) -> dict:
     """Unpacks ``zip_path`` into ``submitted/`` and returns the report (also written to ``grading/<a>/collect.json``)."""
     zip_path = Path(zip_path).resolve()
     if not zip_path.is_file():
-        raise SystemExit(f"no such zip file: {zip_path}")
+        raise GraderError(f"no such zip file: {zip_path}")
     members = _check_archive(zip_path)
     archive_dir = course.root / "downloaded" / assignment / "archive"
     if archive_dir.exists():
@@ -82,7 +83,7 @@ def collect(course: Course, assignment: str, zip_path: Path, log=print) -> dict:
                            "--ZipCollectApp.collector_plugin=autograder.collect.CanvasCollector"],
                           cwd=course.root, env=env, capture_output=True, text=True)
     if proc.returncode != 0:
-        raise SystemExit(f"nbgrader zip_collect failed:\n{proc.stdout[-2000:]}\n{proc.stderr[-2000:]}")
+        raise GraderError(f"nbgrader zip_collect failed:\n{proc.stdout[-2000:]}\n{proc.stderr[-2000:]}")
     matched, unmatched, late = {}, [], set()
     for member in members:
         name = os.path.basename(member)

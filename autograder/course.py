@@ -20,8 +20,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-ASSIGNMENTS = ("segmentation_hw", "segmentation_concepts")
-
+from autograder.errors import GraderError
 
 @dataclass(frozen=True)
 class Course:
@@ -31,7 +30,7 @@ class Course:
     def at(cls, root: str | os.PathLike | None = None) -> "Course":
         root = Path(root or os.environ.get("SEGMENTATION_COURSE_ROOT") or Path.cwd()).resolve()
         if not (root / "nbgrader_config.py").is_file():
-            raise SystemExit(f"{root} is not a course directory (no nbgrader_config.py); pass --course DIR")
+            raise GraderError(f"{root} is not a course directory (no nbgrader_config.py); pass --course DIR")
         return cls(root)
 
     @property
@@ -39,6 +38,9 @@ class Course:
         return os.environ.get("SEGMENTATION_GRADEBOOK_URL", f"sqlite:///{self.root / 'gradebook.db'}")
 
     def assignments(self) -> list[str]:
+        """The assignments the grader declares (``autograder.checks.ASSIGNMENTS``) that this course has a source of."""
+        from autograder.checks import ASSIGNMENTS
+
         return [a for a in ASSIGNMENTS if (self.root / "source" / a).is_dir()]
 
     def submitted(self, assignment: str) -> list[str]:

@@ -22,12 +22,14 @@ import argparse
 import json
 import re
 import shutil
+import sys
 import time
 import zipfile
 from pathlib import Path
 
 import nbformat
 
+from autograder.errors import GraderError
 from autograder.course import Course, run_nbgrader
 
 REPO = Path(__file__).resolve().parents[1]
@@ -67,7 +69,7 @@ def check_outcome(course: "Course", results: list[dict]) -> None:
     want = expected_points(course)
     if got != want:
         wrong = {s: (got.get(s), want[s]) for s in want if got.get(s) != want[s]}
-        raise SystemExit(f"demo FAILED: automatic points (got, expected) {wrong}; statuses "
+        raise GraderError(f"demo FAILED: automatic points (got, expected) {wrong}; statuses "
                          f"{ {r['student']: r['status'] for r in results} }; problems "
                          f"{ {r['student']: r['problems'] for r in results if r['problems']} }")
 
@@ -162,7 +164,7 @@ def build_concepts_class(course: Course, out_zip: Path) -> None:
 def set_duedate(course: Course, duedate: str = DUEDATE, assignment: str = ASSIGNMENT) -> None:
     proc = run_nbgrader(["db", "assignment", "add", assignment, f"--duedate={duedate}"], course.root, course.db_url)
     if proc.returncode != 0:
-        raise SystemExit(f"could not set the due date: {proc.stderr[-1000:]}")
+        raise GraderError(f"could not set the due date: {proc.stderr[-1000:]}")
 
 
 def show_reference(course: Course, out: Path) -> None:
@@ -239,4 +241,8 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    try:
+        main()
+    except GraderError as err:
+        print(f"error: {err}", file=sys.stderr)
+        sys.exit(2)

@@ -22,6 +22,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 from nbgrader.api import Gradebook, MissingEntry  # noqa: E402
 
+from autograder.errors import GraderError
 from autograder.course import Course, run_nbgrader  # noqa: E402
 from course_lib.train.recipes import MIOU_TIERS  # noqa: E402
 
@@ -36,7 +37,7 @@ def scores_table(course: Course, assignment: str) -> pd.DataFrame:
             cells = [(nb.name, c.name, float(c.max_score)) for nb in gb.find_assignment(assignment).notebooks
                      for c in nb.grade_cells]
         except MissingEntry:
-            raise SystemExit(f"assignment {assignment!r} is not in the gradebook: run `release` first")
+            raise GraderError(f"assignment {assignment!r} is not in the gradebook: run `release` first")
         for student in sorted(gb.students, key=lambda s: s.id):
             row = {"student": student.id}
             try:

@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
+from autograder.errors import GraderError
 from autograder.checks import get_assignment
 from autograder.assignment import Assignment
 from autograder.course import Course
@@ -169,10 +170,10 @@ def grade(course: Course, assignment: str, students: list[str] | None = None, op
     students = students or everyone
     unknown = sorted(set(students) - set(everyone))
     if unknown:
-        raise SystemExit(f"no submission of {assignment} for {unknown} in {course.root / 'submitted'}")
+        raise GraderError(f"no submission of {assignment} for {unknown} in {course.root / 'submitted'}")
     unreachable = jail_reachability_problems() if jail_supported() else []
     if unreachable:
-        raise SystemExit("cannot grade: student code runs in a jail as an unprivileged uid, and " + "; ".join(unreachable)
+        raise GraderError("cannot grade: student code runs in a jail as an unprivileged uid, and " + "; ".join(unreachable)
                          + ". Let others enter that directory (chmod o+x), or keep the course's virtual environment "
                          "and checkout in a directory others can enter, then grade again.")
     todo, results = [], []

@@ -18,6 +18,7 @@ from pathlib import Path
 import nbformat
 
 from autograder.checks import get_assignment
+from autograder.errors import GraderError
 from autograder.course import Course, nbgrader_config, run_nbgrader
 from autograder.leaks import scan, secret_lines
 
@@ -26,7 +27,7 @@ from autograder.leaks import scan, secret_lines
 ANSI = re.compile(r"\x1b\[[0-9;]*m")  # colour codes in nbgrader's error text
 
 
-class ReleaseError(SystemExit):
+class ReleaseError(GraderError):
     pass
 
 

@@ -12,10 +12,11 @@ from pathlib import Path
 
 import nbformat
 
+from autograder.checks import ASSIGNMENTS as DECLARED
 from autograder.leaks import Delimiters, regions
 
 REPO = Path(__file__).resolve().parents[1]
-ASSIGNMENTS = ("segmentation_hw", "segmentation_concepts")
+ASSIGNMENTS = tuple(DECLARED)  # every assignment the grader declares
 
 
 def venv_env(**extra: str) -> dict:

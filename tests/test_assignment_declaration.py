@@ -62,3 +62,15 @@ def test_the_registry_holds_each_course_assignment_and_names_the_known_ones():
     assert not get_assignment("segmentation_concepts").graded_on_data
     with pytest.raises(UnknownAssignment, match="segmentation_concepts"):
         get_assignment("segmentation_homework")
+
+
+def test_the_command_line_turns_grader_errors_into_exit_2_with_the_message(tmp_path, capsys):
+    from autograder.cli import main
+
+    assert main(["--course", str(tmp_path), "grade", "segmentation_hw"]) == 2
+    assert "is not a course directory" in capsys.readouterr().err
+    (tmp_path / "nbgrader_config.py").write_text("c = get_config()\n")
+    assert main(["--course", str(tmp_path), "grade", "segmentation_homework"]) == 2
+    assert "the grader knows ['segmentation_concepts', 'segmentation_hw']" in capsys.readouterr().err
+    assert main(["--course", str(tmp_path), "collect", "segmentation_hw", str(tmp_path / "none.zip")]) == 2
+    assert "no such zip file" in capsys.readouterr().err
