@@ -72,7 +72,7 @@ def roi_align_one(feature, box, output_size, sampling_ratio):
 
 
 def mask_head_loss(mask_logits, labels, targets):
-    picked = mask_logits[torch.arange(mask_logits.shape[0]), labels]  # (N, M, M): only the predicted class
+    picked = mask_logits[torch.arange(mask_logits.shape[0]), labels]  # (N, M, M): each RoI's ground-truth class
     return F.binary_cross_entropy_with_logits(picked, targets.float())
 # END t3_roi_align
 
