@@ -57,6 +57,7 @@ class Outcome:
     status: str  # graded | invalid | crashed
     problems: list[str] = field(default_factory=list)
     verdict: Verdict | None = None
+    left_out: list[Path] = field(default_factory=list)  # submitted files too big to copy into autograded/
 
 
 def submission_hash(folder: Path) -> str:
@@ -86,9 +87,10 @@ def _grade_one(course: Course, spec: Assignment, student: str, opts: GradeOption
     hide_dirs, hide_files = grader_secrets(course.root, course.db_url)
     jail = Jail(uid=JAIL_UID_BASE + slot, hide_dirs=hide_dirs, hide_files=hide_files)
     verdict = judge_submission(submitted, spec, data, opts.limits, jail)
+    left_out = too_big_files(submitted)
     problems = list(verdict.problems) + [f"{path} is over {MAX_COPIED_FILE_BYTES // 1024**2} MB and was left out of the "
-                                         "graded copy" for path in too_big_files(submitted)]
-    return Outcome(student, "invalid" if verdict.status == "invalid" else "graded", problems, verdict)
+                                         "graded copy" for path in left_out]
+    return Outcome(student, "invalid" if verdict.status == "invalid" else "graded", problems, verdict, left_out)
 
 
 def _fallback_notebook(submitted: Path, target: Path, notebook: str) -> None:
@@ -100,10 +102,10 @@ def _fallback_notebook(submitted: Path, target: Path, notebook: str) -> None:
         shutil.copy(submitted / notebook, target / notebook)
 
 
-def _result(course: Course, assignment: str, outcome: Outcome, digest: str, maxima: dict[str, float]) -> dict:
+def _result(assignment: str, outcome: Outcome, digest: str, maxima: dict[str, float],
+            timestamp: datetime | None) -> dict:
     """The student's result: what export, the CLI and the tests read, and what nbgrader's rendering shows."""
     verdict = outcome.verdict
-    timestamp = read_timestamp(course.root / "submitted" / outcome.student / assignment)
     checks = {gid: {"passed": r.passed, "points": maxima.get(gid, 0.0) if r.passed else 0.0,
                     "max_points": maxima.get(gid), "message": r.message} for gid, r in verdict.checks.items()}
     return {
@@ -123,28 +125,29 @@ def _write_json(path: Path, data: dict) -> None:
     os.replace(tmp, path)
 
 
-def _record(course: Course, assignment: str, outcome: Outcome, digest: str, maxima: dict[str, float]) -> dict:
+def _record(course: Course, spec: Assignment, outcome: Outcome, digest: str, maxima: dict[str, float]) -> dict:
     """nbgrader's rendering, the judge's scores and the flag in the master gradebook, then the result file.
 
     The result file is written last: it is what marks a student as done, so a run killed half-way through a
     student grades that student again when restarted.
     """
-    notebook = get_assignment(assignment).notebook
+    assignment = spec.name
     submitted = course.root / "submitted" / outcome.student / assignment
-    result = _result(course, assignment, outcome, digest, maxima)
+    timestamp = read_timestamp(submitted)
+    result = _result(assignment, outcome, digest, maxima, timestamp)
     pending = course.results_dir(assignment) / ".pending"
     _write_json(pending / f"{outcome.student}.json", result)  # what the rendering reads
     start = time.perf_counter()
     error = ("the notebook is not gradable as it is" if outcome.status == "invalid" else
              render_submission(course.root, course.db_url, assignment, outcome.student, pending,
-                               [path.name for path in too_big_files(submitted)]))
+                               [path.name for path in outcome.left_out]))
     if error is not None:
         if outcome.status != "invalid":
             last = error.strip().splitlines()[-1][:200] if error.strip() else "no detail"
             outcome.problems.append(f"nbgrader could not read the notebook; it is shown as submitted ({last})")
-        _fallback_notebook(submitted, course.root / "autograded" / outcome.student / assignment, notebook)
+        _fallback_notebook(submitted, course.root / "autograded" / outcome.student / assignment, spec.notebook)
     scores = {gid: r.passed for gid, r in outcome.verdict.checks.items()}
-    record_verdict(course.db_url, assignment, outcome.student, notebook, scores, read_timestamp(submitted),
+    record_verdict(course.db_url, assignment, outcome.student, spec.notebook, scores, timestamp,
                    flagged=outcome.status != "graded" or bool(outcome.problems))
     result["problems"] = outcome.problems
     result["seconds"]["render"] = round(time.perf_counter() - start, 2)
@@ -207,7 +210,7 @@ def grade(course: Course, assignment: str, students: list[str] | None = None, op
             except Exception as err:  # never lose the others
                 outcome = Outcome(student, "crashed", [f"grading error: {type(err).__name__}: {err}"],
                                   Verdict(assignment, status="invalid"))
-            result = _record(course, assignment, outcome, digest, maxima)
+            result = _record(course, spec, outcome, digest, maxima)
             results.append(result)
             log(f"  {student}: {result['status']:8s} {result['auto_points']:5.1f}/{result['auto_max']:.0f} auto points"
                 + (f"  ({'; '.join(result['problems'])})" if result["problems"] else ""))

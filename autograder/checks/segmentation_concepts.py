@@ -24,11 +24,8 @@ from course_lib.metrics import dice_per_class, iou_per_class, mean_iou
 from course_lib.models import SegFormer, UNet, count_parameters, make_upsampler
 from course_lib.own_code import own_code_problems
 
-NOTEBOOK = "segmentation_concepts.ipynb"
-PROBES_FILE = Path(__file__).with_name("segmentation_concepts_probes.py")
 TOPICS = ("t1_panoptic", "t2_unet", "t3_roi_align", "t4_losses", "t5_atrous", "t6_metrics", "t7_sam",
           "t8_upsampling", "t9_imbalance", "t10_segformer")
-CODE_CELLS = TOPICS
 
 
 def make_inputs() -> dict:
@@ -232,9 +229,9 @@ CHECKS = {
 
 ASSIGNMENT = Assignment(
     name="segmentation_concepts",
-    notebook=NOTEBOOK,
-    code_cells=CODE_CELLS,
+    notebook="segmentation_concepts.ipynb",
+    code_cells=TOPICS,
     checks=CHECKS,
-    probes_file=PROBES_FILE,
+    probes_file=Path(__file__).with_name("segmentation_concepts_probes.py"),
     make_inputs=make_inputs,
 )

@@ -16,11 +16,8 @@ from autograder.checks.common import CheckFailed, check_answers_complete
 from autograder.checks.segmentation_hw_probes import MODEL_CONFIGS, block_parts, block_seed, set_block_weights
 from course_lib.train.recipes import MIOU_TIERS
 
-NOTEBOOK = "segmentation_hw.ipynb"
 CHECKPOINT = "segmentation_hw_checkpoint.pt"
-RESULTS = "segmentation_hw_results.json"
-PROBES_FILE = Path(__file__).with_name("segmentation_hw_probes.py")
-CODE_CELLS = ("residual_block", "segmentation_model")
+RESULTS = "segmentation_hw_results.json"  # named in a check's message
 MAX_PARAMETERS = 5_000_000
 TIERS = {f"test_miou_{name}": threshold for name, threshold in MIOU_TIERS.items()}
 AGREEMENT = 0.01  # reported vs recomputed mIoU
@@ -175,10 +172,10 @@ CHECKS = {
 
 ASSIGNMENT = Assignment(
     name="segmentation_hw",
-    notebook=NOTEBOOK,
-    code_cells=CODE_CELLS,
+    notebook="segmentation_hw.ipynb",
+    code_cells=("residual_block", "segmentation_model"),
     checks=CHECKS,
-    probes_file=PROBES_FILE,
+    probes_file=Path(__file__).with_name("segmentation_hw_probes.py"),
     checkpoint=CHECKPOINT,
     results_file=RESULTS,
     results_table_cell="q1_results_table",
