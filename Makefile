@@ -8,10 +8,11 @@ STAMP := $(VENV)/.installed
 
 venv: $(STAMP)
 
-$(STAMP): pyproject.toml
+# Two distributions: course-lib (the root pyproject, what students install) and the grader (autograder/pyproject.toml).
+$(STAMP): pyproject.toml autograder/pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[dev]'
+	$(PY) -m pip install --quiet -e '.[dev]' -e ./autograder
 	touch $(STAMP)
 
 demo: $(STAMP)

@@ -1,6 +1,8 @@
-"""The set-up files agree with each other and install only course_lib."""
+"""The set-up files agree with each other; students get course_lib alone, the grader is a package of its own."""
 
 import tomllib
+
+import pytest
 
 import yaml
 
@@ -22,3 +24,41 @@ def test_only_course_lib_is_packaged(repo):
 def test_ci_runs_make_test(repo):
     script = (repo / ".ci" / "run").read_text()
     assert "make test" in script and "set -euo pipefail" in script
+
+
+def _wheel_files(folder, out) -> list[str]:
+    """Names inside the wheel that pip builds from a copy of ``folder`` (no dependencies, no build isolation;
+    the copy keeps setuptools' build/ folders out of the checkout)."""
+    import shutil
+    import subprocess
+    import sys
+    import zipfile
+
+    copy = out / "tree"
+    shutil.copytree(folder, copy, ignore=shutil.ignore_patterns(".venv", ".git", "__pycache__", "build", "*.egg-info",
+                                                                 "demo_out", "*.pt", "release", "source", "tests"))
+    subprocess.run([sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "--no-build-isolation",
+                    "-w", str(out), str(copy)], check=True, capture_output=True, text=True)
+    (wheel,) = out.glob("*.whl")
+    return zipfile.ZipFile(wheel).namelist()
+
+
+@pytest.mark.slow
+def test_the_student_package_holds_course_lib_and_nothing_of_the_grader(repo, tmp_path):
+    names = _wheel_files(repo, tmp_path)
+    modules = [n for n in names if n.endswith(".py")]
+    assert "course_lib/models/baseline.py" in modules
+    assert all(n.startswith("course_lib/") for n in modules), [n for n in modules if not n.startswith("course_lib/")]
+    assert not any("autograder" in n or n.startswith(("source/", "release/", "tests/")) for n in names)
+
+
+@pytest.mark.slow
+def test_the_grader_is_its_own_installable_package(repo, tmp_path):
+    names = _wheel_files(repo / "autograder", tmp_path)
+    for module in ("autograder/judge.py", "autograder/sandbox_runner.py", "autograder/checks/segmentation_hw.py",
+                   "autograder/checks/segmentation_hw_probes.py", "autograder/reference/segmentation_hw.py",
+                   "autograder/standalone/test_submission.py"):
+        assert module in names
+    assert not any(n.startswith("course_lib/") for n in names)
+    metadata = next(n for n in names if n.endswith("METADATA"))
+    assert metadata.startswith("segmentation_course_grader-")
