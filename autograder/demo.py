@@ -41,11 +41,11 @@ STUDENTS = ("ada", "ben", "cara", "dev", "eli", "fay")
 CANVAS_IDS = {s: (1000 + i, 5000 + i) for i, s in enumerate(STUDENTS)}
 EXPECTED_POINTS = {  # automatic points out of 45 for the homework
     "ada": 45.0,  # the reference
-    "ben": 30.0,  # code right (10 + 10), parameters (5), answers (5), plus the tiers of the no-downsampling model
+    "ben": 30.0,  # code (10 + 10), parameters (5), table (3), answers (2), plus the tiers of the no-downsampling model
     "cara": 0.0,  # the untouched release
-    "dev": 15.0,  # ResidualBlock (10) and answers (5); SegmentationModel never defined
+    "dev": 12.0,  # ResidualBlock (10) and answers (2); SegmentationModel never defined
     "eli": 45.0,  # the reference, late
-    "fay": 25.0,  # code and answers; no checkpoint, so no parameter or tier points
+    "fay": 22.0,  # code and answers; no checkpoint, so no parameter, table or tier points
 }
 
 

@@ -1,5 +1,6 @@
 """Checks on a notebook's written answers: filled in (not the placeholder), long enough, and a complete
-results table. Used by the notebook's own check cell and by the grader, so both apply the same rule."""
+results table whose mIoU agrees with the checkpoint. Used by the notebook's own check cells and by the grader, so
+both apply the same rule."""
 
 from __future__ import annotations
 
@@ -10,6 +11,8 @@ from pathlib import Path
 PLACEHOLDER = "YOUR ANSWER HERE"
 MIN_WORDS = 15
 TABLE_ID = "q1_results_table"
+MIOU_TOLERANCE = 0.01  # the table's mIoU may differ from the recomputed one by this much (rounding)
+RATIOS = ("miou", "pixel_accuracy")  # rows that are fractions: 44.2 % and 44.2 both mean 0.442
 
 _ROWS = {
     "miou": r"validation\s+miou",
@@ -20,7 +23,10 @@ _ROWS = {
 
 
 def parse_results_table(text: str) -> dict[str, float | None]:
-    """Values of the homework's results table (Markdown rows ``| Metric | Value |``); missing values are None."""
+    """Values of the homework's results table (Markdown rows ``| Metric | Value |``); missing values are None.
+
+    Fractions (mIoU, pixel accuracy) are accepted as 0.442, 44.2 % or 44.2 (a fraction cannot exceed 1, so a value
+    above 1 is read as a percentage) and returned as fractions; thousands separators are allowed (225,797)."""
     values: dict[str, float | None] = dict.fromkeys(_ROWS)
     for line in text.splitlines():
         cells = [c.strip() for c in line.strip().strip("|").split("|")]
@@ -31,10 +37,22 @@ def parse_results_table(text: str) -> dict[str, float | None]:
                 number = re.search(r"-?\d[\d,]*\.?\d*(?:[eE]-?\d+)?", cells[1])
                 if number:
                     try:
-                        values[key] = float(number.group(0).replace(",", ""))
+                        value = float(number.group(0).replace(",", ""))
                     except ValueError:
-                        pass
+                        continue
+                    percent = "%" in cells[1][number.end():] or (key in RATIOS and 1 < value <= 100)
+                    values[key] = value / 100 if key in RATIOS and percent else value
     return values
+
+
+def miou_disagreement(reported: float | None, measured: float, tolerance: float = MIOU_TOLERANCE) -> str | None:
+    """Why the table's mIoU ``reported`` (a fraction, as parsed) does not stand for ``measured``; None if it does."""
+    if reported is None:
+        return "the results table (Q1) reports no validation mIoU"
+    if abs(reported - measured) > tolerance:
+        return (f"the table reports mIoU {reported:.4f} but the checkpoint scores {measured:.4f} "
+                f"(they must agree within {tolerance})")
+    return None
 
 
 def answer_problems(answers: dict[str, str], min_words: int = MIN_WORDS, table_id: str = TABLE_ID) -> dict[str, str]:

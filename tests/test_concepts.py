@@ -10,7 +10,7 @@ import pytest
 
 from autograder.checks.segmentation_concepts import CHECKS, TOPICS
 from autograder.judge import judge_submission
-from notebooks import REPO, cells_by_id, error_outputs, execute_notebook, hidden_regions, make_course, nbgrader, \
+from notebooks import REPO, cells_by_id, error_outputs, execute_notebook, make_course, nbgrader, \
     reference_mismatches, stream_outputs
 
 ASSIGNMENT = "segmentation_concepts"
@@ -31,7 +31,7 @@ def test_reference_solutions_are_identical_to_the_notebook_solutions():
 def test_one_hidden_check_per_autograded_cell_and_an_answer_per_topic(source_nb):
     cells = cells_by_id(source_nb)
     tests = {g for g, c in cells.items() if c.cell_type == "code" and c.metadata["nbgrader"].get("grade")}
-    assert tests == set(CHECKS) and all(hidden_regions(cells[g].source) for g in tests)
+    assert tests == set(CHECKS)
     answers = [g for g, c in cells.items() if c.cell_type == "markdown" and c.metadata["nbgrader"].get("solution")]
     assert answers == [f"q{n}_answer" for n in range(1, 11)]
 
@@ -45,7 +45,7 @@ TOPIC_WORDS = {  # each question of the source material: words that carry its in
     6: ["pixel accuracy", "mIoU", "Dice", "mask AP", "panoptic quality", "boundary F1"],
     7: ["Segment Anything", "SAM", "significant"],
     8: ["transposed convolution", "bilinear", "PixelShuffle", "checkerboard"],
-    9: ["class imbalance", "tumours", "OHEM", "median"],
+    9: ["class imbalance", "tumour", "OHEM", "median"],
     10: ["SegFormer", "spatial reduction", "Mix-FFN", "all-MLP decoder"],
 }
 
@@ -172,8 +172,8 @@ def test_correct_code_with_local_names_like_the_oracle_modules_gets_full_points(
     nb = nbformat.read(path, as_version=4)
     cells = cells_by_id(nb)
     focal, metrics_cell = cells["t4_losses"], cells["t6_metrics"]
-    focal.source = focal.source.replace("    return (alpha_t * (1 - p_t) ** gamma * ce).mean()",
-                                        "    losses = alpha_t * (1 - p_t) ** gamma * ce\n    return losses.mean()", 1)
+    focal.source = focal.source.replace("    return (alpha_t * (1 - p_t) ** gamma * bce).mean()",
+                                        "    losses = alpha_t * (1 - p_t) ** gamma * bce\n    return losses.mean()", 1)
     metrics_cell.source = metrics_cell.source.replace("    return iou, dice\n",
                                                       "    metrics = {'iou': iou, 'dice': dice}\n"
                                                       "    return metrics['iou'], metrics['dice']\n", 1)
@@ -181,3 +181,20 @@ def test_correct_code_with_local_names_like_the_oracle_modules_gets_full_points(
     nbformat.write(nb, path)
     verdict = judge_submission(folder, ASSIGNMENT)
     assert all(r.passed for r in verdict.checks.values()), {g: r.message for g, r in verdict.checks.items() if not r.passed}
+
+
+@pytest.mark.slow
+def test_a_source_notebooks_hidden_test_is_the_judges_verdict(reference, tmp_path):
+    """What a hidden region runs (``autograder.hidden.hidden_check``): passes where the judge passes, fails with
+    the judge's own message where it fails; one judge run serves every cell of a saved state."""
+    from autograder import hidden
+
+    assert "course_lib" in hidden.hidden_check(ASSIGNMENT, "test_t6_metrics", reference)
+    failed, verdict = judge_with(reference, tmp_path, *PLANTED["test_t10_segformer"])
+    with pytest.raises(AssertionError) as err:
+        hidden.hidden_check(ASSIGNMENT, "test_t10_segformer", tmp_path / "planted")
+    assert verdict.checks["test_t10_segformer"].message in str(err.value)
+    hidden.hidden_check(ASSIGNMENT, "test_t1_panoptic", tmp_path / "planted")  # the other checks still pass
+    assert len(hidden._VERDICTS) == 1
+    with pytest.raises(KeyError, match="declares no check"):
+        hidden.hidden_check(ASSIGNMENT, "test_nothing", reference)

@@ -91,13 +91,25 @@ def test_untrained_checkpoint_fails_every_tier(reference, tmp_path):
     assert {"test_miou_target", "test_miou_good", "test_miou_excellent"} <= failed(verdict)
 
 
-def test_inflated_reported_miou_fails_every_tier(reference, tmp_path):
+def _table_miou(text):
     def edit(cells):
         cells["q1_results_table"].source = re.sub(r"\| Final Validation mIoU \| [\d.]+ \|",
-                                                  "| Final Validation mIoU | 0.9100 |", cells["q1_results_table"].source)
-    verdict = planted(reference, tmp_path, edit_answers=edit)
-    assert failed(verdict) == {"test_miou_target", "test_miou_good", "test_miou_excellent"}
-    assert "must agree" in verdict.checks["test_miou_target"].message
+                                                  f"| Final Validation mIoU | {text} |", cells["q1_results_table"].source)
+    return edit
+
+
+def test_inflated_reported_miou_fails_the_table_check_and_no_tier(reference, tmp_path):
+    verdict = planted(reference, tmp_path, edit_answers=_table_miou("0.9100"))
+    assert failed(verdict) == {"test_results_table"}
+    assert "must agree" in verdict.checks["test_results_table"].message
+    assert "recomputed mIoU" in verdict.checks["test_miou_excellent"].message
+
+
+def test_a_table_written_in_percent_gets_every_point(reference, tmp_path):
+    measured = json.loads((reference / "segmentation_hw_results.json").read_text())["metrics"]["miou"]
+    for i, text in enumerate((f"{100 * measured:.1f} %", f"{100 * measured:.2f}%", f"{measured:.3f}")):
+        verdict = planted(reference, tmp_path / str(i), edit_answers=_table_miou(text))
+        assert failed(verdict) == set(), (text, {g: r.message for g, r in verdict.checks.items() if not r.passed})
 
 
 def test_placeholder_answer_fails_the_answers_check(reference, tmp_path):
@@ -110,5 +122,5 @@ def test_placeholder_answer_fails_the_answers_check(reference, tmp_path):
 
 def test_every_check_is_covered_by_a_planted_bug():
     covered = {"test_residual_block", "test_segmentation_model", "test_parameter_count", "test_miou_target",
-               "test_miou_good", "test_miou_excellent", "test_answers_complete"}
+               "test_miou_good", "test_miou_excellent", "test_results_table", "test_answers_complete"}
     assert covered == set(CHECKS)

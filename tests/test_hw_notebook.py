@@ -35,10 +35,24 @@ def test_nbgrader_metadata_is_complete(source_nb):
     from autograder.checks.segmentation_hw import CHECKS
 
     assert set(tests) == set(CHECKS), "one hidden check per autograded cell, named after its grade_id"
-    assert all(hidden_regions(c.source) for c in tests.values())
     manual = [g for g, c in cells.items() if c.cell_type == "markdown" and c.metadata["nbgrader"].get("solution")]
     assert len(manual) == 12 and all(cells[g].metadata["nbgrader"]["points"] > 0 for g in manual)
     assert all(solution_regions(cells[g].source) for g in ("residual_block", "segmentation_model"))
+
+
+@pytest.mark.parametrize("assignment", ASSIGNMENTS)
+def test_every_hidden_test_is_the_call_to_the_judges_check_of_its_cell(assignment):
+    """A check is written once: each autograded cell's hidden region is exactly the generated call of its check
+    (``autograder.hidden``), and no other cell has a hidden region."""
+    from autograder.checks import get_assignment
+    from autograder.hidden import hidden_test_source
+
+    spec = get_assignment(assignment)
+    cells = cells_by_id(nbformat.read(REPO / "source" / assignment / spec.notebook, as_version=4))
+    assert set(spec.checks) <= set(cells), f"checks without a cell: {sorted(set(spec.checks) - set(cells))}"
+    for gid, cell in cells.items():
+        want = [hidden_test_source(assignment, gid)] if gid in spec.checks else []
+        assert hidden_regions(cell.source) == want, f"{assignment}/{gid}: the hidden region is not the judge's check"
 
 
 @pytest.mark.parametrize("assignment", ASSIGNMENTS)
@@ -69,21 +83,22 @@ def test_release_has_stubs_placeholders_and_no_hidden_tests():
     assert answers and all(c.source.strip() == "YOUR ANSWER HERE" for c in answers)
 
 
-# Each question of the sheet: its number and words that carry its intent and numbers.
+# Each question of the sheet: its number and words that carry its intent and numbers (in our own wording: the
+# sheet's sentences are never repeated, see test_originality.py).
 QUESTIONS = {
     1: ["results table", "mIoU", "Pixel Accuracy", "Parameters", "Training Time (minutes)"],
     2: ["0.15", "0.25", "0.35", "success criteria"],
-    3: ["with or without downsampling", "why"],
-    4: ["architecture", "SegmentationModel", "How many residual blocks"],
+    3: ["with and without downsampling", "why"],
+    4: ["architecture", "SegmentationModel", "How many residual blocks", "that number"],
     # Q5's hint is reworded on purpose: the sheet's hint mixes the residual shortcut up with the encoder-decoder
     # skips that carry spatial detail; ours asks about the gradient's path and names the difference.
-    5: ["ResidualBlock", "backpropagation", "gradient", "shortcut", "not the\nsame thing as the encoder–decoder skip"],
-    6: ["21 channels", "instead of 1", "computational trade-offs", "classification model"],
+    5: ["ResidualBlock", "backward pass", "gradient", "shortcut", "not the\nsame thing as the encoder–decoder skip"],
+    6: ["21 output channels", "not a single one", "computation and memory", "classifier"],
     7: ["64×64", "segmentation", "classification"],
     8: ["training curves", "overfitting", "underfitting"],
-    9: ["mIoU stand for", "calculated"],
-    10: ["mIoU", "better metric than pixel accuracy", "class imbalance", "background vs object pixels"],
-    11: ["mobile app", "limited computing power"],
+    9: ["abbreviation mIoU", "computation step by step", "captures"],
+    10: ["mIoU", "more informative than pixel accuracy", "background", "belong to objects"],
+    11: ["phone app", "weak processor", "what would you change"],
     12: ["two specific improvements", "architecture improvement", "training improvement"],
 }
 

@@ -80,10 +80,10 @@ def mask_head_loss(mask_logits, labels, targets):
 # BEGIN t4_losses
 def sigmoid_focal_loss(logits, targets, alpha=0.25, gamma=2.0):
     p = torch.sigmoid(logits)
-    ce = F.binary_cross_entropy_with_logits(logits, targets, reduction="none")
+    bce = F.binary_cross_entropy_with_logits(logits, targets, reduction="none")
     p_t = p * targets + (1 - p) * (1 - targets)
     alpha_t = alpha * targets + (1 - alpha) * (1 - targets)
-    return (alpha_t * (1 - p_t) ** gamma * ce).mean()
+    return (alpha_t * (1 - p_t) ** gamma * bce).mean()
 
 
 def binary_tversky_loss(logits, targets, alpha=0.5, beta=0.5, eps=1.0):
