@@ -21,20 +21,21 @@ def _ensure_student(gb: Gradebook, student: str) -> None:
         gb.add_student(student)
 
 
-def apply_verdict(grade, passed: bool) -> float:
-    """The one rule for an autograded cell: full points or none; a TA's manual score is never changed, and a cell
-    a TA already scored keeps its review flag. Returns the points."""
-    grade.auto_score = float(grade.max_score) if passed else 0.0
+def apply_verdict(grade, fraction: float) -> float:
+    """The one rule for an autograded cell: the check's ``fraction`` of its points (1 passed, 0 failed, between
+    for a check whose parts passed in part); a TA's manual score is never changed, and a cell a TA already scored
+    keeps its review flag. Returns the points."""
+    grade.auto_score = float(grade.max_score) * float(fraction)
     grade.needs_manual_grade = False if grade.manual_score is None else grade.needs_manual_grade
     return grade.auto_score
 
 
-def record_verdict(db_url: str, assignment: str, student: str, notebook: str, scores: dict[str, bool],
+def record_verdict(db_url: str, assignment: str, student: str, notebook: str, scores: dict[str, float],
                    timestamp: datetime | None, flagged: bool) -> dict:
-    """Sets the autograded cells of one submission from pass/fail verdicts.
+    """Sets the autograded cells of one submission from the judge's verdicts.
 
     Args:
-        scores: ``{grade_id: passed}`` for autograded cells; others (manual answers) are left alone.
+        scores: ``{grade_id: fraction of the points}`` for autograded cells; others (manual answers) are left alone.
         timestamp: submission time (UTC) for lateness, or None.
         flagged: mark the notebook for a TA's attention (invalid notebook, crash, timeout).
     Returns:

@@ -21,6 +21,7 @@ import torch
 from autograder import config
 from autograder.assignment import Assignment
 from autograder.checks import get_assignment
+from autograder.checks.common import PartialCredit
 from autograder.notebook import (
     SubmissionError, answer_cells, duplicated_ids, first_cells_by_id, read_notebook, require_assignment,
 )
@@ -59,9 +60,12 @@ def grading_data(source: str | None = None) -> GradingData:
 
 @dataclass
 class CheckResult:
+    """One check's verdict: ``fraction`` of the cell's points (1 passed, 0 failed, between: some parts passed)."""
+
     grade_id: str
     passed: bool
     message: str
+    fraction: float = 0.0
 
 
 @dataclass
@@ -140,7 +144,7 @@ def judge_submission(folder: Path, assignment: str | Assignment = "segmentation_
     except SubmissionError as err:
         verdict.status = "invalid"
         verdict.problems.append(str(err))
-        verdict.checks = {gid: CheckResult(gid, False, str(err)) for gid in spec.checks}
+        verdict.checks = {gid: CheckResult(gid, False, str(err), 0.0) for gid in spec.checks}
         verdict.seconds = time.perf_counter() - start
         return verdict
     if duplicated_ids(nb):
@@ -171,14 +175,21 @@ def judge_submission(folder: Path, assignment: str | Assignment = "segmentation_
         ctx["miou"], ctx["miou_error"] = _score_predictions(obs, data)
         verdict.miou = ctx["miou"]
     for gid, check in spec.checks.items():
-        try:
-            verdict.checks[gid] = CheckResult(gid, True, check(obs, ctx))
-        except AssertionError as err:
-            verdict.checks[gid] = CheckResult(gid, False, str(err))
-        except Exception as err:  # malformed observations (a forged file) must not crash the grader
-            verdict.checks[gid] = CheckResult(gid, False, f"could not be checked ({type(err).__name__}: {err})")
+        verdict.checks[gid] = _run_check(gid, check, obs, ctx)
     verdict.seconds = time.perf_counter() - start
     return verdict
+
+
+def _run_check(gid: str, check, obs: dict, ctx: dict) -> CheckResult:
+    try:
+        result = check(obs, ctx)
+    except AssertionError as err:
+        return CheckResult(gid, False, str(err), 0.0)
+    except Exception as err:  # malformed observations (a forged file) must not crash the grader
+        return CheckResult(gid, False, f"could not be checked ({type(err).__name__}: {err})", 0.0)
+    if isinstance(result, PartialCredit):
+        return CheckResult(gid, False, result.message, result.fraction)
+    return CheckResult(gid, True, result, 1.0)
 
 
 def _run_probes(spec: Assignment, cells: dict, checkpoint: Path | None, data: GradingData | None, inputs: dict | None,

@@ -37,7 +37,7 @@ from autograder.judge import Verdict, grading_data, judge_submission
 from autograder.rendering import MAX_COPIED_FILE_BYTES, render_submission, too_big_files
 from autograder.sandbox import JAIL_UID_BASE, Jail, Limits, grader_secrets, jail_reachability_problems, jail_supported
 
-GRADER_VERSION = 2  # 2: nbgrader no longer executes the notebook; the judge's line is the cell's only output
+GRADER_VERSION = 3  # 2: nbgrader no longer executes the notebook; 3: partial credit per part of a check
 
 
 @dataclass(frozen=True)
@@ -106,7 +106,7 @@ def _result(assignment: str, outcome: Outcome, digest: str, maxima: dict[str, fl
             timestamp: datetime | None) -> dict:
     """The student's result: what export, the CLI and the tests read, and what nbgrader's rendering shows."""
     verdict = outcome.verdict
-    checks = {gid: {"passed": r.passed, "points": maxima.get(gid, 0.0) if r.passed else 0.0,
+    checks = {gid: {"passed": r.passed, "fraction": r.fraction, "points": maxima.get(gid, 0.0) * r.fraction,
                     "max_points": maxima.get(gid), "message": r.message} for gid, r in verdict.checks.items()}
     return {
         "student": outcome.student, "assignment": assignment, "status": outcome.status,
@@ -146,7 +146,7 @@ def _record(course: Course, spec: Assignment, outcome: Outcome, digest: str, max
             last = error.strip().splitlines()[-1][:200] if error.strip() else "no detail"
             outcome.problems.append(f"nbgrader could not read the notebook; it is shown as submitted ({last})")
         _fallback_notebook(submitted, course.root / "autograded" / outcome.student / assignment, spec.notebook)
-    scores = {gid: r.passed for gid, r in outcome.verdict.checks.items()}
+    scores = {gid: r.fraction for gid, r in outcome.verdict.checks.items()}
     record_verdict(course.db_url, assignment, outcome.student, spec.notebook, scores, timestamp,
                    flagged=outcome.status != "graded" or bool(outcome.problems))
     result["problems"] = outcome.problems

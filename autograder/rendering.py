@@ -32,9 +32,9 @@ MAX_OUTPUT_CHARS = 20_000  # per text output (what TAs and students see)
 MAX_COPIED_FILE_BYTES = 100 * 1024**2  # larger submitted files stay out of autograded/ (the result says so)
 
 
-def verdict_text(grade_id: str, passed: bool, points: float, max_points: float, message: str) -> str:
-    """The one line a graded cell shows: name, result, points and the check's message."""
-    word = "PASSED" if passed else "FAILED"
+def verdict_text(grade_id: str, points: float, max_points: float, message: str) -> str:
+    """The one line a graded cell shows: name, result, points and the check's message (one clause per part)."""
+    word = "PASSED" if points >= max_points else "PARTIAL" if points > 0 else "FAILED"
     return f"[grader] {grade_id}: {word} ({points:g}/{max_points:g} points) - {message}\n"
 
 
@@ -73,15 +73,14 @@ class JudgeVerdicts(SaveAutoGrades):
         if check is None and cell.cell_type == "markdown":
             return super()._add_score(cell, resources)  # a written answer: nbgrader's rule (graded by hand)
         grade = self.gradebook.find_grade(grade_id, self.notebook_id, self.assignment_id, self.student_id)
-        passed = bool(check and check["passed"])
-        apply_verdict(grade, passed)
+        apply_verdict(grade, check["fraction"] if check else 0.0)
         if check is None:  # no check covers this cell: a TA decides
             grade.needs_manual_grade = True
         self.gradebook.db.commit()
         if cell.cell_type == "code":
             message = check["message"] if check else "no automatic check covers this cell; a TA will grade it"
             cell.outputs = [nbformat.v4.new_output("stream", name="stdout", text=verdict_text(
-                grade_id, passed, grade.auto_score, float(grade.max_score), message))]
+                grade_id, grade.auto_score, float(grade.max_score), message))]
             cell.execution_count = None
 
 

@@ -201,7 +201,7 @@ def unet_parameter_count(*args):
 ATTACKS = [
     Attack("patch_judging", 1, 27.0, lambda f, c: (_edit_cell(f, "residual_block", prefix=PATCH_JUDGING), untrained(f, c)),
            "must agree"),
-    Attack("always_equal", 1, 38.0, always_equal_concepts, "unet_parameter_count", assignment="segmentation_concepts"),
+    Attack("always_equal", 1, 59.0, always_equal_concepts, "unet_parameter_count", assignment="segmentation_concepts"),
     Attack("sys_exit", 2, 45.0, lambda f, c: _edit_cell(f, "residual_block", suffix="\nimport sys\nsys.exit(0)\n")),
     Attack("keyboard_interrupt", 2, 45.0, lambda f, c: _edit_cell(f, "residual_block", suffix="\nraise KeyboardInterrupt\n")),
     Attack("os_exit", 2, 2.0, lambda f, c: _edit_cell(f, "segmentation_model", suffix="\nimport os\nos._exit(0)\n"),

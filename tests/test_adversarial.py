@@ -128,7 +128,7 @@ def test_attack_gains_nothing_and_its_row_says_why(attacked, attack):
 
 def test_honest_students_are_unaffected(attacked):
     assert attacked["results"]["ref"]["auto_points"] == 45.0 and attacked["results"]["ref"]["problems"] == []
-    assert attacked["results"]["ref@concepts"]["auto_points"] == 42.0
+    assert attacked["results"]["ref@concepts"]["auto_points"] == 62.0
 
 
 def test_course_files_and_gradebook_are_intact(attacked):

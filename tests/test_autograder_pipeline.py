@@ -108,10 +108,10 @@ def test_results_are_structured_json(graded_class):
 
 def test_assignment_two_is_graded_end_to_end(graded_class):
     course, info = graded_class
-    assert {s: r["auto_points"] for s, r in info["concepts"].items()} == {"ada": 42.0, "ben": 22.0, "cara": 0.0}
+    assert {s: r["auto_points"] for s, r in info["concepts"].items()} == {"ada": 62.0, "ben": 32.0, "cara": 0.0}
     assert info["concept_pages"] == 3
     table = pd.read_csv(course.root / "grading" / "export" / "segmentation_concepts_scores.csv").set_index("student")
-    assert table.loc["ada", "test_t10_segformer"] == 4.0 and table.loc["ben", "test_t6_metrics"] == 0.0
+    assert table.loc["ada", "test_t10_segformer"] == 6.0 and table.loc["ben", "test_t6_metrics"] == 0.0
     canvas = pd.read_csv(course.root / "grading" / "export" / "canvas_import.csv")
     assert {"segmentation_hw", "segmentation_concepts"} <= set(canvas.columns)
 

@@ -114,3 +114,21 @@ def test_every_question_of_the_sheet_is_asked(source_nb):
         asked = block[1][:1200]
         for phrase in phrases:
             assert phrase.lower() in asked.lower(), f"Q{number} does not mention {phrase!r}"
+
+
+@pytest.mark.parametrize("assignment", ASSIGNMENTS)
+def test_every_written_question_shows_its_rubric_with_the_answers_points(assignment):
+    """Students read the rubric with the question; graders see the same cell above the answer in formgrader."""
+    nb = nbformat.read(REPO / "source" / assignment / f"{assignment}.ipynb", as_version=4)
+    used = set()
+    for i, cell in enumerate(nb.cells):
+        meta = cell.metadata.get("nbgrader", {})
+        if cell.cell_type != "markdown" or not meta.get("solution"):
+            continue
+        where = max(j for j in range(i) if "*Rubric (" in nb.cells[j].source)  # the nearest rubric above
+        assert where not in used, f"{meta['grade_id']} has no rubric of its own"
+        used.add(where)
+        rubric = nb.cells[where].source.split("*Rubric (", 1)[1]
+        assert rubric.startswith(f"{meta['points']:g} points"), (meta["grade_id"], rubric[:40])
+        items = [float(p) for p in re.findall(r"^- (\d+(?:\.\d+)?) — ", rubric, flags=re.M)]
+        assert len(items) >= 2 and sum(items) == meta["points"], (meta["grade_id"], items)

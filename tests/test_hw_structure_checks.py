@@ -6,6 +6,7 @@ the sandbox) and the real verdicts (``segmentation_hw.CHECKS``). The sandboxed p
 ``test_hidden_checks.py``.
 """
 
+import re
 import textwrap
 
 import pytest
@@ -14,27 +15,44 @@ import torch.nn.functional as F
 from torch import nn
 
 from autograder.checks import segmentation_hw_probes as probes
-from autograder.checks.common import CheckFailed
+from autograder.checks.common import CheckFailed, PartialCredit
 from autograder.checks.segmentation_hw import CHECKS
-from notebooks import REPO
+import nbformat
+
+from notebooks import REPO, cells_by_id
 
 REFERENCE = (REPO / "autograder" / "reference" / "segmentation_hw.py").read_text()
+
+
+def cell_points(grade_id: str) -> float:
+    """The points of an autograded cell in the homework's source notebook."""
+    cells = cells_by_id(nbformat.read(REPO / "source" / "segmentation_hw" / "segmentation_hw.ipynb", as_version=4))
+    return cells[grade_id].metadata["nbgrader"]["points"]
 
 
 def reference_block(name: str) -> str:
     return REFERENCE.split(f"# BEGIN {name}\n")[1].split(f"# END {name}")[0]
 
 
-def judge(source: str, probe: str, check: str, extra: str = "") -> str:
-    """Runs ``source`` (after ``extra``) as a notebook cell would, probes it, and returns the verdict's message;
-    raises ``CheckFailed`` when the check fails."""
+def judge(source: str, probe: str, check: str, extra: str = "") -> tuple[float, str]:
+    """Runs ``source`` (after ``extra``) as a notebook cell would, probes it, and returns the verdict: the fraction
+    of the cell's points it earns and the message."""
     namespace = {"torch": torch, "nn": nn, "F": F}
     exec(textwrap.dedent(extra) + "\n" + textwrap.dedent(source), namespace)
     try:
         observations = {probe: getattr(probes, f"probe_{probe}")(namespace)}
     except Exception as err:  # as probes.run records it in the sandbox
         observations = {probe: {"error": probes._error(err)}}
-    return CHECKS[check](observations, {})
+    try:
+        result = CHECKS[check](observations, {})
+    except CheckFailed as err:
+        return 0.0, str(err)
+    return (result.fraction, result.message) if isinstance(result, PartialCredit) else (1.0, result)
+
+
+def part_points(message: str) -> list[tuple[float, float]]:
+    """(earned, available) of each part named in a verdict's message."""
+    return [(float(a), float(b)) for a, b in re.findall(r"\((\d+(?:\.\d+)?)/(\d+(?:\.\d+)?) points\)", message)]
 
 
 def plant(source: str, edits: list[tuple[str, str]]) -> str:
@@ -131,21 +149,24 @@ BLOCK_BUGS = {  # name: ([(old text of the reference, new text)], words the mess
 }
 
 
-def test_the_reference_block_passes():
-    assert "same-weights output" in judge_block(reference_block("ResidualBlock"))
+def test_the_reference_block_passes_and_its_parts_add_up_to_the_cells_points():
+    fraction, message = judge_block(reference_block("ResidualBlock"))
+    assert fraction == 1.0, message
+    assert sum(b for _, b in part_points(message)) == cell_points("test_residual_block") == 10
 
 
 @pytest.mark.parametrize("name", sorted(BLOCK_ALTERNATIVES))
 def test_correct_blocks_written_differently_pass(name):
-    assert "same-weights output" in judge_block(BLOCK_ALTERNATIVES[name])
+    fraction, message = judge_block(BLOCK_ALTERNATIVES[name])
+    assert fraction == 1.0, message
 
 
 @pytest.mark.parametrize("name", sorted(BLOCK_BUGS))
-def test_planted_block_bugs_fail_with_a_useful_message(name):
+def test_planted_block_bugs_lose_the_points_of_their_part_with_a_useful_message(name):
     edits, words = BLOCK_BUGS[name]
-    with pytest.raises(CheckFailed) as failure:
-        judge_block(plant(reference_block("ResidualBlock"), edits))
-    assert words in str(failure.value), str(failure.value)
+    fraction, message = judge_block(plant(reference_block("ResidualBlock"), edits))
+    assert fraction < 1.0 and words in message, message
+    assert any(earned == 0 for earned, _ in part_points(message)), message
 
 
 # --- SegmentationModel --------------------------------------------------------------------------------------------
@@ -182,6 +203,39 @@ MODEL_ALTERNATIVES = {
                     y = torch.cat([s0, up(y)], 1)
                 return self.head(y)
         """,
+    "a recursive encoder list, nn.Upsample modules, a conv-BN-ReLU stem via functional calls, no ModuleList": """
+        class SegmentationModel(nn.Module):
+            def __init__(self, num_classes=21, width=32, num_blocks=2, downsample=True, in_channels=3):
+                super().__init__()
+                self.down = bool(downsample)
+                self.conv0 = nn.Conv2d(in_channels, width, kernel_size=3, stride=1, padding=1, bias=False)
+                self.bn0 = nn.BatchNorm2d(width)
+                mult = [1, 2, 4] if self.down else [1, 1, 1]
+                previous = width
+                for i, m in enumerate(mult):
+                    layers = []
+                    for j in range(num_blocks):
+                        layers.append(ResidualBlock(previous if j == 0 else m * width, m * width,
+                                                    stride=2 if (j == 0 and self.down) else 1))
+                    setattr(self, f"stage{i}", nn.Sequential(*layers))
+                    previous = m * width
+                if self.down:
+                    self.up = nn.Upsample(scale_factor=2, mode="bilinear", align_corners=False)
+                    self.merge_quarter = ResidualBlock(6 * width, 2 * width)
+                    self.merge_half = ResidualBlock(3 * width, width)
+                self.logits = nn.Conv2d(2 * width if self.down else width, num_classes, 1, bias=True)
+
+            def forward(self, image):
+                base = F.relu(self.bn0(self.conv0(image)))
+                half = self.stage0(base)
+                quarter = self.stage1(half)
+                eighth = self.stage2(quarter)
+                if not self.down:
+                    return self.logits(eighth)
+                x = self.merge_quarter(torch.cat((self.up(eighth), quarter), dim=1))
+                x = self.merge_half(torch.cat((self.up(x), half), dim=1))
+                return self.logits(torch.cat((self.up(x), base), dim=1))
+        """,
 }
 
 MODEL_BUGS = {  # name: [(old text of the reference, new text)]; each runs and has the right output shape
@@ -209,17 +263,25 @@ MODEL_BUGS = {  # name: [(old text of the reference, new text)]; each runs and h
 # other than the stem's features at full size; telling that apart needs a check of what the logits depend on.
 
 
-def test_the_reference_model_passes():
-    assert "parameter-count" in judge_model(reference_block("SegmentationModel"))
+def test_the_reference_model_passes_and_its_parts_add_up_to_the_cells_points():
+    fraction, message = judge_model(reference_block("SegmentationModel"))
+    assert fraction == 1.0, message
+    assert sum(b for _, b in part_points(message)) == cell_points("test_segmentation_model") == 10
 
 
 @pytest.mark.parametrize("name", sorted(MODEL_ALTERNATIVES))
 def test_correct_models_written_differently_pass(name):
-    assert "parameter-count" in judge_model(MODEL_ALTERNATIVES[name], block=BLOCK_ALTERNATIVES[sorted(BLOCK_ALTERNATIVES)[0]])
+    fraction, message = judge_model(MODEL_ALTERNATIVES[name], block=BLOCK_ALTERNATIVES[sorted(BLOCK_ALTERNATIVES)[0]])
+    assert fraction == 1.0, message
 
 
 @pytest.mark.parametrize("name", sorted(MODEL_BUGS))
-def test_planted_model_bugs_fail(name):
-    with pytest.raises(CheckFailed) as failure:
-        judge_model(plant(reference_block("SegmentationModel"), MODEL_BUGS[name]))
-    assert "parameters; the docstring's layout has" in str(failure.value), str(failure.value)
+def test_planted_model_bugs_lose_the_layout_points(name):
+    fraction, message = judge_model(plant(reference_block("SegmentationModel"), MODEL_BUGS[name]))
+    assert fraction == 0.6 and "layout (0/4 points)" in message, message
+    assert "parameters; the docstring's layout has" in message, message
+
+
+def test_a_class_that_is_not_defined_earns_nothing():
+    fraction, message = judge_block("x = 1")
+    assert fraction == 0.0 and "ResidualBlock is not defined" in message

@@ -17,10 +17,10 @@ from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
 from autograder.assignment import Assignment
-from autograder.checks.common import CheckFailed, check_answers_complete
+from autograder.checks.common import CheckFailed, Part, check_answers_complete, score_parts
 from autograder.reference import segmentation_concepts as reference
 from course_lib.losses import class_weights
-from course_lib.metrics import dice_per_class, iou_per_class, mean_iou
+from course_lib.metrics import dice_per_class, iou_per_class
 from course_lib.models import SegFormer, UNet, count_parameters, make_upsampler
 from course_lib.own_code import own_code_problems
 
@@ -35,6 +35,7 @@ def make_inputs() -> dict:
     masks[0, 2:6, 2:6] = masks[1, 4:9, 4:9] = masks[2, 9:12, 0:3] = True
     empty = torch.zeros(0, 12, 12, dtype=torch.bool)
     feature = torch.randn(3, 9, 11, generator=g)
+    matrices = [torch.randint(0, 30, (5, 5), generator=g), torch.tensor([[10, 0, 0], [0, 0, 0], [3, 0, 7]])]
     return {
         "t1": {"cases": [{"semantic": semantic, "masks": masks, "classes": torch.tensor([2, 3, 2]), "things": [2, 3]},
                          {"semantic": semantic, "masks": empty, "classes": torch.zeros(0, dtype=torch.long), "things": [1]}]},
@@ -48,8 +49,9 @@ def make_inputs() -> dict:
                "focal_params": [(0.25, 2.0), (0.5, 0.0), (0.9, 3.0)], "tversky_params": [(0.5, 0.5), (0.3, 0.7), (0.7, 0.3)]},
         "t5": {"stacks": [[(3, 1, 1)], [(3, 2, 1), (3, 4, 1)], [(3, 1, 2), (3, 2, 1), (5, 1, 1)], [(3, 1, 1)] * 4],
                "size": 97},
-        "t6": {"matrices": [torch.randint(0, 30, (5, 5), generator=g),
-                            torch.tensor([[10, 0, 0], [0, 0, 0], [3, 0, 7]])]},
+        "t6": {"matrices": matrices,
+               # the mean is probed on the grader's own per-class values, so a wrong IoU never costs the mean's point
+               "vectors": [iou_per_class(cm) for cm in matrices] + [torch.full((3,), float("nan"))]},
         "t7": {"points": torch.rand(4, 2, generator=g), "frequencies": torch.randn(2, 8, generator=g),
                "mask_logits": torch.randn(3, 6, 6, generator=g), "scores": torch.tensor([0.2, 0.9, 0.5])},
         "t8": {"coverage_args": [(3, 2, 5), (2, 2, 4), (4, 2, 3), (3, 1, 4)], "param_args": [(8, 4), (64, 32)]},
@@ -98,126 +100,190 @@ def check_t1_panoptic(obs, ctx):
 
 def check_t2_unet(obs, ctx):
     _own_code(ctx, "t2_unet")
-    out = _outputs(obs, "t2", "t2_unet")
-    for args, got in zip(ctx["inputs"]["t2"]["count_args"], out["counts"]):
-        real = count_parameters(UNet(in_channels=args[0], num_classes=args[1], base_width=args[2], depth=args[3]))
-        if got != real:
-            raise CheckFailed(f"unet_parameter_count{args} = {got:,}, the U-Net has {real:,}")
-    for (h, w, base, depth), got in zip(ctx["inputs"]["t2"]["shape_args"], out["shapes"]):
-        model, seen = UNet(base_width=base, depth=depth).eval(), []
-        hooks = [e.register_forward_hook(lambda m, i, o: seen.append(tuple(o.shape[1:]))) for e in model.encoders]
-        with torch.no_grad():
-            model(torch.zeros(1, 3, h, w))
-        for hook in hooks:
-            hook.remove()
-        if [tuple(s) for s in got] != seen:
-            raise CheckFailed(f"unet_encoder_shapes({h}, {w}, {base}, {depth}) = {got}, measured {seen}")
-    return "parameter counts and encoder shapes match course_lib's U-Net"
+    out, x = _outputs(obs, "t2", "t2_unet"), ctx["inputs"]["t2"]
+
+    def counts():
+        for args, got in zip(x["count_args"], out["counts"]):
+            real = count_parameters(UNet(in_channels=args[0], num_classes=args[1], base_width=args[2], depth=args[3]))
+            if got != real:
+                raise CheckFailed(f"unet_parameter_count{args} = {got:,}, the U-Net has {real:,}")
+        return "match course_lib's U-Net"
+
+    def shapes():
+        for (h, w, base, depth), got in zip(x["shape_args"], out["shapes"]):
+            model, seen = UNet(base_width=base, depth=depth).eval(), []
+            hooks = [e.register_forward_hook(lambda m, i, o: seen.append(tuple(o.shape[1:]))) for e in model.encoders]
+            with torch.no_grad():
+                model(torch.zeros(1, 3, h, w))
+            for hook in hooks:
+                hook.remove()
+            if [tuple(s) for s in got] != seen:
+                raise CheckFailed(f"unet_encoder_shapes({h}, {w}, {base}, {depth}) = {got}, measured {seen}")
+        return "match the shapes measured on course_lib's U-Net"
+
+    return score_parts([Part("unet_parameter_count", 3, counts), Part("unet_encoder_shapes", 3, shapes)])
 
 
 def check_t3_roi_align(obs, ctx):
     _own_code(ctx, "t3_roi_align")
     out, x = _outputs(obs, "t3", "t3_roi_align"), ctx["inputs"]["t3"]
-    for box, got in zip(x["boxes"], out["rois"]):
-        rois = torch.cat([torch.zeros(1), box]).unsqueeze(0)
-        expected = torchvision.ops.roi_align(x["feature"].unsqueeze(0), rois, x["output_size"], 1.0,
-                                             x["sampling_ratio"], aligned=True)[0]
-        _close(got, expected, f"roi_align_one on box {box.tolist()} vs torchvision.ops.roi_align", atol=1e-4)
-    _close(out["loss"], reference.mask_head_loss(x["mask_logits"], x["labels"], x["targets"]), "mask_head_loss")
-    return "RoIAlign matches torchvision.ops.roi_align; the mask loss uses only the labelled class"
+
+    def roi_align():
+        for box, got in zip(x["boxes"], out["rois"]):
+            rois = torch.cat([torch.zeros(1), box]).unsqueeze(0)
+            expected = torchvision.ops.roi_align(x["feature"].unsqueeze(0), rois, x["output_size"], 1.0,
+                                                 x["sampling_ratio"], aligned=True)[0]
+            _close(got, expected, f"roi_align_one on box {box.tolist()} vs torchvision.ops.roi_align", atol=1e-4)
+        return "matches torchvision.ops.roi_align"
+
+    def mask_loss():
+        _close(out["loss"], reference.mask_head_loss(x["mask_logits"], x["labels"], x["targets"]), "mask_head_loss")
+        return "uses only the ground-truth class's mask"
+
+    return score_parts([Part("roi_align_one", 4, roi_align), Part("mask_head_loss", 2, mask_loss)])
 
 
 def check_t4_losses(obs, ctx):
     _own_code(ctx, "t4_losses")
     out, x = _outputs(obs, "t4", "t4_losses"), ctx["inputs"]["t4"]
-    for (alpha, gamma), got in zip(x["focal_params"], out["focal"]):
-        expected = torchvision.ops.sigmoid_focal_loss(x["logits"], x["targets"], alpha, gamma, reduction="mean")
-        _close(got, expected, f"sigmoid_focal_loss(alpha={alpha}, gamma={gamma}) vs torchvision")
-    for (alpha, beta), got in zip(x["tversky_params"], out["tversky"]):
-        _close(got, reference.binary_tversky_loss(x["logits"], x["targets"], alpha, beta),
-               f"binary_tversky_loss(alpha={alpha}, beta={beta})")
-    return "focal loss matches torchvision; Tversky matches for three (alpha, beta)"
+
+    def focal():
+        for (alpha, gamma), got in zip(x["focal_params"], out["focal"]):
+            expected = torchvision.ops.sigmoid_focal_loss(x["logits"], x["targets"], alpha, gamma, reduction="mean")
+            _close(got, expected, f"sigmoid_focal_loss(alpha={alpha}, gamma={gamma}) vs torchvision")
+        return "matches torchvision for three (alpha, gamma)"
+
+    def tversky():
+        for (alpha, beta), got in zip(x["tversky_params"], out["tversky"]):
+            _close(got, reference.binary_tversky_loss(x["logits"], x["targets"], alpha, beta),
+                   f"binary_tversky_loss(alpha={alpha}, beta={beta})")
+        return "right for three (alpha, beta)"
+
+    return score_parts([Part("sigmoid_focal_loss", 3, focal), Part("binary_tversky_loss", 3, tversky)])
 
 
 def check_t5_atrous(obs, ctx):
+    from autograder.checks.segmentation_concepts_probes import _conv_stack
+
     _own_code(ctx, "t5_atrous")
     out, x = _outputs(obs, "t5", "t5_atrous"), ctx["inputs"]["t5"]
-    for layers, analytic, empirical in zip(x["stacks"], out["analytic"], out["empirical"]):
-        from autograder.checks.segmentation_concepts_probes import _conv_stack
+    truths = [reference.empirical_receptive_field(_conv_stack(layers), x["size"]) for layers in x["stacks"]]
 
-        truth = reference.empirical_receptive_field(_conv_stack(layers), x["size"])
-        if analytic != truth:
-            raise CheckFailed(f"receptive_field({layers}) = {analytic}; gradients say {truth}")
-        if empirical != truth:
-            raise CheckFailed(f"empirical_receptive_field on {layers} = {empirical}; expected {truth}")
-    return "analytic receptive fields agree with the gradients"
+    def compare(values, name):
+        def run():
+            for layers, value, truth in zip(x["stacks"], values, truths):
+                if value != truth:
+                    raise CheckFailed(f"{name} on {layers} = {value}; the gradients say {truth}")
+            return "agrees with the gradients on four stacks"
+        return run
+
+    return score_parts([Part("receptive_field", 3, compare(out["analytic"], "receptive_field")),
+                        Part("empirical_receptive_field", 3, compare(out["empirical"], "empirical_receptive_field"))])
 
 
 def check_t6_metrics(obs, ctx):
     _own_code(ctx, "t6_metrics")
-    out = _outputs(obs, "t6", "t6_metrics")
-    for cm, iou, dice, mean in zip(ctx["inputs"]["t6"]["matrices"], out["iou"], out["dice"], out["means"]):
-        _close(iou, iou_per_class(cm), "IoU per class vs course_lib")
-        _close(dice, dice_per_class(cm), "Dice per class vs course_lib")
-        if not math.isclose(mean, mean_iou(cm), rel_tol=1e-6):
-            raise CheckFailed(f"mean_ignoring_nan gives {mean}, the mIoU is {mean_iou(cm)} (absent classes left out)")
-    return "IoU, Dice and mIoU match course_lib (absent classes NaN, left out of the mean)"
+    out, matrices = _outputs(obs, "t6", "t6_metrics"), ctx["inputs"]["t6"]["matrices"]
+
+    def iou_and_dice():
+        for cm, iou, dice in zip(matrices, out["iou"], out["dice"]):
+            _close(iou, iou_per_class(cm), "IoU per class vs course_lib")
+            _close(dice, dice_per_class(cm), "Dice per class vs course_lib")
+        return "IoU and Dice per class match course_lib (absent classes NaN)"
+
+    def mean():
+        for values, got in zip(ctx["inputs"]["t6"]["vectors"], out["means"]):
+            want = float(torch.nanmean(values.double()))
+            if not (math.isclose(got, want, rel_tol=1e-6) or (math.isnan(got) and math.isnan(want))):
+                raise CheckFailed(f"mean_ignoring_nan({[round(v, 4) for v in values.tolist()]}) = {got}, expected "
+                                  f"{want} (NaN entries left out; all NaN gives NaN)")
+        return "the mean leaves absent classes out"
+
+    return score_parts([Part("iou_and_dice", 4, iou_and_dice), Part("mean_ignoring_nan", 2, mean)])
 
 
 def check_t7_sam(obs, ctx):
     _own_code(ctx, "t7_sam")
     out, x = _outputs(obs, "t7", "t7_sam"), ctx["inputs"]["t7"]
-    _close(out["encoding"], reference.fourier_point_encoding(x["points"], x["frequencies"]), "fourier_point_encoding")
-    if not torch.equal(torch.as_tensor(out["best"]).bool(), reference.best_mask(x["mask_logits"], x["scores"])):
-        raise CheckFailed("best_mask must threshold (at 0) the candidate with the highest predicted score")
-    return "point encoding and mask ranking are right"
+
+    def encoding():
+        _close(out["encoding"], reference.fourier_point_encoding(x["points"], x["frequencies"]), "fourier_point_encoding")
+        return "right"
+
+    def best():
+        if not torch.equal(torch.as_tensor(out["best"]).bool(), reference.best_mask(x["mask_logits"], x["scores"])):
+            raise CheckFailed("best_mask must threshold (at 0) the candidate with the highest predicted score")
+        return "picks and thresholds the best-scored candidate"
+
+    return score_parts([Part("fourier_point_encoding", 3, encoding), Part("best_mask", 3, best)])
 
 
 def check_t8_upsampling(obs, ctx):
     _own_code(ctx, "t8_upsampling")
     out, x = _outputs(obs, "t8", "t8_upsampling"), ctx["inputs"]["t8"]
-    for (k, s, n), got in zip(x["coverage_args"], out["coverage"]):
-        conv = nn.ConvTranspose1d(1, 1, k, stride=s, bias=False)
-        nn.init.constant_(conv.weight, 1.0)
-        with torch.no_grad():
-            truth = conv(torch.ones(1, 1, n))[0, 0].round().long().tolist()
-        if list(got) != truth:
-            raise CheckFailed(f"transposed_conv_coverage({k}, {s}, {n}) = {list(got)}; ConvTranspose1d gives {truth}")
-    names = {"transposed": "transposed", "bilinear+conv": "bilinear", "pixelshuffle": "pixelshuffle"}
-    for (cin, cout), got in zip(x["param_args"], out["params"]):
-        for key, mode in names.items():
-            real = count_parameters(make_upsampler(mode, cin, cout))
-            if got.get(key) != real:
-                raise CheckFailed(f"upsampler_parameters({cin}, {cout})[{key!r}] = {got.get(key)}, the block has {real}")
-    return "coverage matches ConvTranspose1d; parameter counts match the three blocks"
+
+    def coverage():
+        for (k, s, n), got in zip(x["coverage_args"], out["coverage"]):
+            conv = nn.ConvTranspose1d(1, 1, k, stride=s, bias=False)
+            nn.init.constant_(conv.weight, 1.0)
+            with torch.no_grad():
+                truth = conv(torch.ones(1, 1, n))[0, 0].round().long().tolist()
+            if list(got) != truth:
+                raise CheckFailed(f"transposed_conv_coverage({k}, {s}, {n}) = {list(got)}; ConvTranspose1d gives {truth}")
+        return "matches ConvTranspose1d"
+
+    def parameters():
+        names = {"transposed": "transposed", "bilinear+conv": "bilinear", "pixelshuffle": "pixelshuffle"}
+        for (cin, cout), got in zip(x["param_args"], out["params"]):
+            for key, mode in names.items():
+                real = count_parameters(make_upsampler(mode, cin, cout))
+                if got.get(key) != real:
+                    raise CheckFailed(f"upsampler_parameters({cin}, {cout})[{key!r}] = {got.get(key)}, the block has {real}")
+        return "match the three blocks"
+
+    return score_parts([Part("transposed_conv_coverage", 3, coverage), Part("upsampler_parameters", 3, parameters)])
 
 
 def check_t9_imbalance(obs, ctx):
     _own_code(ctx, "t9_imbalance")
     out, x = _outputs(obs, "t9", "t9_imbalance"), ctx["inputs"]["t9"]
-    _close(out["weights"], class_weights(x["masks"], x["num_classes"], "median"), "median-frequency weights vs course_lib")
-    expected = reference.ohem_keep_mask(x["losses"], x["keep_fraction"])
-    if not torch.equal(torch.as_tensor(out["keep"]).bool(), expected):
-        raise CheckFailed(f"ohem_keep_mask must keep exactly the {int(expected.sum())} largest losses")
-    return "median-frequency weights and the OHEM mask are right"
+
+    def weights():
+        _close(out["weights"], class_weights(x["masks"], x["num_classes"], "median"), "median-frequency weights vs course_lib")
+        return "match course_lib"
+
+    def ohem():
+        expected = reference.ohem_keep_mask(x["losses"], x["keep_fraction"])
+        if not torch.equal(torch.as_tensor(out["keep"]).bool(), expected):
+            raise CheckFailed(f"ohem_keep_mask must keep exactly the {int(expected.sum())} largest losses")
+        return "keeps exactly the largest losses"
+
+    return score_parts([Part("median_frequency_weights", 3, weights), Part("ohem_keep_mask", 3, ohem)])
 
 
 def check_t10_segformer(obs, ctx):
     _own_code(ctx, "t10_segformer")
     out, x = _outputs(obs, "t10", "t10_segformer"), ctx["inputs"]["t10"]
-    for (n, dim, r), got in zip(x["flop_args"], out["flops"]):
-        q, kv = torch.zeros(n, dim), torch.zeros(n // r**2, dim)
-        with FlopCounterMode(display=False) as counter:
-            (q @ kv.t()).softmax(-1) @ kv
-        if got != counter.get_total_flops():
-            raise CheckFailed(f"attention_flops({n}, {dim}, {r}) = {got:,}; torch counts {counter.get_total_flops():,}")
-    for (h, w, dims), got in zip(x["shape_args"], out["shapes"]):
-        model = SegFormer(embed_dims=dims, num_heads=(1, 1, 1, 1)).eval()
-        with torch.no_grad():
-            seen = [tuple(f.shape[1:]) for f in model.encode(torch.zeros(1, 3, h, w))]
-        if [tuple(s) for s in got] != seen:
-            raise CheckFailed(f"segformer_stage_shapes({h}, {w}, {dims}) = {got}; the model gives {seen}")
-    return "attention FLOPs match torch's counter; stage shapes match course_lib's SegFormer"
+
+    def flops():
+        for (n, dim, r), got in zip(x["flop_args"], out["flops"]):
+            q, kv = torch.zeros(n, dim), torch.zeros(n // r**2, dim)
+            with FlopCounterMode(display=False) as counter:
+                (q @ kv.t()).softmax(-1) @ kv
+            if got != counter.get_total_flops():
+                raise CheckFailed(f"attention_flops({n}, {dim}, {r}) = {got:,}; torch counts {counter.get_total_flops():,}")
+        return "match torch's FLOP counter"
+
+    def shapes():
+        for (h, w, dims), got in zip(x["shape_args"], out["shapes"]):
+            model = SegFormer(embed_dims=dims, num_heads=(1, 1, 1, 1)).eval()
+            with torch.no_grad():
+                seen = [tuple(f.shape[1:]) for f in model.encode(torch.zeros(1, 3, h, w))]
+            if [tuple(s) for s in got] != seen:
+                raise CheckFailed(f"segformer_stage_shapes({h}, {w}, {dims}) = {got}; the model gives {seen}")
+        return "match course_lib's SegFormer"
+
+    return score_parts([Part("attention_flops", 3, flops), Part("segformer_stage_shapes", 3, shapes)])
 
 
 CHECKS = {

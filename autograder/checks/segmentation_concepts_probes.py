@@ -52,7 +52,7 @@ def t5(ns, x):
 def t6(ns, x):
     f, mean = _need(ns, "iou_and_dice"), _need(ns, "mean_ignoring_nan")
     out = [f(cm) for cm in x["matrices"]]
-    return {"iou": [o[0] for o in out], "dice": [o[1] for o in out], "means": [float(mean(o[0])) for o in out]}
+    return {"iou": [o[0] for o in out], "dice": [o[1] for o in out], "means": [float(mean(v)) for v in x["vectors"]]}
 
 
 def t7(ns, x):

@@ -12,7 +12,7 @@ from pathlib import Path
 import torch
 
 from autograder.assignment import Assignment
-from autograder.checks.common import CheckFailed, check_answers_complete
+from autograder.checks.common import CheckFailed, Part, PartialCredit, check_answers_complete, score_parts
 from autograder.checks.segmentation_hw_probes import MODEL_CONFIGS, block_parts, block_seed, set_block_weights
 from course_lib.answers import miou_disagreement
 from course_lib.train.recipes import MIOU_TIERS
@@ -34,8 +34,19 @@ def _probe(obs: dict, name: str, cell: str | None = None) -> dict:
     return data
 
 
-def check_residual_block(obs: dict, ctx: dict) -> str:
+def check_residual_block(obs: dict, ctx: dict) -> str | PartialCredit:
+    """Five parts, 10 points: shapes and final ReLU, shortcut kind, identity path, gradient, the specification."""
     data = _probe(obs, "residual_block", "residual_block")
+    return score_parts([
+        Part("shapes", 3, lambda: _block_shapes(data)),
+        Part("shortcut", 2, lambda: _block_shortcut(data)),
+        Part("identity path", 2, lambda: _block_identity(data)),
+        Part("gradient", 1, lambda: _block_gradient(data)),
+        Part("specification", 2, lambda: _block_specification(data)),
+    ])
+
+
+def _block_shapes(data: dict) -> str:
     for key, (shape, dtype, finite, non_negative) in data["shapes"].items():
         n, cin, cout, stride = (int(v) for v in key.split("-"))
         expected = [n, cout, 16 // stride, 16 // stride]
@@ -46,20 +57,36 @@ def check_residual_block(obs: dict, ctx: dict) -> str:
             raise CheckFailed(f"ResidualBlock output must be finite float32, got {dtype} (finite={finite})")
         if not non_negative:
             raise CheckFailed("the block's output must pass through a final ReLU (negative values found)")
+    return "right output shapes for every stride and width, after a final ReLU"
+
+
+def _block_shortcut(data: dict) -> str:
     for key, identity in data["shortcut_identity"].items():
         cin, cout, stride = (int(v) for v in key.split("-"))
         if identity != (cin == cout and stride == 1):
             need = "the identity" if cin == cout and stride == 1 else "a projection"
             raise CheckFailed(f"ResidualBlock({cin}, {cout}, stride={stride}): the shortcut should be {need}")
+    return "identity when the shape is kept, a projection otherwise"
+
+
+def _block_identity(data: dict) -> str:
     x, y = data["identity_input"], data["identity_output"]
     if y.shape != x.shape or not torch.allclose(y, x, atol=1e-5):
         raise CheckFailed("with bn2 zeroed the block is not the identity on a non-negative input: "
                           "is the skip connection added before the final ReLU?")
+    return "with bn2 zeroed the block passes its input through"
+
+
+def _block_gradient(data: dict) -> str:
     if not data["conv1_grad_norm"] > 0:
         raise CheckFailed("no gradient reaches conv1")
+    return "the gradient reaches conv1"
+
+
+def _block_specification(data: dict) -> str:
     for key, observed in data["structure"].items():
         _check_block_against_specification(*(int(v) for v in key.split("-")), observed)
-    return "shapes, shortcut, identity, gradient, parameter-count and same-weights output checks passed"
+    return "the docstring's parameter count and, with the same weights, the same output"
 
 
 def _specification_block(cin: int, cout: int, stride: int, x: torch.Tensor) -> tuple[int, dict, torch.Tensor]:
@@ -92,8 +119,18 @@ def _check_block_against_specification(cin: int, cout: int, stride: int, observe
                           "→ bn1 → ReLU → conv2 → bn2, then add the shortcut, then the final ReLU")
 
 
-def check_segmentation_model(obs: dict, ctx: dict) -> str:
+def check_segmentation_model(obs: dict, ctx: dict) -> str | PartialCredit:
+    """Four parts, 10 points: shapes, resolution of both variants, gradient, the docstring's layout."""
     data = _probe(obs, "segmentation_model", "segmentation_model")
+    return score_parts([
+        Part("shapes", 3, lambda: _model_shapes(data)),
+        Part("resolution", 2, lambda: _model_resolution(data)),
+        Part("gradient", 1, lambda: _model_gradient(data)),
+        Part("layout", 4, lambda: _model_layout(data)),
+    ])
+
+
+def _model_shapes(data: dict) -> str:
     for key, (shape, dtype, finite) in data["shapes"].items():
         downsample, n = key.split("-")
         if shape != [int(n), 21, 64, 64]:
@@ -101,13 +138,25 @@ def check_segmentation_model(obs: dict, ctx: dict) -> str:
                               f"expected ({n}, 21, 64, 64)")
         if dtype != "torch.float32" or not finite:
             raise CheckFailed(f"logits must be finite float32, got {dtype} (finite={finite})")
+    return "(N, 21, 64, 64) finite float32 logits with and without downsampling"
+
+
+def _model_resolution(data: dict) -> str:
     if data["min_size"]["True"] > 8:
         raise CheckFailed(f"downsample=True never goes below {data['min_size']['True']}x{data['min_size']['True']} "
                           "(expected stages down to 1/8, 8x8)")
     if data["min_size"]["False"] != 64:
         raise CheckFailed("downsample=False must keep full resolution in every convolution")
+    return "down to 1/8 with downsampling, full resolution without"
+
+
+def _model_gradient(data: dict) -> str:
     if not data["first_grad"] > 0:
         raise CheckFailed("no gradient reaches the first convolution")
+    return "the gradient reaches the first convolution"
+
+
+def _model_layout(data: dict) -> str:
     from autograder.reference.segmentation_hw import SegmentationModel
 
     for kwargs in MODEL_CONFIGS:
@@ -119,7 +168,7 @@ def check_segmentation_model(obs: dict, ctx: dict) -> str:
                               f"{specified:,}. Check the stage widths, the two fuse blocks (6·width → 2·width at 1/4, "
                               "3·width → width at 1/2), the concatenation with the stem at full size and the 1×1 "
                               "classifier (2·width → num_classes with downsampling, width → num_classes without)")
-    return "shapes of both variants, resolution, gradient and parameter-count (layout) checks passed"
+    return "the docstring's layout (parameter counts at four configurations)"
 
 
 def check_parameter_count(obs: dict, ctx: dict) -> str:

@@ -1,0 +1,440 @@
+"""Assignment 2's checks in both directions, for every graded function: two correct implementations written
+differently from the reference (other names, other torch ops, helpers inside the cell) earn every point, and a bug
+planted in one function loses that function's points only (partial credit per part).
+
+Each cell goes through the real probes (``segmentation_concepts_probes``, here in the test's process instead of the
+sandbox) and the real verdicts with the grader's inputs; the sandboxed path is covered by ``test_concepts.py``.
+"""
+
+import math
+import re
+import textwrap
+
+import nbformat
+import pytest
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from autograder.checks import segmentation_concepts_probes as probes
+from autograder.checks.common import CheckFailed, PartialCredit
+from autograder.checks.segmentation_concepts import CHECKS, TOPICS, make_inputs
+from notebooks import REPO, cells_by_id
+
+REFERENCE = (REPO / "autograder" / "reference" / "segmentation_concepts.py").read_text()
+INPUTS = make_inputs()
+
+
+def reference_cell(cell: str) -> str:
+    return REFERENCE.split(f"# BEGIN {cell}\n")[1].split(f"# END {cell}")[0]
+
+
+def judge(cell: str, source: str) -> tuple[float, str]:
+    """The fraction of ``cell``'s points that ``source`` earns, and the verdict's message."""
+    source = textwrap.dedent(source)
+    namespace = {"torch": torch, "nn": nn, "F": F, "math": math}  # the sandbox's preamble
+    topic = cell.split("_")[0]
+    try:
+        exec(source, namespace)
+        with torch.no_grad() if topic != "t5" else torch.enable_grad():
+            observations = {topic: probes.PROBES[topic](namespace, INPUTS[topic])}
+    except Exception as err:
+        observations = {topic: {"error": f"{type(err).__name__}: {err}"}}
+    try:
+        result = CHECKS[f"test_{cell}"](observations, {"inputs": INPUTS, "cells": {cell: source}})
+    except CheckFailed as err:
+        return 0.0, str(err)
+    return (result.fraction, result.message) if isinstance(result, PartialCredit) else (1.0, result)
+
+
+ALTERNATIVES = {  # cell: two correct implementations, unlike the reference and unlike each other
+    "t1_panoptic": [
+        """
+        def panoptic_map(semantic, instance_masks, instance_classes, thing_classes):
+            things = torch.isin(semantic, torch.as_tensor(list(thing_classes), dtype=semantic.dtype))
+            result = torch.where(things, torch.full_like(semantic, -1, dtype=torch.long), semantic.long() * 1000)
+            for k in range(instance_masks.shape[0]):
+                result = torch.where(instance_masks[k], int(instance_classes[k]) * 1000 + k + 1, result)
+            return result
+        """,
+        """
+        def _stuff_or_void(label, things):
+            return -1 if label in things else label * 1000
+
+        def panoptic_map(semantic, instance_masks, instance_classes, thing_classes):
+            things = {int(c) for c in thing_classes}
+            lookup = torch.tensor([_stuff_or_void(v, things) for v in range(int(semantic.max()) + 1)], dtype=torch.int64)
+            out = lookup[semantic.long()]
+            for number, (mask, cls) in enumerate(zip(instance_masks, instance_classes.tolist()), start=1):
+                out[mask.bool()] = cls * 1000 + number
+            return out
+        """],
+    "t2_unet": [
+        """
+        def _double(cin, cout):
+            return nn.Sequential(nn.Conv2d(cin, cout, 3, padding=1, bias=False), nn.BatchNorm2d(cout), nn.ReLU(),
+                                 nn.Conv2d(cout, cout, 3, padding=1, bias=False), nn.BatchNorm2d(cout), nn.ReLU())
+
+        def unet_parameter_count(in_channels, num_classes, base_width, depth):
+            widths = [base_width * 2 ** i for i in range(depth + 1)]
+            parts = [_double(in_channels, widths[0])]
+            for fine, coarse in zip(widths, widths[1:]):
+                parts += [_double(fine, coarse), nn.ConvTranspose2d(coarse, fine, 2, stride=2), _double(2 * fine, fine)]
+            parts.append(nn.Conv2d(widths[0], num_classes, 1))
+            return sum(p.numel() for m in parts for p in m.parameters())
+
+        def unet_encoder_shapes(height, width, base_width, depth):
+            shapes, c, h, w = [], base_width, height, width
+            for _ in range(depth + 1):
+                shapes.append((c, h, w))
+                c, h, w = c * 2, h // 2, w // 2
+            return shapes
+        """,
+        """
+        def unet_parameter_count(in_channels, num_classes, base_width, depth):
+            conv3 = lambda i, o: 9 * i * o  # no bias
+            bn = lambda c: 2 * c
+            total, previous = 0, in_channels
+            for level in range(depth + 1):
+                c = base_width * 2 ** level
+                total += conv3(previous, c) + bn(c) + conv3(c, c) + bn(c)
+                previous = c
+            for level in range(depth, 0, -1):
+                c, f = base_width * 2 ** level, base_width * 2 ** (level - 1)
+                total += (2 * 2 * c * f + f) + conv3(2 * f, f) + bn(f) + conv3(f, f) + bn(f)
+            return total + base_width * num_classes + num_classes
+
+        def unet_encoder_shapes(height, width, base_width, depth):
+            return [(base_width << i, height >> i, width >> i) for i in range(depth + 1)]
+        """],
+    "t3_roi_align": [
+        """
+        def _interp(feature, ys, xs):
+            c, h, w = feature.shape
+            outside = (ys < -1) | (ys > h) | (xs < -1) | (xs > w)
+            ys, xs = ys.clamp(0, h - 1), xs.clamp(0, w - 1)
+            y0, x0 = ys.floor().long(), xs.floor().long()
+            y1, x1 = (y0 + 1).clamp(max=h - 1), (x0 + 1).clamp(max=w - 1)
+            wy, wx = ys - y0, xs - x0
+            val = (feature[:, y0, x0] * (1 - wy) * (1 - wx) + feature[:, y0, x1] * (1 - wy) * wx
+                   + feature[:, y1, x0] * wy * (1 - wx) + feature[:, y1, x1] * wy * wx)
+            return torch.where(outside, torch.zeros_like(val), val)
+
+        def roi_align_one(feature, box, output_size, sampling_ratio):
+            x1, y1, x2, y2 = (float(v) - 0.5 for v in box)
+            n, s = output_size, sampling_ratio
+            offsets = (torch.arange(n * s, dtype=feature.dtype) + 0.5) / s  # in bins
+            gy, gx = torch.meshgrid(y1 + offsets * (y2 - y1) / n, x1 + offsets * (x2 - x1) / n, indexing="ij")
+            samples = _interp(feature, gy.flatten(), gx.flatten())
+            return samples.view(-1, n, s, n, s).mean(dim=(2, 4))
+
+        def mask_head_loss(mask_logits, labels, targets):
+            index = labels.view(-1, 1, 1, 1).expand(-1, 1, *mask_logits.shape[-2:])
+            chosen = mask_logits.gather(1, index).squeeze(1)
+            return F.binary_cross_entropy_with_logits(chosen, targets.float(), reduction="mean")
+        """,
+        """
+        def roi_align_one(feature, box, output_size, sampling_ratio):
+            C, H, W = feature.shape
+            left, top, right, bottom = [float(b) - 0.5 for b in box]
+            step_y = (bottom - top) / (output_size * sampling_ratio)
+            step_x = (right - left) / (output_size * sampling_ratio)
+
+            def sample(y, x):
+                if not (-1 <= y <= H and -1 <= x <= W):
+                    return torch.zeros(C, dtype=feature.dtype)
+                y, x = min(max(y, 0.0), H - 1.0), min(max(x, 0.0), W - 1.0)
+                iy, ix = int(y), int(x)
+                jy, jx = min(iy + 1, H - 1), min(ix + 1, W - 1)
+                fy, fx = y - iy, x - ix
+                upper = feature[:, iy, ix] + fx * (feature[:, iy, jx] - feature[:, iy, ix])
+                lower = feature[:, jy, ix] + fx * (feature[:, jy, jx] - feature[:, jy, ix])
+                return upper + fy * (lower - upper)
+
+            rows = []
+            for i in range(output_size):
+                row = []
+                for j in range(output_size):
+                    points = [sample(top + (i * sampling_ratio + a + 0.5) * step_y,
+                                     left + (j * sampling_ratio + b + 0.5) * step_x)
+                              for a in range(sampling_ratio) for b in range(sampling_ratio)]
+                    row.append(torch.stack(points).mean(0))
+                rows.append(torch.stack(row, -1))
+            return torch.stack(rows, -2)
+
+        def mask_head_loss(mask_logits, labels, targets):
+            per_roi = [F.binary_cross_entropy_with_logits(mask_logits[r, int(c)], targets[r].float(), reduction="sum")
+                       for r, c in enumerate(labels)]
+            return torch.stack(per_roi).sum() / targets.numel()
+        """],
+    "t4_losses": [
+        """
+        def sigmoid_focal_loss(logits, targets, alpha=0.25, gamma=2.0):
+            log_p, log_not_p = F.logsigmoid(logits), F.logsigmoid(-logits)
+            positive = -alpha * (1 - log_p.exp()) ** gamma * log_p
+            negative = -(1 - alpha) * (1 - log_not_p.exp()) ** gamma * log_not_p
+            return (targets * positive + (1 - targets) * negative).mean()
+
+        def binary_tversky_loss(logits, targets, alpha=0.5, beta=0.5, eps=1.0):
+            p, t = logits.sigmoid(), targets.float()
+            tp = torch.sum(p * t)
+            fp, fn = torch.sum(p) - tp, torch.sum(t) - tp
+            return 1 - (tp + eps) / (tp + alpha * fp + beta * fn + eps)
+        """,
+        """
+        def sigmoid_focal_loss(logits, targets, alpha=0.25, gamma=2.0):
+            ce = F.softplus(-logits) * targets + F.softplus(logits) * (1 - targets)
+            p = torch.sigmoid(logits)
+            is_positive = targets > 0.5
+            p_t = torch.where(is_positive, p, 1 - p)
+            weight = torch.where(is_positive, torch.full_like(p, alpha), torch.full_like(p, 1 - alpha))
+            return torch.mean(weight * (1 - p_t).pow(gamma) * ce)
+
+        def _soft_counts(p, t):
+            p, t = p.reshape(-1), t.reshape(-1).to(p.dtype)
+            return torch.dot(p, t), torch.dot(p, 1 - t), torch.dot(1 - p, t)
+
+        def binary_tversky_loss(logits, targets, alpha=0.5, beta=0.5, eps=1.0):
+            tp, fp, fn = _soft_counts(torch.sigmoid(logits), targets)
+            return 1.0 - (tp + eps) / (tp + alpha * fp + beta * fn + eps)
+        """],
+    "t5_atrous": [
+        """
+        def receptive_field(layers):
+            size, stride_product = 1, 1
+            for k, d, s in layers:
+                effective = d * (k - 1) + 1
+                size += (effective - 1) * stride_product
+                stride_product *= s
+            return size
+
+        def empirical_receptive_field(model, size=65):
+            image = torch.randn(1, 1, size, size).requires_grad_()
+            out = model(image)
+            (grad,) = torch.autograd.grad(out[..., out.shape[-2] // 2, out.shape[-1] // 2].sum(), image)
+            rows = grad[0, 0].abs().sum(dim=1).nonzero().flatten()
+            return int(rows[-1] - rows[0] + 1)
+        """,
+        """
+        def receptive_field(layers):
+            r = 1  # walk back from one output pixel to the input
+            for k, d, s in reversed(list(layers)):
+                r = (r - 1) * s + d * (k - 1) + 1
+            return r
+
+        def empirical_receptive_field(model, size=65):
+            x = torch.ones(1, 1, size, size, requires_grad=True)
+            out = model(x)
+            seed = torch.zeros_like(out)
+            seed[0, 0, out.shape[2] // 2, out.shape[3] // 2] = 1
+            out.backward(seed)
+            touched = torch.arange(size)[(x.grad[0, 0] != 0).any(dim=1)]
+            return int(touched.max() - touched.min()) + 1
+        """],
+    "t6_metrics": [
+        """
+        def iou_and_dice(confusion):
+            c = confusion.to(torch.float64)
+            inter = torch.diagonal(c)
+            predicted, actual = c.sum(dim=0), c.sum(dim=1)
+            iou = inter / (predicted + actual - inter)  # 0 / 0 is NaN for a class that never appears
+            dice = 2 * inter / (predicted + actual)
+            return iou, dice
+
+        def mean_ignoring_nan(values):
+            return float(torch.nanmean(values))
+        """,
+        """
+        def iou_and_dice(confusion):
+            iou, dice = [], []
+            for k in range(confusion.shape[0]):
+                tp = float(confusion[k, k])
+                fp, fn = float(confusion[:, k].sum()) - tp, float(confusion[k, :].sum()) - tp
+                present = tp + fp + fn > 0
+                iou.append(tp / (tp + fp + fn) if present else math.nan)
+                dice.append(2 * tp / (2 * tp + fp + fn) if present else math.nan)
+            return torch.tensor(iou), torch.tensor(dice)
+
+        def mean_ignoring_nan(values):
+            present = [v for v in values.tolist() if not math.isnan(v)]
+            return sum(present) / len(present) if present else math.nan
+        """],
+    "t7_sam": [
+        """
+        def fourier_point_encoding(points, frequencies):
+            angles = torch.einsum("nd,df->nf", points, frequencies) * (2 * math.pi)
+            return torch.hstack((angles.sin(), angles.cos()))
+
+        def best_mask(mask_logits, predicted_iou):
+            order = torch.argsort(predicted_iou, descending=True)
+            return mask_logits[order[0]].gt(0)
+        """,
+        """
+        def fourier_point_encoding(points, frequencies):
+            z = torch.matmul(points, frequencies).mul(2 * math.pi)
+            e = torch.polar(torch.ones_like(z), z)  # sin and cos from one complex exponential
+            return torch.cat([e.imag, e.real], dim=1)
+
+        def best_mask(mask_logits, predicted_iou):
+            best = max(range(len(predicted_iou)), key=lambda i: float(predicted_iou[i]))
+            return torch.sign(mask_logits[best]) == 1
+        """],
+    "t8_upsampling": [
+        """
+        def transposed_conv_coverage(kernel_size, stride, length):
+            out_len = (length - 1) * stride + kernel_size
+            return [sum(1 for i in range(length) if 0 <= o - i * stride < kernel_size) for o in range(out_len)]
+
+        def upsampler_parameters(in_channels, out_channels):
+            def conv(cin, cout, k):
+                return cin * cout * k * k + cout
+            return {"transposed": conv(in_channels, out_channels, 2), "bilinear+conv": conv(in_channels, out_channels, 3),
+                    "pixelshuffle": conv(in_channels, 4 * out_channels, 3)}
+        """,
+        """
+        def transposed_conv_coverage(kernel_size, stride, length):
+            y = F.conv_transpose1d(torch.ones(1, 1, length), torch.ones(1, 1, kernel_size), stride=stride)
+            return [int(v) for v in y.flatten().round()]
+
+        def upsampler_parameters(in_channels, out_channels):
+            blocks = {
+                "transposed": nn.ConvTranspose2d(in_channels, out_channels, 2, stride=2),
+                "bilinear+conv": nn.Sequential(nn.Upsample(scale_factor=2, mode="bilinear"),
+                                               nn.Conv2d(in_channels, out_channels, 3, padding=1)),
+                "pixelshuffle": nn.Sequential(nn.Conv2d(in_channels, 4 * out_channels, 3, padding=1), nn.PixelShuffle(2)),
+            }
+            return {name: sum(p.numel() for p in block.parameters()) for name, block in blocks.items()}
+        """],
+    "t9_imbalance": [
+        """
+        def median_frequency_weights(masks, num_classes, ignore_index=255):
+            valid = masks.flatten()
+            valid = valid[valid != ignore_index]
+            counts = torch.stack([(valid == c).sum() for c in range(num_classes)]).double()
+            present = counts > 0
+            freq = counts / counts.sum()
+            weights = torch.zeros(num_classes, dtype=torch.float64)
+            weights[present] = torch.median(freq[present]) / freq[present]
+            return weights.float()
+
+        def ohem_keep_mask(pixel_losses, keep_fraction):
+            k = max(1, round(keep_fraction * pixel_losses.numel()))
+            threshold = pixel_losses.flatten().sort(descending=True).values[k - 1]
+            return pixel_losses >= threshold
+        """,
+        """
+        def median_frequency_weights(masks, num_classes, ignore_index=255):
+            labels = [v for v in masks.flatten().tolist() if v != ignore_index]
+            counts = [labels.count(c) for c in range(num_classes)]
+            total = sum(counts)
+            frequencies = sorted(n / total for n in counts if n > 0)
+            median = frequencies[(len(frequencies) - 1) // 2]  # the lower middle value, as torch.median
+            return torch.tensor([median / (n / total) if n else 0.0 for n in counts])
+
+        def ohem_keep_mask(pixel_losses, keep_fraction):
+            flat = pixel_losses.reshape(-1)
+            count = max(1, int(round(flat.numel() * keep_fraction)))
+            ranks = flat.argsort(descending=True).argsort()
+            return (ranks < count).reshape(pixel_losses.shape)
+        """],
+    "t10_segformer": [
+        """
+        def attention_flops(num_tokens, dim, sr_ratio):
+            reduced = num_tokens // (sr_ratio * sr_ratio)
+            scores = 2 * num_tokens * dim * reduced  # Q @ K^T
+            weighted = 2 * num_tokens * reduced * dim  # A @ V
+            return scores + weighted
+
+        def segformer_stage_shapes(height, width, embed_dims):
+            out, stride = [], 4
+            for d in embed_dims:
+                out.append((d, height // stride, width // stride))
+                stride *= 2
+            return out
+        """,
+        """
+        def _matmul_flops(n, k, m):
+            return 2 * n * k * m
+
+        def attention_flops(num_tokens, dim, sr_ratio):
+            kv = num_tokens // sr_ratio ** 2
+            return _matmul_flops(num_tokens, dim, kv) + _matmul_flops(num_tokens, kv, dim)
+
+        def segformer_stage_shapes(height, width, embed_dims):
+            return [(c, height >> (i + 2), width >> (i + 2)) for i, c in enumerate(embed_dims)]
+        """],
+}
+
+# One planted bug per graded function: (cell, function) -> [(text of the reference, replacement)].
+BUGS = {
+    ("t1_panoptic", "panoptic_map"): [("    panoptic[is_thing] = -1", "    pass")],
+    ("t2_unet", "unet_parameter_count"): [("+ 2 * cout + 9 * cout * cout + 2 * cout", "+ 9 * cout * cout")],
+    ("t2_unet", "unet_encoder_shapes"): [("height // 2**i", "height // 2**(i + 1)")],
+    ("t3_roi_align", "roi_align_one"): [("[float(v) - 0.5 for v in box]", "[float(v) for v in box]")],
+    ("t3_roi_align", "mask_head_loss"): [("mask_logits[torch.arange(mask_logits.shape[0]), labels]", "mask_logits[:, 0]")],
+    ("t4_losses", "sigmoid_focal_loss"): [("alpha_t = alpha * targets + (1 - alpha) * (1 - targets)", "alpha_t = alpha")],
+    ("t4_losses", "binary_tversky_loss"): [("alpha * fp + beta * fn", "alpha * fn + beta * fp")],
+    ("t5_atrous", "receptive_field"): [("field += (kernel - 1) * dilation * jump", "field += (kernel - 1) * dilation")],
+    ("t5_atrous", "empirical_receptive_field"): [("touched[:, 0].min() + 1)", "touched[:, 0].min())")],
+    ("t6_metrics", "iou_and_dice"): [("iou = torch.where(tp + fp + fn > 0, tp / (tp + fp + fn).clamp(min=1), nan)",
+                                      "iou = tp / (tp + fp + fn).clamp(min=1)")],
+    ("t6_metrics", "mean_ignoring_nan"): [("kept = values[~torch.isnan(values)]", "kept = torch.nan_to_num(values)")],
+    ("t7_sam", "fourier_point_encoding"): [("2 * math.pi * points @ frequencies", "math.pi * points @ frequencies")],
+    ("t7_sam", "best_mask"): [("predicted_iou.argmax()", "predicted_iou.argmin()")],
+    ("t8_upsampling", "transposed_conv_coverage"): [("coverage[i * stride + k] += 1", "coverage[i + k] += 1")],
+    ("t8_upsampling", "upsampler_parameters"): [("9 * in_channels * out_channels * 4 + out_channels * 4",
+                                                 "9 * in_channels * out_channels + out_channels")],
+    ("t9_imbalance", "median_frequency_weights"): [("median / freq.clamp(min=1e-12)", "1.0 / freq.clamp(min=1e-12)")],
+    ("t9_imbalance", "ohem_keep_mask"): [("flat.topk(k).indices", "flat.topk(k, largest=False).indices")],
+    ("t10_segformer", "attention_flops"): [("keys = num_tokens // sr_ratio**2", "keys = num_tokens // sr_ratio")],
+    ("t10_segformer", "segformer_stage_shapes"): [("height // 2 ** (i + 2)", "height // 2 ** (i + 1)")],
+}
+
+
+def part_points(message: str) -> dict[str, tuple[float, float]]:
+    """``{part: (earned, available)}`` as a verdict's message states them."""
+    return {name: (float(a), float(b))
+            for name, a, b in re.findall(r"(?:^|; )(\w+) \((\d+(?:\.\d+)?)/(\d+(?:\.\d+)?) points\)", message)}
+
+
+def graded_functions(cell: str) -> list[str]:
+    return re.findall(r"^def (\w+)\(", reference_cell(cell), flags=re.M)
+
+
+def test_every_graded_function_has_two_alternatives_and_a_planted_bug():
+    assert set(ALTERNATIVES) == set(TOPICS) and all(len(v) == 2 for v in ALTERNATIVES.values())
+    graded = {(cell, name) for cell in TOPICS for name in graded_functions(cell) if name != "bilinear_sample"}
+    assert set(BUGS) == graded
+
+
+@pytest.mark.parametrize("cell", TOPICS)
+def test_the_reference_earns_every_point_and_its_parts_add_up_to_the_cells_points(cell):
+    fraction, message = judge(cell, reference_cell(cell))
+    assert fraction == 1.0, message
+    points = cells_by_id(nbformat.read(REPO / "source" / "segmentation_concepts" / "segmentation_concepts.ipynb",
+                                       as_version=4))[f"test_{cell}"].metadata["nbgrader"]["points"]
+    parts = part_points(message)
+    assert not parts or sum(b for _, b in parts.values()) == points, message
+
+
+@pytest.mark.parametrize("cell, index", [(c, i) for c in TOPICS for i in range(2)], ids=lambda v: str(v))
+def test_correct_implementations_written_differently_earn_every_point(cell, index):
+    fraction, message = judge(cell, ALTERNATIVES[cell][index])
+    assert fraction == 1.0, message
+
+
+@pytest.mark.parametrize("cell, function", sorted(BUGS), ids=lambda v: str(v))
+def test_a_bug_in_one_function_loses_that_functions_points_only(cell, function):
+    source = reference_cell(cell)
+    for old, new in BUGS[cell, function]:
+        assert old in source, f"the planted bug no longer applies to the reference: {old!r}"
+        source = source.replace(old, new)
+    fraction, message = judge(cell, source)
+    parts = part_points(message)
+    if not parts:  # a cell with one graded function: all or nothing
+        assert fraction == 0.0, message
+        return
+    lost = {name for name, (earned, _) in parts.items() if earned == 0}
+    assert lost == {function}, message
+    total = sum(b for _, b in parts.values())
+    assert fraction == pytest.approx((total - parts[function][1]) / total), message
