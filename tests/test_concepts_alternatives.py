@@ -56,6 +56,40 @@ ALTERNATIVES = {  # cell: two correct implementations, unlike the reference and 
             for k in range(instance_masks.shape[0]):
                 result = torch.where(instance_masks[k], int(instance_classes[k]) * 1000 + k + 1, result)
             return result
+
+        def panoptic_quality(pred, truth):
+            from collections import Counter
+
+            p, t = pred.reshape(-1).long(), truth.reshape(-1).long()
+            valid = t != -1
+            ids, areas = torch.unique(p, return_counts=True)
+            valid_area = {int(i): int((p[valid] == i).sum()) for i in ids}
+            ignored = {int(i) for i, a in zip(ids, areas) if int(i) == -1 or 2 * valid_area[int(i)] < int(a)}
+            true_ids, true_areas = torch.unique(t[valid], return_counts=True)
+            true_area = dict(zip(true_ids.tolist(), true_areas.tolist()))
+            pairs, overlaps = torch.unique(torch.stack([p[valid], t[valid]]), dim=1, return_counts=True)
+            tp, fp, fn, iou_sum, hit_p, hit_t = Counter(), Counter(), Counter(), Counter(), set(), set()
+            for (a, b), n in zip(pairs.t().tolist(), overlaps.tolist()):
+                if a in ignored or a // 1000 != b // 1000:
+                    continue
+                iou = n / (valid_area[a] + true_area[b] - n)
+                if iou > 0.5:
+                    hit_p.add(a), hit_t.add(b)
+                    tp[a // 1000] += 1
+                    iou_sum[a // 1000] += iou
+            for a in valid_area:
+                if a not in ignored and a not in hit_p:
+                    fp[a // 1000] += 1
+            for b in true_area:
+                if b not in hit_t:
+                    fn[b // 1000] += 1
+            classes = set(tp) | set(fp) | set(fn)
+            if not classes:
+                return math.nan, math.nan, math.nan
+            sq = [iou_sum[c] / tp[c] if tp[c] else 0.0 for c in classes]
+            rq = [tp[c] / (tp[c] + 0.5 * fp[c] + 0.5 * fn[c]) for c in classes]
+            n = len(classes)
+            return sum(s * r for s, r in zip(sq, rq)) / n, sum(sq) / n, sum(rq) / n
         """,
         """
         def _stuff_or_void(label, things):
@@ -68,6 +102,27 @@ ALTERNATIVES = {  # cell: two correct implementations, unlike the reference and 
             for number, (mask, cls) in enumerate(zip(instance_masks, instance_classes.tolist()), start=1):
                 out[mask.bool()] = cls * 1000 + number
             return out
+
+        def _segments(m, keep):
+            return {int(i): (m == i) & keep for i in m.unique() if int(i) != -1}
+
+        def panoptic_quality(pred, truth):
+            valid = truth != -1
+            true_segments = _segments(truth, valid)
+            pred_segments = {i: region & valid for i, region in _segments(pred, torch.ones_like(valid)).items()
+                             if region.sum() >= 2 * (region & ~valid).sum()}  # mostly void: ignored
+            per_class = {}
+            for c in {i // 1000 for i in [*pred_segments, *true_segments]}:
+                ps = [m for i, m in pred_segments.items() if i // 1000 == c]
+                ts = [m for i, m in true_segments.items() if i // 1000 == c]
+                ious = [iou for pm in ps for tm in ts if (iou := (pm & tm).sum().item() / (pm | tm).sum().item()) > 0.5]
+                tp, fp, fn = len(ious), len(ps) - len(ious), len(ts) - len(ious)
+                sq = sum(ious) / tp if tp else 0.0
+                rq = tp / (tp + (fp + fn) / 2)
+                per_class[c] = (sq * rq, sq, rq)
+            if not per_class:
+                return float("nan"), float("nan"), float("nan")
+            return tuple(sum(v[k] for v in per_class.values()) / len(per_class) for k in range(3))
         """],
     "t2_unet": [
         """
@@ -368,6 +423,8 @@ ALTERNATIVES = {  # cell: two correct implementations, unlike the reference and 
 # One planted bug per graded function: (cell, function) -> [(text of the reference, replacement)].
 BUGS = {
     ("t1_panoptic", "panoptic_map"): [("    panoptic[is_thing] = -1", "    pass")],
+    ("t1_panoptic", "panoptic_quality"): [("if p == -1 or 2 * int((in_p & void).sum()) > int(in_p.sum()):",
+                                           "if p == -1:")],  # a segment lying on void counted as a false positive
     ("t2_unet", "unet_parameter_count"): [("+ 2 * cout + 9 * cout * cout + 2 * cout", "+ 9 * cout * cout")],
     ("t2_unet", "unet_encoder_shapes"): [("height // 2**i", "height // 2**(i + 1)")],
     ("t3_roi_align", "roi_align_one"): [("[float(v) - 0.5 for v in box]", "[float(v) for v in box]")],

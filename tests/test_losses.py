@@ -49,6 +49,18 @@ def test_dice_hand_computed_with_confident_logits():
     assert dice_loss(logits, target, eps=0.0).item() == pytest.approx(expected, abs=1e-6)
 
 
+
+def test_dice_smoothing_is_two_eps_in_the_dice_form_as_documented():
+    target = torch.tensor([[[0, 0, 1, 1]]])
+    logits = torch.full((1, 2, 1, 4), -20.0)
+    logits[0, 0, 0, :3] = 20.0
+    logits[0, 1, 0, 3] = 20.0
+    eps = 1.0  # class 0: tp 2, fp 1, fn 0; class 1: tp 1, fp 0, fn 1
+    dice = [(2 * 2 + 2 * eps) / (2 * 2 + 1 + 0 + 2 * eps), (2 * 1 + 2 * eps) / (2 * 1 + 0 + 1 + 2 * eps)]
+    assert dice_loss(logits, target, eps=eps).item() == pytest.approx(1 - sum(dice) / 2, abs=1e-6)
+    assert "2·eps" in dice_loss.__doc__
+
+
 def test_tversky_half_half_is_dice_and_beta_punishes_misses():
     logits, target = batch(2)
     assert torch.allclose(tversky_loss(logits, target, 0.5, 0.5), dice_loss(logits, target))

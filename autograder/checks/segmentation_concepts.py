@@ -21,6 +21,7 @@ from autograder.checks.common import CheckFailed, Part, check_answers_complete, 
 from autograder.reference import segmentation_concepts as reference
 from course_lib.losses import class_weights
 from course_lib.metrics import dice_per_class, iou_per_class
+from course_lib.metrics.panoptic import panoptic_quality
 from course_lib.models import SegFormer, UNet, count_parameters, make_upsampler
 from course_lib.own_code import own_code_problems
 
@@ -36,9 +37,18 @@ def make_inputs() -> dict:
     empty = torch.zeros(0, 12, 12, dtype=torch.bool)
     feature = torch.randn(3, 9, 11, generator=g)
     matrices = [torch.randint(0, 30, (5, 5), generator=g), torch.tensor([[10, 0, 0], [0, 0, 0], [3, 0, 7]])]
+    truth = torch.full((12, 12), 3000)  # road (stuff), two cars, a person, a void row
+    truth[1:6, 1:6], truth[6:11, 6:11], truth[0:3, 8:12], truth[11] = 1001, 1002, 2001, -1
+    pred = truth.clone()
+    pred[1:6, 1:4], pred[6:11, 6:9] = 1007, 1005  # the first car split, the second shrunk
+    pred[11, 0:8], pred[0:3, 8:12] = 4001, 3000  # a bicycle on void (ignored: no class 4 at all); the person missed
+    noisy = torch.randint(0, 3, (10, 10), generator=g) * 1000
+    pq_cases = [(pred, truth), (noisy.masked_fill(torch.rand(10, 10, generator=g) > 0.7, 1000), noisy), (truth, truth),
+                (torch.full((4, 4), -1), torch.full((4, 4), 1001))]
     return {
         "t1": {"cases": [{"semantic": semantic, "masks": masks, "classes": torch.tensor([2, 3, 2]), "things": [2, 3]},
-                         {"semantic": semantic, "masks": empty, "classes": torch.zeros(0, dtype=torch.long), "things": [1]}]},
+                         {"semantic": semantic, "masks": empty, "classes": torch.zeros(0, dtype=torch.long), "things": [1]}],
+               "pq_cases": pq_cases},
         "t2": {"count_args": [(3, 21, 32, 4), (1, 2, 8, 2), (3, 5, 16, 3)], "shape_args": [(64, 64, 32, 4), (96, 128, 8, 3)]},
         "t3": {"feature": feature, "output_size": 3, "sampling_ratio": 2,
                "boxes": [torch.tensor([1.0, 1.5, 7.2, 6.0]), torch.tensor([0.0, 0.0, 10.9, 8.9]),
@@ -89,13 +99,34 @@ def _own_code(ctx: dict, cell: str) -> None:
 
 def check_t1_panoptic(obs, ctx):
     _own_code(ctx, "t1_panoptic")
-    out = _outputs(obs, "t1", "t1_panoptic")
-    for i, case in enumerate(ctx["inputs"]["t1"]["cases"]):
-        expected = reference.panoptic_map(case["semantic"], case["masks"], case["classes"], case["things"])
-        if not torch.equal(torch.as_tensor(out["cases"][i]).long(), expected):
-            raise CheckFailed(f"case {i}: the panoptic map differs from the expected one at "
-                              f"{int((torch.as_tensor(out['cases'][i]).long() != expected).sum())} pixels")
-    return "panoptic maps match (things with instance ids, stuff with class only, unclaimed thing pixels void)"
+    out, x = _outputs(obs, "t1", "t1_panoptic"), ctx["inputs"]["t1"]
+
+    def maps():
+        for i, case in enumerate(x["cases"]):
+            expected = reference.panoptic_map(case["semantic"], case["masks"], case["classes"], case["things"])
+            if not torch.equal(torch.as_tensor(out["cases"][i]).long(), expected):
+                raise CheckFailed(f"case {i}: the panoptic map differs from the expected one at "
+                                  f"{int((torch.as_tensor(out['cases'][i]).long() != expected).sum())} pixels")
+        return "things with instance ids, stuff with class only, unclaimed thing pixels void"
+
+    def quality():
+        for i, ((pred, truth), got) in enumerate(zip(x["pq_cases"], out["pq"])):
+            want = _course_lib_pq(pred, truth)
+            if len(got) != 3 or not all(math.isclose(a, b, abs_tol=1e-6) or (math.isnan(a) and math.isnan(b))
+                                        for a, b in zip(got, want)):
+                raise CheckFailed(f"case {i}: (PQ, SQ, RQ) = {tuple(round(v, 4) for v in got)}, "
+                                  f"course_lib gives {tuple(round(v, 4) for v in want)}")
+        return "PQ, SQ and RQ match course_lib.metrics.panoptic_quality"
+
+    return score_parts([Part("panoptic_map", 3, maps), Part("panoptic_quality", 3, quality)])
+
+
+def _course_lib_pq(pred: torch.Tensor, truth: torch.Tensor) -> tuple[float, float, float]:
+    """The oracle on maps in the notebook's encoding: every class present is a thing (stuff has instance 0)."""
+    known = {v // 1000 for v in torch.cat([pred.flatten(), truth.flatten()]).tolist() if v >= 0}
+    split = lambda m: (torch.div(m, 1000, rounding_mode="floor"), torch.remainder(m, 1000))
+    result = panoptic_quality(*split(pred), *split(truth), things=known, stuffs=set())
+    return result["pq"], result["sq"], result["rq"]
 
 
 def check_t2_unet(obs, ctx):

@@ -21,8 +21,9 @@ def _conv_stack(layers):
 
 
 def t1(ns, x):
-    f = _need(ns, "panoptic_map")
-    return {"cases": [f(c["semantic"], c["masks"], c["classes"], c["things"]) for c in x["cases"]]}
+    f, pq = _need(ns, "panoptic_map"), _need(ns, "panoptic_quality")
+    return {"cases": [f(c["semantic"], c["masks"], c["classes"], c["things"]) for c in x["cases"]],
+            "pq": [[float(v) for v in pq(pred, truth)] for pred, truth in x["pq_cases"]]}
 
 
 def t2(ns, x):

@@ -41,7 +41,7 @@ def check_residual_block(obs: dict, ctx: dict) -> str | PartialCredit:
         Part("shapes", 3, lambda: _block_shapes(data)),
         Part("shortcut", 2, lambda: _block_shortcut(data)),
         Part("identity path", 2, lambda: _block_identity(data)),
-        Part("gradient", 1, lambda: _block_gradient(data)),
+        Part("gradient", 1, lambda: _gradient_reaches(data["conv1_grad_norm"], "conv1")),
         Part("specification", 2, lambda: _block_specification(data)),
     ])
 
@@ -77,10 +77,11 @@ def _block_identity(data: dict) -> str:
     return "with bn2 zeroed the block passes its input through"
 
 
-def _block_gradient(data: dict) -> str:
-    if not data["conv1_grad_norm"] > 0:
-        raise CheckFailed("no gradient reaches conv1")
-    return "the gradient reaches conv1"
+def _gradient_reaches(grad_norm: float, where: str) -> str:
+    """A backward pass from the output left a gradient (``grad_norm``: sum of its absolute values) at ``where``."""
+    if not grad_norm > 0:
+        raise CheckFailed(f"no gradient reaches {where}")
+    return f"the gradient reaches {where}"
 
 
 def _block_specification(data: dict) -> str:
@@ -125,7 +126,7 @@ def check_segmentation_model(obs: dict, ctx: dict) -> str | PartialCredit:
     return score_parts([
         Part("shapes", 3, lambda: _model_shapes(data)),
         Part("resolution", 2, lambda: _model_resolution(data)),
-        Part("gradient", 1, lambda: _model_gradient(data)),
+        Part("gradient", 1, lambda: _gradient_reaches(data["first_grad"], "the first convolution")),
         Part("layout", 4, lambda: _model_layout(data)),
     ])
 
@@ -148,12 +149,6 @@ def _model_resolution(data: dict) -> str:
     if data["min_size"]["False"] != 64:
         raise CheckFailed("downsample=False must keep full resolution in every convolution")
     return "down to 1/8 with downsampling, full resolution without"
-
-
-def _model_gradient(data: dict) -> str:
-    if not data["first_grad"] > 0:
-        raise CheckFailed("no gradient reaches the first convolution")
-    return "the gradient reaches the first convolution"
 
 
 def _model_layout(data: dict) -> str:

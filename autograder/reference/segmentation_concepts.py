@@ -20,6 +20,38 @@ def panoptic_map(semantic, instance_masks, instance_classes, thing_classes):
     for index, (mask, cls) in enumerate(zip(instance_masks, instance_classes)):
         panoptic[mask] = int(cls) * 1000 + index + 1  # later instances are drawn on top
     return panoptic
+
+
+def panoptic_quality(pred, truth):
+    pred, truth = pred.flatten().long(), truth.flatten().long()
+    void = truth == -1
+    true_ids = truth[~void].unique().tolist()
+    stats, matched_true = {}, set()  # class -> [sum of IoUs, TP, FP, FN]
+    for p in pred.unique().tolist():
+        in_p = pred == p
+        if p == -1 or 2 * int((in_p & void).sum()) > int(in_p.sum()):
+            continue  # not a segment, or mostly void: ignored
+        row = stats.setdefault(p // 1000, [0.0, 0, 0, 0])
+        for t in (t for t in true_ids if t // 1000 == p // 1000):
+            in_t = truth == t
+            inter = int((in_p & in_t).sum())
+            iou = inter / (int((in_p & ~void).sum()) + int(in_t.sum()) - inter)
+            if iou > 0.5:
+                row[0], row[1] = row[0] + iou, row[1] + 1
+                matched_true.add(t)
+                break
+        else:
+            row[2] += 1  # no match: a false positive
+    for t in true_ids:
+        if t not in matched_true:
+            stats.setdefault(t // 1000, [0.0, 0, 0, 0])[3] += 1
+    scores = []
+    for iou_sum, tp, fp, fn in stats.values():
+        sq, rq = (iou_sum / tp if tp else 0.0), tp / (tp + fp / 2 + fn / 2)
+        scores.append((sq * rq, sq, rq))
+    if not scores:
+        return float("nan"), float("nan"), float("nan")
+    return tuple(sum(s[i] for s in scores) / len(scores) for i in range(3))
 # END t1_panoptic
 
 

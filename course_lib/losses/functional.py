@@ -83,7 +83,10 @@ def tversky_loss(logits: torch.Tensor, target: torch.Tensor, alpha: float = 0.5,
 
 def dice_loss(logits: torch.Tensor, target: torch.Tensor, ignore_index: int = 255, eps: float = 1.0,
               absent: str = "skip") -> torch.Tensor:
-    """Multiclass soft Dice loss ``mean_c 1 - (2·TP + eps) / (2·TP + FP + FN + eps)`` on softmax probabilities."""
+    """Multiclass soft Dice loss ``mean_c 1 - (2·TP + 2·eps) / (2·TP + FP + FN + 2·eps)`` on softmax probabilities.
+
+    It is ``tversky_loss`` with alpha = beta = 0.5, whose ``(TP + eps) / (TP + FP/2 + FN/2 + eps)`` is this ratio
+    with numerator and denominator doubled: the smoothing term is 2·eps in the Dice form (tested)."""
     return tversky_loss(logits, target, 0.5, 0.5, 1.0, ignore_index, eps, absent)
 
 

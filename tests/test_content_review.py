@@ -1,0 +1,138 @@
+"""The content review of both assignments (issue 11), item by item: each corrected fact, each taught topic, the
+stated rules, points and times. The checks of code in both directions live in test_hw_structure_checks.py,
+test_concepts_alternatives.py, test_hidden_checks.py and test_concepts.py; originality in test_originality.py."""
+
+import re
+
+import nbformat
+import pytest
+
+from course_lib.losses import dice_loss
+from course_lib.train.recipes import get_recipe
+from notebooks import REPO, cells_by_id
+
+HW = cells_by_id(nbformat.read(REPO / "source" / "segmentation_hw" / "segmentation_hw.ipynb", as_version=4))
+CONCEPTS = cells_by_id(nbformat.read(REPO / "source" / "segmentation_concepts" / "segmentation_concepts.ipynb",
+                                     as_version=4))
+
+
+def text(cells, grade_id) -> str:
+    return " ".join(cells[grade_id].source.split())  # one line: phrases may wrap in the notebook
+
+
+def taught(cells) -> str:
+    """Every Markdown cell that is not an answer: what a student reads before answering."""
+    return " ".join(" ".join(c.source.split()) for c in cells.values()
+                    if c.cell_type == "markdown" and not c.metadata["nbgrader"].get("solution"))
+
+
+# --- 1. Correct code never loses a point --------------------------------------------------------------------------
+
+def test_the_rules_for_graded_cells_are_stated():
+    intro = text(CONCEPTS, "intro")
+    assert "inside its cell" in intro and "`losses = ...` inside your function is yours" in intro
+    assert "keep helpers inside them" in text(HW, "intro")
+
+
+def test_the_tiers_are_judged_on_the_recomputed_miou_and_the_table_has_its_own_visible_check():
+    assert "judged on the recomputed mIoU alone" in text(HW, "intro")
+    table_check = HW["test_results_table"]
+    assert table_check.metadata["nbgrader"]["points"] == 3 and "44.2 %" in table_check.source
+    assert all("miou_disagreement" not in HW[f"test_miou_{t}"].source for t in ("target", "good", "excellent"))
+
+
+# --- 2. Wrong code earns nothing, partial credit, rubrics ---------------------------------------------------------
+
+def test_partial_credit_and_rubrics_are_announced():
+    assert "partial credit per part" in text(HW, "intro") and "against the rubric" in text(HW, "intro")
+    assert "gives each of them its share" in text(CONCEPTS, "intro")
+    answers_check = [HW["test_answers_complete"], CONCEPTS["test_answers_complete"]]
+    assert [c.metadata["nbgrader"]["points"] for c in answers_check] == [2, 2]
+
+
+# --- 3. Factual errors ----------------------------------------------------------------------------------------------
+
+def test_homework_facts():
+    q3 = text(HW, "q3_downsampling")
+    assert "a quarter of it" in q3 and "roughly half" not in q3 and "same 5 epochs" in q3
+    q5 = text(HW, "q5_backprop")
+    assert "zero wherever that output is zero" in q5 and "pre-activation" in q5
+    hint = text(HW, "q5_backprop_ask")
+    assert "not the same thing as the encoder–decoder skip connections" in hint
+    assert "ResNet-18, at about 11.2 M, does not fit" in text(HW, "q12_improvements")
+
+
+def test_concepts_facts():
+    assert "ground-truth class's" in text(CONCEPTS, "q3_ask")
+    assert "ground-truth class" in CONCEPTS["t3_roi_align"].source
+    q9 = text(CONCEPTS, "q9_answer")
+    assert "fixed" in q9 and "patch size" in q9 and "GPU memory" in q9
+    assert "monotone function of IoU" in text(CONCEPTS, "q6_answer")
+    assert "ICNR" in text(CONCEPTS, "q8_answer")
+    assert "heavy augmentation" in text(CONCEPTS, "q2_answer")
+    for cell in ("q10_answer", "t10_segformer_md"):
+        assert "sequence length" in text(CONCEPTS, cell), cell
+    assert "2·eps" in dice_loss.__doc__
+
+
+def test_full_mode_honours_the_students_loss_choice():
+    notebook = nbformat.read(REPO / "source" / "segmentation_hw" / "segmentation_hw.ipynb", as_version=4)
+    assert any("RECIPE = RECIPE.with_loss(LOSS)" in c.source for c in notebook.cells)
+    full = get_recipe("FULL")
+    assert full.with_loss("ce").train.loss == "ce" and full.with_loss(None).train.loss == full.train.loss
+
+
+@pytest.mark.slow
+def test_model_answers_quote_the_references_real_figures(executed_hw_course):
+    import json
+
+    folder = executed_hw_course / "source" / "segmentation_hw"
+    ref = json.loads((folder / "segmentation_hw_results.json").read_text())["metrics"]
+    nodown = json.loads((folder / "segmentation_hw_nodown_results.json").read_text())["metrics"]
+    table = HW["q1_results_table"].source
+    assert f"| {ref['miou']:.4f} |" in table and f"| {ref['num_parameters']:,} |" in table
+    assert f"about {ref['miou']:.2f} mIoU" in text(HW, "q2_tiers")
+    assert f"about {ref['miou']:.2f} against {nodown['miou']:.2f}" in text(HW, "q3_downsampling")
+
+
+# --- 4. Everything in the sources taught ---------------------------------------------------------------------------
+
+TAUGHT = {  # the review's list: each idea must be taught in a Markdown cell, not only in a model answer
+    "mask AP (COCO)": ["Mask AP", "101 recall levels", "0.50, 0.55, …, 0.95"],
+    "DeepLab v1 → v3+": ["*v1*", "*v2*", "*v3*", "*v3+*", "CRF"],
+    "SAM's data engine and SA-1B": ["data engine", "SA-1B", "1.1 billion masks"],
+    "FPN and the RPN": ["region proposal network", "feature pyramid network", "anchor boxes"],
+    "PointRend": ["PointRend"],
+    "Cascade Mask R-CNN": ["Cascade Mask R-CNN", "rising IoU thresholds"],
+    "Mask2Former": ["Mask2Former", "masked attention"],
+    "SAM 2": ["SAM 2"],
+    "nnU-Net": ["nnU-Net", "fingerprint"],
+    "deep supervision": ["Deep supervision"],
+    "foreground patch sampling": ["Foreground oversampling"],
+    "panoptic quality": ["Panoptic quality", "SQ", "RQ"],
+}
+
+
+@pytest.mark.parametrize("idea", sorted(TAUGHT))
+def test_each_idea_of_the_sources_is_taught_outside_the_answers(idea):
+    lesson = taught(CONCEPTS)
+    for phrase in TAUGHT[idea]:
+        assert phrase in lesson, f"{idea}: {phrase!r} is not taught"
+
+
+def test_panoptic_quality_is_a_graded_function():
+    assert "def panoptic_quality(pred, truth):" in CONCEPTS["t1_panoptic"].source
+    assert "panoptic_quality(" in CONCEPTS["test_t1_panoptic"].source
+
+
+def points(cells) -> float:
+    return sum(c.metadata["nbgrader"].get("points", 0) for c in cells.values() if c.metadata["nbgrader"].get("grade"))
+
+
+def test_points_are_balanced_and_time_is_stated():
+    hw, concepts = points(HW), points(CONCEPTS)
+    assert (hw, concepts) == (85, 92)
+    assert f"**Grading ({hw:g} points).**" in HW["intro"].source
+    assert f"**Grading ({concepts:g} points).**" in CONCEPTS["intro"].source
+    for intro in (text(HW, "intro"), text(CONCEPTS, "intro")):
+        assert re.search(r"\*\*Expected time\*\* \(about \d+ hours\)", intro)
