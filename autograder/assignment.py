@@ -8,7 +8,7 @@ plus its line in ``autograder.checks.ASSIGNMENTS``.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from autograder.errors import GraderError
@@ -30,6 +30,8 @@ class Assignment:
         notebook: the notebook's file name.
         code_cells: grade ids of the student's code cells that the probes execute, in notebook order.
         checks: grade id of each autograded cell → its verdict (the one place a check is written).
+        points: grade id of each autograded cell → its points (the notebook's nbgrader metadata says the same:
+            tested); a check made of parts splits exactly these points among them.
         probes_file: a standalone script (no autograder import) run in the sandbox beside the student's code.
         make_inputs: makes the probes' inputs in the grader's process (``None``: the probes need none).
         checkpoint: hand-in weights the grader evaluates on its data (``None``: not graded on data).
@@ -43,6 +45,7 @@ class Assignment:
     code_cells: tuple[str, ...]
     checks: Mapping[str, Check]
     probes_file: Path
+    points: Mapping[str, float] = field(default_factory=dict)
     make_inputs: Callable[[], dict] | None = None
     checkpoint: str | None = None
     results_file: str | None = None

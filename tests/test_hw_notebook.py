@@ -41,6 +41,18 @@ def test_nbgrader_metadata_is_complete(source_nb):
 
 
 @pytest.mark.parametrize("assignment", ASSIGNMENTS)
+def test_the_declared_points_are_the_notebooks_points(assignment):
+    """What each check gives is read from the assignment's module; the notebook's metadata must say the same."""
+    from autograder.checks import get_assignment
+
+    spec = get_assignment(assignment)
+    cells = cells_by_id(nbformat.read(REPO / "source" / assignment / spec.notebook, as_version=4))
+    in_notebook = {g: c.metadata["nbgrader"]["points"] for g, c in cells.items()
+                   if c.cell_type == "code" and c.metadata["nbgrader"].get("grade")}
+    assert dict(spec.points) == in_notebook and set(spec.points) == set(spec.checks)
+
+
+@pytest.mark.parametrize("assignment", ASSIGNMENTS)
 def test_every_hidden_test_is_the_call_to_the_judges_check_of_its_cell(assignment):
     """A check is written once: each autograded cell's hidden region is exactly the generated call of its check
     (``autograder.hidden``), and no other cell has a hidden region."""

@@ -329,6 +329,7 @@ ASSIGNMENT = Assignment(
     notebook="segmentation_concepts.ipynb",
     code_cells=TOPICS,
     checks=CHECKS,
+    points={**{f"test_{topic}": 6 for topic in TOPICS}, "test_answers_complete": 2},
     probes_file=Path(__file__).with_name("segmentation_concepts_probes.py"),
     make_inputs=make_inputs,
 )

@@ -230,6 +230,8 @@ ASSIGNMENT = Assignment(
     notebook="segmentation_hw.ipynb",
     code_cells=("residual_block", "segmentation_model"),
     checks=CHECKS,
+    points={"test_residual_block": 10, "test_segmentation_model": 10, "test_results_table": 3,
+            **{gid: 5 for gid in TIERS}, "test_parameter_count": 5, "test_answers_complete": 2},
     probes_file=Path(__file__).with_name("segmentation_hw_probes.py"),
     checkpoint=CHECKPOINT,
     results_file=RESULTS,
