@@ -127,7 +127,7 @@ PLANTED = {
     "test_t5_atrous": ("t5_atrous", "field += (kernel - 1) * dilation * jump", "field += (kernel - 1) * dilation"),
     "test_t6_metrics": ("t6_metrics", "iou = torch.where(tp + fp + fn > 0, tp / (tp + fp + fn).clamp(min=1), nan)",
                         "iou = tp / (tp + fp + fn).clamp(min=1)"),
-    "test_t7_sam": ("t7_sam", "predicted_iou.argmax()", "predicted_iou.argmin()"),
+    "test_t7_sam": ("t7_sam", "descending=True, stable=True", "descending=False, stable=True"),
     "test_t8_upsampling": ("t8_upsampling", "coverage[i * stride + k] += 1", "coverage[i + k] += 1"),
     "test_t9_imbalance": ("t9_imbalance", "median / freq.clamp(min=1e-12)", "1.0 / freq.clamp(min=1e-12)"),
     "test_t10_segformer": ("t10_segformer", "keys = num_tokens // sr_ratio**2", "keys = num_tokens // sr_ratio"),

@@ -320,9 +320,20 @@ ALTERNATIVES = {  # cell: two correct implementations, unlike the reference and 
             angles = torch.einsum("nd,df->nf", points, frequencies) * (2 * math.pi)
             return torch.hstack((angles.sin(), angles.cos()))
 
-        def best_mask(mask_logits, predicted_iou):
-            order = torch.argsort(predicted_iou, descending=True)
-            return mask_logits[order[0]].gt(0)
+        def stability_score(mask_logits, offset=1.0):
+            flat = mask_logits.reshape(mask_logits.shape[0], -1)
+            inner = (flat > offset).float().sum(dim=1)
+            outer = (flat > -offset).float().sum(dim=1)
+            score = inner / outer
+            score[outer == 0] = 1.0
+            return score
+
+        def plausible_masks(mask_logits, predicted_iou, stability, iou_threshold=0.88, stability_threshold=0.95):
+            candidates = [(-float(predicted_iou[k]), k) for k in range(len(predicted_iou))
+                          if predicted_iou[k] >= iou_threshold and stability[k] >= stability_threshold]
+            picked = [k for _, k in sorted(candidates)]  # best score first; ties by index
+            return torch.stack([mask_logits[k] > 0 for k in picked]) if picked else \
+                torch.zeros(0, *mask_logits.shape[1:], dtype=torch.bool)
         """,
         """
         def fourier_point_encoding(points, frequencies):
@@ -330,9 +341,18 @@ ALTERNATIVES = {  # cell: two correct implementations, unlike the reference and 
             e = torch.polar(torch.ones_like(z), z)  # sin and cos from one complex exponential
             return torch.cat([e.imag, e.real], dim=1)
 
-        def best_mask(mask_logits, predicted_iou):
-            best = max(range(len(predicted_iou)), key=lambda i: float(predicted_iou[i]))
-            return torch.sign(mask_logits[best]) == 1
+        def _area(masks):
+            return masks.flatten(1).count_nonzero(dim=1)
+
+        def stability_score(mask_logits, offset=1.0):
+            strict, loose = _area(mask_logits > offset), _area(~(mask_logits <= -offset))
+            return torch.tensor([1.0 if b == 0 else a / b for a, b in zip(strict.tolist(), loose.tolist())])
+
+        def plausible_masks(mask_logits, predicted_iou, stability, iou_threshold=0.88, stability_threshold=0.95):
+            ok = torch.logical_and(predicted_iou >= iou_threshold, stability >= stability_threshold)
+            index = torch.nonzero(ok).flatten()
+            index = index[torch.sort(-predicted_iou[index], stable=True).indices]
+            return torch.sign(mask_logits[index]) == 1
         """],
     "t8_upsampling": [
         """
@@ -437,7 +457,8 @@ BUGS = {
                                       "iou = tp / (tp + fp + fn).clamp(min=1)")],
     ("t6_metrics", "mean_ignoring_nan"): [("kept = values[~torch.isnan(values)]", "kept = torch.nan_to_num(values)")],
     ("t7_sam", "fourier_point_encoding"): [("2 * math.pi * points @ frequencies", "math.pi * points @ frequencies")],
-    ("t7_sam", "best_mask"): [("predicted_iou.argmax()", "predicted_iou.argmin()")],
+    ("t7_sam", "stability_score"): [("high / low.clamp(min=1)", "high / mask_logits[0].numel()")],
+    ("t7_sam", "plausible_masks"): [("descending=True, stable=True", "descending=False, stable=True")],
     ("t8_upsampling", "transposed_conv_coverage"): [("coverage[i * stride + k] += 1", "coverage[i + k] += 1")],
     ("t8_upsampling", "upsampler_parameters"): [("9 * in_channels * out_channels * 4 + out_channels * 4",
                                                  "9 * in_channels * out_channels + out_channels")],

@@ -120,6 +120,12 @@ def test_each_idea_of_the_sources_is_taught_outside_the_answers(idea):
         assert phrase in lesson, f"{idea}: {phrase!r} is not taught"
 
 
+def test_the_sam_exercise_is_about_ambiguity_not_an_argmax():
+    code = CONCEPTS["t7_sam"].source
+    assert "def plausible_masks(" in code and "def stability_score(" in code and "best_mask" not in code
+    assert "*ambiguous*" in CONCEPTS["t7_sam_md"].source
+
+
 def test_panoptic_quality_is_a_graded_function():
     assert "def panoptic_quality(pred, truth):" in CONCEPTS["t1_panoptic"].source
     assert "panoptic_quality(" in CONCEPTS["test_t1_panoptic"].source

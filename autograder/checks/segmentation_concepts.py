@@ -37,6 +37,10 @@ def make_inputs() -> dict:
     empty = torch.zeros(0, 12, 12, dtype=torch.bool)
     feature = torch.randn(3, 9, 11, generator=g)
     matrices = [torch.randint(0, 30, (5, 5), generator=g), torch.tensor([[10, 0, 0], [0, 0, 0], [3, 0, 7]])]
+    candidates = torch.randn(3, 8, 8, generator=g)  # three candidate masks of one click: sharp, soft, empty
+    candidates[0] = candidates[0].sign() * 6
+    candidates[1] = candidates[1] * 0.8
+    candidates[2] = -4.0
     truth = torch.full((12, 12), 3000)  # road (stuff), two cars, a person, a void row
     truth[1:6, 1:6], truth[6:11, 6:11], truth[0:3, 8:12], truth[11] = 1001, 1002, 2001, -1
     pred = truth.clone()
@@ -63,7 +67,12 @@ def make_inputs() -> dict:
                # the mean is probed on the grader's own per-class values, so a wrong IoU never costs the mean's point
                "vectors": [iou_per_class(cm) for cm in matrices] + [torch.full((3,), float("nan"))]},
         "t7": {"points": torch.rand(4, 2, generator=g), "frequencies": torch.randn(2, 8, generator=g),
-               "mask_logits": torch.randn(3, 6, 6, generator=g), "scores": torch.tensor([0.2, 0.9, 0.5])},
+               "stability_cases": [(candidates, 1.0), (candidates, 0.25), (torch.randn(3, 7, 5, generator=g) * 3, 2.0)],
+               # the stabilities are the grader's, so a wrong stability_score never costs the filter's points
+               "plausible_cases": [(candidates, torch.tensor([0.93, 0.97, 0.90]), torch.tensor([1.0, 0.125, 1.0]), (0.88, 0.95)),
+                                   (candidates, torch.tensor([0.90, 0.97, 0.90]), torch.tensor([1.0, 0.5, 1.0]), (0.5, 0.0)),
+                                   (candidates, torch.tensor([0.5, 0.6, 0.7]), torch.tensor([1.0, 0.96, 0.2]), (0.88, 0.95)),
+                                   (candidates, torch.tensor([0.95, 0.95, 0.97]), torch.tensor([0.96, 0.97, 0.99]), (0.9, 0.95))]},
         "t8": {"coverage_args": [(3, 2, 5), (2, 2, 4), (4, 2, 3), (3, 1, 4)], "param_args": [(8, 4), (64, 32)]},
         "t9": {"masks": torch.tensor([[[0, 0, 0, 0, 1, 1], [0, 0, 2, 255, 255, 0]]]), "num_classes": 4,
                "losses": torch.rand(2, 5, 5, generator=g), "keep_fraction": 0.2},
@@ -241,12 +250,23 @@ def check_t7_sam(obs, ctx):
         _close(out["encoding"], reference.fourier_point_encoding(x["points"], x["frequencies"]), "fourier_point_encoding")
         return "right"
 
-    def best():
-        if not torch.equal(torch.as_tensor(out["best"]).bool(), reference.best_mask(x["mask_logits"], x["scores"])):
-            raise CheckFailed("best_mask must threshold (at 0) the candidate with the highest predicted score")
-        return "picks and thresholds the best-scored candidate"
+    def stability():
+        for (logits, offset), got in zip(x["stability_cases"], out["stability"]):
+            _close(got, reference.stability_score(logits, offset), f"stability_score(offset={offset})")
+        return "the IoU of the masks at +offset and -offset"
 
-    return score_parts([Part("fourier_point_encoding", 3, encoding), Part("best_mask", 3, best)])
+    def plausible():
+        for (logits, scores, stable, thresholds), got in zip(x["plausible_cases"], out["plausible"]):
+            want = reference.plausible_masks(logits, scores, stable, *thresholds)
+            got = torch.as_tensor(got)
+            if got.shape != want.shape or not torch.equal(got.bool(), want):
+                raise CheckFailed(f"plausible_masks(scores={scores.tolist()}, thresholds={thresholds}) kept "
+                                  f"{tuple(got.shape)}, expected {tuple(want.shape)} masks (well scored and stable, "
+                                  "best first)")
+        return "keeps the well-scored, stable candidates, best first"
+
+    return score_parts([Part("fourier_point_encoding", 2, encoding), Part("stability_score", 2, stability),
+                        Part("plausible_masks", 2, plausible)])
 
 
 def check_t8_upsampling(obs, ctx):

@@ -57,8 +57,12 @@ def t6(ns, x):
 
 
 def t7(ns, x):
-    enc, best = _need(ns, "fourier_point_encoding"), _need(ns, "best_mask")
-    return {"encoding": enc(x["points"], x["frequencies"]), "best": best(x["mask_logits"], x["scores"])}
+    enc, stability, plausible = (_need(ns, name) for name in ("fourier_point_encoding", "stability_score",
+                                                              "plausible_masks"))
+    return {"encoding": enc(x["points"], x["frequencies"]),
+            "stability": [stability(logits, offset) for logits, offset in x["stability_cases"]],
+            "plausible": [plausible(logits, scores, stable, *thresholds)
+                          for logits, scores, stable, thresholds in x["plausible_cases"]]}
 
 
 def t8(ns, x):

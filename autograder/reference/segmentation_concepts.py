@@ -167,8 +167,16 @@ def fourier_point_encoding(points, frequencies):
     return torch.cat([torch.sin(projected), torch.cos(projected)], dim=-1)
 
 
-def best_mask(mask_logits, predicted_iou):
-    return mask_logits[int(predicted_iou.argmax())] > 0
+def stability_score(mask_logits, offset=1.0):
+    high = (mask_logits > offset).flatten(1).sum(1)
+    low = (mask_logits > -offset).flatten(1).sum(1)
+    return torch.where(low > 0, high / low.clamp(min=1), torch.ones(len(low)))
+
+
+def plausible_masks(mask_logits, predicted_iou, stability, iou_threshold=0.88, stability_threshold=0.95):
+    keep = (predicted_iou >= iou_threshold) & (stability >= stability_threshold)
+    order = [i for i in torch.argsort(predicted_iou, descending=True, stable=True).tolist() if keep[i]]
+    return mask_logits[order] > 0
 # END t7_sam
 
 
