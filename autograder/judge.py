@@ -63,9 +63,12 @@ class CheckResult:
     """One check's verdict: ``fraction`` of the cell's points (1 passed, 0 failed, between: some parts passed)."""
 
     grade_id: str
-    passed: bool
     message: str
-    fraction: float = 0.0
+    fraction: float
+    passed: bool = field(init=False)  # the whole check passed: fraction 1
+
+    def __post_init__(self) -> None:
+        self.passed = self.fraction >= 1.0
 
 
 @dataclass
@@ -144,7 +147,7 @@ def judge_submission(folder: Path, assignment: str | Assignment = "segmentation_
     except SubmissionError as err:
         verdict.status = "invalid"
         verdict.problems.append(str(err))
-        verdict.checks = {gid: CheckResult(gid, False, str(err), 0.0) for gid in spec.checks}
+        verdict.checks = {gid: CheckResult(gid, str(err), 0.0) for gid in spec.checks}
         verdict.seconds = time.perf_counter() - start
         return verdict
     if duplicated_ids(nb):
@@ -175,21 +178,22 @@ def judge_submission(folder: Path, assignment: str | Assignment = "segmentation_
         ctx["miou"], ctx["miou_error"] = _score_predictions(obs, data)
         verdict.miou = ctx["miou"]
     for gid, check in spec.checks.items():
-        verdict.checks[gid] = _run_check(gid, check, obs, ctx)
+        verdict.checks[gid] = run_check(gid, check, obs, ctx)
     verdict.seconds = time.perf_counter() - start
     return verdict
 
 
-def _run_check(gid: str, check, obs: dict, ctx: dict) -> CheckResult:
+def run_check(gid: str, check, obs: dict, ctx: dict) -> CheckResult:
+    """One verdict on the observations: a message (full points), ``PartialCredit``, or a failure (none)."""
     try:
         result = check(obs, ctx)
     except AssertionError as err:
-        return CheckResult(gid, False, str(err), 0.0)
+        return CheckResult(gid, str(err), 0.0)
     except Exception as err:  # malformed observations (a forged file) must not crash the grader
-        return CheckResult(gid, False, f"could not be checked ({type(err).__name__}: {err})", 0.0)
+        return CheckResult(gid, f"could not be checked ({type(err).__name__}: {err})", 0.0)
     if isinstance(result, PartialCredit):
-        return CheckResult(gid, False, result.message, result.fraction)
-    return CheckResult(gid, True, result, 1.0)
+        return CheckResult(gid, result.message, result.fraction)
+    return CheckResult(gid, result, 1.0)
 
 
 def _run_probes(spec: Assignment, cells: dict, checkpoint: Path | None, data: GradingData | None, inputs: dict | None,

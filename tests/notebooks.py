@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import re
 import json
 import os
 import shutil
@@ -134,3 +135,10 @@ def stream_outputs(nb, name: str) -> str:
 def error_outputs(nb) -> list[str]:
     return [f"{o.get('ename')}: {o.get('evalue')}" for c in nb.cells if c.cell_type == "code"
             for o in c.get("outputs", []) if o.get("output_type") == "error"]
+
+
+def part_points(message: str) -> dict[str, tuple[float, float]]:
+    """``{part: (earned, available)}`` as a verdict's message states them ("shapes (3/3 points): ...; ...")."""
+    number = r"(\d+(?:\.\d+)?)"
+    return {name: (float(a), float(b))
+            for name, a, b in re.findall(rf"(?:^|; )([\w ]+?) \({number}/{number} points\)", message)}

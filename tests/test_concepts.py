@@ -195,6 +195,6 @@ def test_a_source_notebooks_hidden_test_is_the_judges_verdict(reference, tmp_pat
         hidden.hidden_check(ASSIGNMENT, "test_t10_segformer", tmp_path / "planted")
     assert verdict.checks["test_t10_segformer"].message in str(err.value)
     hidden.hidden_check(ASSIGNMENT, "test_t1_panoptic", tmp_path / "planted")  # the other checks still pass
-    assert len(hidden._VERDICTS) == 1
+    assert hidden._verdict.cache_info().currsize == 1 and hidden._verdict.cache_info().hits >= 1
     with pytest.raises(KeyError, match="declares no check"):
         hidden.hidden_check(ASSIGNMENT, "test_nothing", reference)

@@ -17,9 +17,9 @@ import torch.nn.functional as F
 from torch import nn
 
 from autograder.checks import segmentation_concepts_probes as probes
-from autograder.checks.common import CheckFailed, PartialCredit
+from autograder.judge import run_check
 from autograder.checks.segmentation_concepts import CHECKS, TOPICS, make_inputs
-from notebooks import REPO, cells_by_id
+from notebooks import REPO, cells_by_id, part_points
 
 REFERENCE = (REPO / "autograder" / "reference" / "segmentation_concepts.py").read_text()
 INPUTS = make_inputs()
@@ -40,11 +40,9 @@ def judge(cell: str, source: str) -> tuple[float, str]:
             observations = {topic: probes.PROBES[topic](namespace, INPUTS[topic])}
     except Exception as err:
         observations = {topic: {"error": f"{type(err).__name__}: {err}"}}
-    try:
-        result = CHECKS[f"test_{cell}"](observations, {"inputs": INPUTS, "cells": {cell: source}})
-    except CheckFailed as err:
-        return 0.0, str(err)
-    return (result.fraction, result.message) if isinstance(result, PartialCredit) else (1.0, result)
+    check = f"test_{cell}"
+    result = run_check(check, CHECKS[check], observations, {"inputs": INPUTS, "cells": {cell: source}})
+    return result.fraction, result.message
 
 
 ALTERNATIVES = {  # cell: two correct implementations, unlike the reference and unlike each other
@@ -467,12 +465,6 @@ BUGS = {
     ("t10_segformer", "attention_flops"): [("keys = num_tokens // sr_ratio**2", "keys = num_tokens // sr_ratio")],
     ("t10_segformer", "segformer_stage_shapes"): [("height // 2 ** (i + 2)", "height // 2 ** (i + 1)")],
 }
-
-
-def part_points(message: str) -> dict[str, tuple[float, float]]:
-    """``{part: (earned, available)}`` as a verdict's message states them."""
-    return {name: (float(a), float(b))
-            for name, a, b in re.findall(r"(?:^|; )(\w+) \((\d+(?:\.\d+)?)/(\d+(?:\.\d+)?) points\)", message)}
 
 
 def graded_functions(cell: str) -> list[str]:

@@ -6,7 +6,6 @@ the sandbox) and the real verdicts (``segmentation_hw.CHECKS``). The sandboxed p
 ``test_hidden_checks.py``.
 """
 
-import re
 import textwrap
 
 import pytest
@@ -15,11 +14,11 @@ import torch.nn.functional as F
 from torch import nn
 
 from autograder.checks import segmentation_hw_probes as probes
-from autograder.checks.common import CheckFailed, PartialCredit
+from autograder.judge import run_check
 from autograder.checks.segmentation_hw import CHECKS
 import nbformat
 
-from notebooks import REPO, cells_by_id
+from notebooks import REPO, cells_by_id, part_points
 
 REFERENCE = (REPO / "autograder" / "reference" / "segmentation_hw.py").read_text()
 
@@ -43,16 +42,8 @@ def judge(source: str, probe: str, check: str, extra: str = "") -> tuple[float, 
         observations = {probe: getattr(probes, f"probe_{probe}")(namespace)}
     except Exception as err:  # as probes.run records it in the sandbox
         observations = {probe: {"error": probes._error(err)}}
-    try:
-        result = CHECKS[check](observations, {})
-    except CheckFailed as err:
-        return 0.0, str(err)
-    return (result.fraction, result.message) if isinstance(result, PartialCredit) else (1.0, result)
-
-
-def part_points(message: str) -> list[tuple[float, float]]:
-    """(earned, available) of each part named in a verdict's message."""
-    return [(float(a), float(b)) for a, b in re.findall(r"\((\d+(?:\.\d+)?)/(\d+(?:\.\d+)?) points\)", message)]
+    result = run_check(check, CHECKS[check], observations, {})
+    return result.fraction, result.message
 
 
 def plant(source: str, edits: list[tuple[str, str]]) -> str:
@@ -152,7 +143,7 @@ BLOCK_BUGS = {  # name: ([(old text of the reference, new text)], words the mess
 def test_the_reference_block_passes_and_its_parts_add_up_to_the_cells_points():
     fraction, message = judge_block(reference_block("ResidualBlock"))
     assert fraction == 1.0, message
-    assert sum(b for _, b in part_points(message)) == cell_points("test_residual_block") == 10
+    assert sum(b for _, b in part_points(message).values()) == cell_points("test_residual_block") == 10
 
 
 @pytest.mark.parametrize("name", sorted(BLOCK_ALTERNATIVES))
@@ -166,7 +157,7 @@ def test_planted_block_bugs_lose_the_points_of_their_part_with_a_useful_message(
     edits, words = BLOCK_BUGS[name]
     fraction, message = judge_block(plant(reference_block("ResidualBlock"), edits))
     assert fraction < 1.0 and words in message, message
-    assert any(earned == 0 for earned, _ in part_points(message)), message
+    assert any(earned == 0 for earned, _ in part_points(message).values()), message
 
 
 # --- SegmentationModel --------------------------------------------------------------------------------------------
@@ -266,7 +257,7 @@ MODEL_BUGS = {  # name: [(old text of the reference, new text)]; each runs and h
 def test_the_reference_model_passes_and_its_parts_add_up_to_the_cells_points():
     fraction, message = judge_model(reference_block("SegmentationModel"))
     assert fraction == 1.0, message
-    assert sum(b for _, b in part_points(message)) == cell_points("test_segmentation_model") == 10
+    assert sum(b for _, b in part_points(message).values()) == cell_points("test_segmentation_model") == 10
 
 
 @pytest.mark.parametrize("name", sorted(MODEL_ALTERNATIVES))
