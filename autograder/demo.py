@@ -78,7 +78,8 @@ def new_course(target: Path) -> Course:
     if target.exists():
         shutil.rmtree(target)
     (target / "source").mkdir(parents=True)
-    shutil.copy(REPO / "nbgrader_config.py", target / "nbgrader_config.py")
+    for name in ("nbgrader_config.py", "course.toml"):
+        shutil.copy(REPO / name, target / name)
     for assignment in (ASSIGNMENT, CONCEPTS):
         shutil.copytree(REPO / "source" / assignment, target / "source" / assignment,
                         ignore=shutil.ignore_patterns("*.pt", "*_results.json", ".ipynb_checkpoints"))

@@ -5,12 +5,14 @@
 2. The student's class cells, the probes script, the images (never the masks) and a copy of the checkpoint go
    into a scratch directory; ``sandbox_runner.py`` runs there under ``Limits`` and saves its observations.
 3. Observations are read back with ``torch.load(weights_only=True)``; the mIoU is computed here with
-   ``course_lib``'s confusion matrix, on the validation split and on held-out scenes; the verdicts decide.
+   ``course_lib``'s confusion matrix, on the term's validation split and on held-out data drawn from the term's
+   secret (``autograder.heldout``); the verdicts decide.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import time
 from dataclasses import asdict, dataclass, field
@@ -22,40 +24,18 @@ from autograder import config
 from autograder.assignment import Assignment
 from autograder.checks import get_assignment
 from autograder.checks.common import PartialCredit
+from autograder.heldout import HELDOUT_GAP, GradingData, grading_data
 from autograder.notebook import (
     SubmissionError, answer_cells, duplicated_ids, first_cells_by_id, read_notebook, require_assignment,
 )
 from course_lib.answers import parse_results_table
 from autograder.sandbox import JAIL_SETUP_FAILED, Jail, Limits, grader_secrets, minimal_env, python_command, run_limited, scratch_dir
-from course_lib.data import SegmentationTensors, load_synthetic, load_voc, make_synthetic
+from course_lib.data import SegmentationTensors
 from course_lib.metrics import ConfusionMatrix, mean_iou
 
 RUNNER = Path(__file__).with_name("sandbox_runner.py")
 MAX_CHECKPOINT_BYTES = 200 * 1024**2
 MAX_RESULTS_BYTES = 1024**2
-HELDOUT_GAP = 0.08  # public minus held-out mIoU beyond which the held-out figure counts
-
-
-@dataclass
-class GradingData:
-    """Images and masks the grader evaluates on; the masks never leave the grader's process."""
-
-    public: SegmentationTensors
-    heldout: SegmentationTensors | None = None
-
-
-_DATA_CACHE: dict[str, GradingData] = {}
-
-
-def grading_data(source: str | None = None) -> GradingData:
-    """The validation split the students report on, plus held-out scenes when grading on the synthetic default."""
-    source = source or config.GRADING_DATA
-    if source not in _DATA_CACHE:
-        if source == "synthetic":
-            _DATA_CACHE[source] = GradingData(load_synthetic("val"), make_synthetic(config.HELDOUT_SIZE, seed=config.HELDOUT_SEED))
-        else:
-            _DATA_CACHE[source] = GradingData(load_voc(source, "val"))
-    return _DATA_CACHE[source]
 
 
 @dataclass
@@ -99,7 +79,7 @@ def _score_predictions(obs: dict, data: GradingData) -> tuple[dict | None, str |
         return None, f"the submitted checkpoint could not be evaluated: {pred.get('error', 'no predictions')}"
     preds = pred["preds"]
     n_public = len(data.public)
-    n_total = n_public + (len(data.heldout) if data.heldout is not None else 0)
+    n_total = n_public + len(data.heldout)
     expected = (n_total, *data.public.image_size)
     if not isinstance(preds, torch.Tensor) or tuple(preds.shape) != expected:
         return None, (f"the model's logits have shape {pred.get('logits_shape')}: expected (N, "
@@ -107,36 +87,41 @@ def _score_predictions(obs: dict, data: GradingData) -> tuple[dict | None, str |
     if not pred.get("finite", False):
         return None, "the model's logits contain NaN or Inf"
     public = _miou(preds[:n_public], data.public)
-    result = {"public": public, "heldout": None, "effective": public}
-    if data.heldout is not None:
-        heldout = _miou(preds[n_public:], data.heldout)
-        result["heldout"] = heldout
-        if public - heldout > HELDOUT_GAP:
-            result["effective"] = heldout
-    return result, None
+    heldout = _miou(preds[n_public:], data.heldout)
+    effective = heldout if public - heldout > HELDOUT_GAP else public
+    return {"public": public, "heldout": heldout, "effective": effective, "heldout_kind": data.heldout_kind}, None
 
 
 
 def _read_results_json(path: Path) -> dict:
+    """The results file as a dict (``{}`` when missing, too big or not a JSON object)."""
     if not path.is_file() or path.stat().st_size > MAX_RESULTS_BYTES:
         return {}
     try:
-        metrics = json.loads(path.read_text()).get("metrics", {})
-        return metrics if isinstance(metrics, dict) else {}
-    except (ValueError, AttributeError, UnicodeDecodeError):
+        results = json.loads(path.read_text())
+        return results if isinstance(results, dict) else {}
+    except (ValueError, UnicodeDecodeError):
         return {}
 
 
-def default_jail() -> Jail:
-    dirs, files = grader_secrets(config.REPO)
+def default_course_root() -> Path:
+    """The course a judge run without one belongs to: ``$SEGMENTATION_COURSE_ROOT`` (set for every nbgrader run of
+    the pipeline) or this repository, itself a course."""
+    return Path(os.environ.get("SEGMENTATION_COURSE_ROOT") or config.REPO)
+
+
+def default_jail(course_root: Path, data: GradingData | None) -> Jail:
+    """The jail of a judge run: hides the grader's files, the course's and the graded data's."""
+    dirs, files = grader_secrets(course_root, also_hide=data.hidden_paths if data is not None else ())
     return Jail(hide_dirs=dirs, hide_files=files)
 
 
 def judge_submission(folder: Path, assignment: str | Assignment = "segmentation_hw", data: GradingData | None = None,
                      limits: Limits = Limits(), jail: Jail | None = None) -> Verdict:
     """Runs every hidden check of ``assignment`` (a name or a declaration) on the submission in ``folder``; the
-    student's code runs in ``jail`` (default: hides the grader's files of this repository) where the machine
-    supports it."""
+    student's code runs in ``jail`` (default: hides the grader's files, the course's and the data's) where the
+    machine supports it. ``data`` defaults to the term's (``autograder.heldout.grading_data``) of the default
+    course (``default_course_root``)."""
     start = time.perf_counter()
     spec = assignment if isinstance(assignment, Assignment) else get_assignment(assignment)
     verdict = Verdict(spec.name)
@@ -164,7 +149,8 @@ def judge_submission(folder: Path, assignment: str | Assignment = "segmentation_
     checkpoint = None
     if spec.graded_on_data:
         ctx["reported"] = parse_results_table(answers.get(spec.results_table_cell, ""))
-        ctx["results_metrics"] = _read_results_json(folder / spec.results_file)
+        results = _read_results_json(folder / spec.results_file)
+        ctx["results_metrics"] = results.get("metrics") if isinstance(results.get("metrics"), dict) else {}
         checkpoint = folder / spec.checkpoint
         if not checkpoint.is_file():
             verdict.problems.append(f"no checkpoint: {spec.checkpoint} is missing from the submission")
@@ -172,8 +158,13 @@ def judge_submission(folder: Path, assignment: str | Assignment = "segmentation_
         elif checkpoint.stat().st_size > MAX_CHECKPOINT_BYTES:
             verdict.problems.append(f"{spec.checkpoint} is over {MAX_CHECKPOINT_BYTES // 1024**2} MB; not loaded")
             checkpoint = None
-        data = data or grading_data()
-    obs = _run_probes(spec, code, checkpoint, data, inputs, limits, verdict, jail or default_jail())
+        data = data or grading_data(default_course_root())
+        mismatch = data.setting.mismatch(results.get("mode"), results.get("measured_on"))
+        if mismatch:
+            verdict.problems.append(mismatch)
+            ctx["setting_mismatch"] = mismatch
+    obs = _run_probes(spec, code, checkpoint, data, inputs, limits, verdict,
+                      jail or default_jail(default_course_root(), data))
     if spec.graded_on_data:
         ctx["miou"], ctx["miou_error"] = _score_predictions(obs, data)
         verdict.miou = ctx["miou"]
@@ -211,8 +202,7 @@ def _probe_in(work: Path, spec: Assignment, cells: dict, checkpoint: Path | None
     shutil.copy(spec.probes_file, work / "probes.py")
     spec = {"cells": cells, "probes_file": "probes.py", "out": "observations.pt", "checkpoint": None, "threads": 1}
     if data is not None:  # images only: the masks never leave this process
-        images = data.public.images if data.heldout is None else torch.cat([data.public.images, data.heldout.images])
-        torch.save(images, work / "images.pt")
+        torch.save(torch.cat([data.public.images, data.heldout.images]), work / "images.pt")
         spec["images"] = "images.pt"
     if inputs is not None:
         torch.save(inputs, work / "inputs.pt")

@@ -33,7 +33,8 @@ from autograder.checks import get_assignment
 from autograder.assignment import Assignment
 from autograder.course import Course
 from autograder.gradebook import max_scores, record_verdict
-from autograder.judge import Verdict, grading_data, judge_submission
+from autograder.heldout import grading_data
+from autograder.judge import Verdict, judge_submission
 from autograder.rendering import MAX_COPIED_FILE_BYTES, render_submission, too_big_files
 from autograder.sandbox import JAIL_UID_BASE, Jail, Limits, grader_secrets, jail_reachability_problems, jail_supported
 
@@ -84,7 +85,7 @@ def read_timestamp(folder: Path) -> datetime | None:
 
 def _grade_one(course: Course, spec: Assignment, student: str, opts: GradeOptions, data, slot: int) -> Outcome:
     submitted = course.root / "submitted" / student / spec.name
-    hide_dirs, hide_files = grader_secrets(course.root, course.db_url)
+    hide_dirs, hide_files = grader_secrets(course.root, course.db_url, data.hidden_paths if data is not None else ())
     jail = Jail(uid=JAIL_UID_BASE + slot, hide_dirs=hide_dirs, hide_files=hide_files)
     verdict = judge_submission(submitted, spec, data, opts.limits, jail)
     left_out = too_big_files(submitted)
@@ -187,7 +188,7 @@ def grade(course: Course, assignment: str, students: list[str] | None = None, op
             log(f"  {student}: up to date, skipped")
         else:
             todo.append((student, digest))
-    data = grading_data() if spec.graded_on_data else None
+    data = grading_data(course.root) if spec.graded_on_data else None
     maxima = max_scores(course.db_url, assignment, spec.notebook)
     start = time.perf_counter()
     slots: queue.Queue[int] = queue.Queue()

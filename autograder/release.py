@@ -21,6 +21,7 @@ from autograder.checks import get_assignment
 from autograder.errors import GraderError
 from autograder.course import Course, nbgrader_config, run_nbgrader
 from autograder.leaks import scan, secret_lines
+from autograder.term import ensure_term_secret
 
 
 
@@ -55,11 +56,14 @@ def ensure_artifacts(course: Course, assignment: str, log=print) -> None:
 
 def release(course: Course, assignments: list[str] | None = None, log=print, validate: bool = True) -> None:
     """Regenerates, validates and scans each assignment's release; raises ``ReleaseError`` listing every failure.
+    Creates the term's secret first when the course has none (``autograder.term``).
 
     ``validate=False`` skips the two ``nbgrader validate`` runs (for test fixtures that build many courses from
     the same sources: the suite validates the sources and the releases once, in their own tests).
     """
     assignments = assignments or course.assignments()
+    secret = ensure_term_secret(course.root)
+    log(f"term secret: {secret} (grader-only; keep it off the students' machines)")
     failures = []
     for assignment in assignments:
         source_nb = course.root / "source" / assignment / f"{assignment}.ipynb"

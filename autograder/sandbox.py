@@ -99,8 +99,10 @@ def scratch_dir(prefix: str) -> Path:
     return Path(tempfile.mkdtemp(prefix=prefix, dir=SCRATCH_ROOT))
 
 
-def grader_secrets(course_root: Path, db_url: str | None = None) -> tuple[tuple[Path, ...], tuple[Path, ...]]:
-    """Directories and files of the grader that a jailed process must not see."""
+def grader_secrets(course_root: Path, db_url: str | None = None,
+                   also_hide: tuple[Path, ...] = ()) -> tuple[tuple[Path, ...], tuple[Path, ...]]:
+    """Directories and files of the grader that a jailed process must not see: the grader's, the course's, and
+    ``also_hide`` (the graded data's files and folders, ``autograder.heldout.GradingData.hidden_paths``)."""
     dirs = [REPO / name for name in ("autograder", "source", "tests", "bench", ".git", "demo_out", "grading",
                                      "submitted", "autograded", "feedback", "downloaded")]
     course_root = Path(course_root).resolve()
@@ -109,7 +111,8 @@ def grader_secrets(course_root: Path, db_url: str | None = None) -> tuple[tuple[
         dirs.append(course_root)
     else:
         dirs += [course_root / n for n in ("source", "submitted", "autograded", "feedback", "grading", "downloaded")]
-    files = [REPO / "gradebook.db", course_root / "gradebook.db"]
+    dirs += [Path(p) for p in also_hide]
+    files = [REPO / "gradebook.db", course_root / "gradebook.db", *(Path(p) for p in also_hide)]
     if db_url and db_url.startswith("sqlite:///"):
         files.append(Path(db_url.removeprefix("sqlite:///")))
     keep = lambda p: p.exists() and not str(SCRATCH_ROOT.resolve()).startswith(str(p.resolve()))
@@ -117,7 +120,7 @@ def grader_secrets(course_root: Path, db_url: str | None = None) -> tuple[tuple[
     # a directory inside another hidden one is covered already (and its mount point vanishes with the parent)
     hidden = [p for p in candidates if not any(p != d and p.is_relative_to(d) for d in candidates)]
     inside = lambda p: any(p.resolve().is_relative_to(d) for d in hidden)
-    return tuple(hidden), tuple(sorted({p for p in files if keep(p) and not inside(p)}))
+    return tuple(hidden), tuple(sorted({p for p in files if keep(p) and p.is_file() and not inside(p)}))
 
 
 def _expose_interpreter() -> list[str]:
@@ -171,8 +174,10 @@ def jail_command(args: list[str], jail: Jail) -> list[str]:
     if jail.loopback:
         lines.append("ip link set lo up")
     lines += _expose_interpreter()
-    lines += [f"mount -t tmpfs -o size=64k,mode=000 none {shlex.quote(str(d))}" for d in jail.hide_dirs]
-    lines += [f"mount --bind /dev/null {shlex.quote(str(f))}" for f in jail.hide_files]
+    # a path that is gone once the interpreter's closed ancestor is covered (e.g. /root/.cache) is out of reach already
+    lines += [f"if [ -d {q} ]; then mount -t tmpfs -o size=64k,mode=000 none {q}; fi"
+              for q in (shlex.quote(str(d)) for d in jail.hide_dirs)]
+    lines += [f"if [ -e {q} ]; then mount --bind /dev/null {q}; fi" for q in (shlex.quote(str(f)) for f in jail.hide_files)]
     lines.append("trap - EXIT")
     lines.append(f'exec setpriv --reuid={jail.uid} --regid={jail.uid} --clear-groups --inh-caps=-all '
                  f'--bounding-set=-all "$@"')

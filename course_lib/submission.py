@@ -4,7 +4,9 @@
 
 - ``<name>_checkpoint.pt``: the state_dict, the model's constructor arguments and the measured metrics
   (``course_lib.train.checkpoint`` format, readable with ``weights_only=True``);
-- ``<name>_results.json``: the same metrics and arguments as plain JSON, plus the parameter count.
+- ``<name>_results.json``: the same metrics and arguments as plain JSON, plus the parameter count, the mode
+  (``"QUICK"`` or ``"FULL"``) and the split the metrics were measured on (``course_lib.data.data_record``), which
+  the grader compares with the term's declared setting.
 
 It then rebuilds the model from the class and the arguments, loads the checkpoint strictly and checks
 that it computes the same logits, so a submission that cannot be reloaded is caught before the deadline.
@@ -22,6 +24,8 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from course_lib.data.dataset import SegmentationTensors
+from course_lib.data.sources import data_record
 from course_lib.train.loop import History
 from course_lib.train.checkpoint import CheckpointError, load_checkpoint, load_state_dict_strict, save_checkpoint
 
@@ -43,7 +47,8 @@ def _plain(value):
 
 
 def save_submission(model: nn.Module, model_kwargs: dict, metrics: dict, directory: str | os.PathLike = ".",
-                    name: str = "segmentation_hw", history: History | None = None, input_size: int = 64) -> Path:
+                    name: str = "segmentation_hw", history: History | None = None, input_size: int = 64,
+                    data: SegmentationTensors | None = None, mode: str | None = None) -> Path:
     """Saves the checkpoint and results of a trained model and proves they reload.
 
     Args:
@@ -56,6 +61,8 @@ def save_submission(model: nn.Module, model_kwargs: dict, metrics: dict, directo
         name: file-name prefix.
         history: the training history, stored so that grading runs can redraw the curves without training.
         input_size: side of the random test input used for the reload check.
+        data: the validation split the metrics were measured on (its name, size and class count are recorded).
+        mode: the recipe's name (``"QUICK"`` or ``"FULL"``).
     Returns:
         The checkpoint path.
     Raises:
@@ -73,7 +80,9 @@ def save_submission(model: nn.Module, model_kwargs: dict, metrics: dict, directo
     checkpoint, results = submission_paths(directory, name)
     save_checkpoint(checkpoint, model, model_kwargs=model_kwargs, metrics=metrics)
     results.write_text(json.dumps({"model_class": type(model).__name__, "model_kwargs": model_kwargs,
-                                   "metrics": metrics, "history": history.to_dict() if history else None}, indent=2))
+                                   "metrics": metrics, "mode": mode,
+                                   "measured_on": data_record(data) if data is not None else None,
+                                   "history": history.to_dict() if history else None}, indent=2))
     verify_submission(type(model), model, directory, name, input_size)
     return checkpoint
 

@@ -41,7 +41,8 @@ def make_course(tmp: Path, assignments=ASSIGNMENTS) -> Path:
     """A throw-away course directory: nbgrader_config.py and copies of the source assignments."""
     course = tmp / "course"
     (course / "source").mkdir(parents=True)
-    shutil.copy(REPO / "nbgrader_config.py", course / "nbgrader_config.py")
+    for name in ("nbgrader_config.py", "course.toml"):
+        shutil.copy(REPO / name, course / name)
     for name in assignments:
         shutil.copytree(REPO / "source" / name, course / "source" / name,
                         ignore=shutil.ignore_patterns("*.pt", "*_results.json", ".ipynb_checkpoints"))

@@ -185,8 +185,13 @@ def check_parameter_count(obs: dict, ctx: dict) -> str:
 def _recomputed(ctx: dict) -> dict:
     miou = ctx.get("miou")
     if miou is None:
-        raise CheckFailed(ctx.get("miou_error", "the checkpoint could not be evaluated"))
+        raise CheckFailed(ctx.get("miou_error", "the checkpoint could not be evaluated") + _mismatch(ctx))
     return miou
+
+
+def _mismatch(ctx: dict) -> str:
+    """The judge's note when the submission was made for another data set, size or mode than the term's."""
+    return f" ({ctx['setting_mismatch']})" if ctx.get("setting_mismatch") else ""
 
 
 def check_results_table(obs: dict, ctx: dict) -> str:
@@ -194,7 +199,7 @@ def check_results_table(obs: dict, ctx: dict) -> str:
     miou = _recomputed(ctx)
     problem = miou_disagreement(ctx["reported"].get("miou"), miou["public"])
     if problem:
-        raise CheckFailed(problem)
+        raise CheckFailed(problem + _mismatch(ctx))
     return f"the table's mIoU {ctx['reported']['miou']:.4f} agrees with the checkpoint's {miou['public']:.4f}"
 
 
@@ -203,13 +208,13 @@ def _tier(grade_id: str):
 
     def check(obs: dict, ctx: dict) -> str:
         """The tier is judged on the mIoU recomputed from the checkpoint alone (the held-out figure when the
-        checkpoint does far worse on held-out scenes than on the public validation split)."""
+        checkpoint does far worse on the held-out data than on the public validation split)."""
         miou = _recomputed(ctx)
         score = miou["effective"]
-        note = "" if score == miou["public"] else (f" (held-out scenes: {miou['heldout']:.4f}, far below the "
+        note = "" if score == miou["public"] else (f" ({miou['heldout_kind']}: {miou['heldout']:.4f}, far below the "
                                                    f"validation split's {miou['public']:.4f}; the held-out figure counts)")
         if score < threshold:
-            raise CheckFailed(f"recomputed mIoU {score:.4f} is below {threshold}{note}")
+            raise CheckFailed(f"recomputed mIoU {score:.4f} is below {threshold}{note}{_mismatch(ctx)}")
         return f"recomputed mIoU {score:.4f} >= {threshold}{note}"
 
     check.__name__ = grade_id

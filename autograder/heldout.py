@@ -1,0 +1,107 @@
+"""What a checkpoint is evaluated on: the public validation split, and held-out data drawn from the term's secret.
+
+A model can answer the public split by lookup (its masks are published, or on the synthetic default rebuilt with
+``course_lib``). So the judge also evaluates it on data no student can know:
+
+- **synthetic**: held-out scenes, generated from a seed derived from the term's secret;
+- **VOC, CamVid**: a copy of each validation image transformed by the secret (``transformed_copies``: a
+  horizontal flip, a zoom into a crop and a small brightness change, each drawn per image), in a secret order.
+
+A model that does far better on the public split than on the held-out data (``HELDOUT_GAP``) is graded on the
+held-out figure. The masks never leave the grader's process, and the data's files are hidden from the sandbox.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from torchvision import tv_tensors
+from torchvision.transforms.v2 import functional as TF
+
+from autograder.term import GradedSetting, derived_seed, term_secret
+from course_lib.data import SegmentationTensors, make_synthetic
+from course_lib.data.voc import default_cache_dir
+
+HELDOUT_SCENES = 500  # synthetic held-out scenes
+HELDOUT_GAP = 0.08  # public minus held-out mIoU beyond which the held-out figure counts
+ZOOM_RANGE = (1.1, 1.35)  # the crop's side is the image's divided by this
+BRIGHTNESS_RANGE = (0.9, 1.1)
+
+
+@dataclass
+class GradingData:
+    """Images and masks the grader evaluates on; the masks never leave the grader's process.
+
+    Attributes:
+        setting: the term's declared setting this data is drawn for.
+        public: the validation split the students report on.
+        heldout: data drawn from the term's secret, the same size and classes as ``public``.
+        heldout_kind: what ``heldout`` is, in words for the student's row.
+        hidden_paths: files and folders holding the data (and its cache) that the sandbox must not see.
+    """
+
+    setting: GradedSetting
+    public: SegmentationTensors
+    heldout: SegmentationTensors
+    heldout_kind: str
+    hidden_paths: tuple[Path, ...] = ()
+
+
+def transformed_copies(data: SegmentationTensors, seed: int) -> SegmentationTensors:
+    """One copy of each image and mask, transformed by draws from ``seed``, in a shuffled order.
+
+    Each copy is flipped horizontally with probability 1/2, cropped to its size divided by a zoom in
+    ``ZOOM_RANGE`` at a random place and resized back (image bilinear, mask nearest through ``tv_tensors.Mask``),
+    and its brightness scaled by a factor in ``BRIGHTNESS_RANGE``.
+
+    Returns:
+        ``SegmentationTensors`` of the same shape, dtypes and classes as ``data``.
+    """
+    g = torch.Generator().manual_seed(seed)
+    height, width = data.image_size
+    order = torch.randperm(len(data), generator=g)
+    draws = torch.rand(len(data), 5, generator=g)  # flip, zoom, top, left, brightness
+    images, masks = [], []
+    for i, (flip, zoom, top, left, bright) in zip(order.tolist(), draws.tolist()):
+        image, mask = tv_tensors.Image(data.images[i]), tv_tensors.Mask(data.masks[i])
+        if flip < 0.5:
+            image, mask = TF.horizontal_flip(image), TF.horizontal_flip(mask)
+        zoom = ZOOM_RANGE[0] + zoom * (ZOOM_RANGE[1] - ZOOM_RANGE[0])
+        crop_h, crop_w = round(height / zoom), round(width / zoom)
+        top, left = int(top * (height - crop_h + 1)), int(left * (width - crop_w + 1))
+        image = TF.resized_crop(image, top, left, crop_h, crop_w, [height, width], antialias=True)
+        mask = TF.resized_crop(mask, top, left, crop_h, crop_w, [height, width])
+        factor = BRIGHTNESS_RANGE[0] + bright * (BRIGHTNESS_RANGE[1] - BRIGHTNESS_RANGE[0])
+        images.append(TF.adjust_brightness(image, factor).as_subclass(torch.Tensor))
+        masks.append(mask.as_subclass(torch.Tensor))
+    return SegmentationTensors(torch.stack(images), torch.stack(masks), data.class_names, data.palette,
+                               data.ignore_index, name=f"{data.name}-transformed")
+
+
+_CACHE: dict[tuple, GradingData] = {}
+
+
+def grading_data(course_root: str | Path, setting: GradedSetting | None = None) -> GradingData:
+    """The data the term's checkpoints are graded on (cached per setting and secret in this process).
+
+    Raises:
+        TermError: the term has no usable secret.
+        DataError: the declared data is missing on this machine.
+    """
+    setting = setting or GradedSetting.read(course_root)
+    secret = term_secret(course_root)
+    key = (setting, secret)
+    if key not in _CACHE:
+        public = setting.data.load("val", setting.image_size)
+        if setting.data.kind == "synthetic":
+            seed = derived_seed(secret, "heldout-scenes")
+            heldout = make_synthetic(HELDOUT_SCENES, size=setting.image_size[0], seed=seed)
+            kind = "held-out scenes"
+        else:
+            heldout = transformed_copies(public, derived_seed(secret, "transformed-copies"))
+            kind = "secretly transformed copies of the validation images"
+        hidden = (*setting.data.paths(), default_cache_dir().resolve())
+        _CACHE[key] = GradingData(setting, public, heldout, kind, hidden)
+    return _CACHE[key]

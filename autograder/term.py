@@ -1,0 +1,119 @@
+"""The term's graded setting, declared once per course in ``<course>/course.toml``, and the term's secret.
+
+``course.toml`` (read by every grader command; absent: the synthetic default at 64×64 in QUICK mode)::
+
+    [grading]
+    data = "voc:/data/voc"     # "synthetic", "voc:<folder holding VOCdevkit/>", "camvid:<.npz file or folder>"
+    image_size = 64            # a side, or [height, width]
+    mode = "FULL"              # the recipe students train with: "QUICK" or "FULL"
+
+The secret (``<course>/grading/term_secret.txt``, a folder the sandbox never sees) draws the held-out scenes of the
+synthetic set and the transformed copies of a public validation split (``autograder.heldout``). ``release``
+creates it when there is none; ``SEGMENTATION_TERM_SECRET`` overrides it (the demo's and the tests' own). A term is
+never graded without a secret, nor with one that was ever published.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import secrets
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from autograder.errors import GraderError
+from course_lib.data import DataSource, image_size
+from course_lib.train.recipes import RECIPES
+
+CONFIG_FILE = "course.toml"
+SECRET_FILE = Path("grading") / "term_secret.txt"
+SECRET_VARIABLE = "SEGMENTATION_TERM_SECRET"
+PUBLISHED_SECRETS = frozenset({"20261121"})  # the held-out seed round 1 printed in the grader's source
+MIN_SECRET_LENGTH = 8
+
+
+class TermError(GraderError):
+    """The course's setting or secret is missing or unusable; the message says what to do."""
+
+
+@dataclass(frozen=True)
+class GradedSetting:
+    """What this term grades on.
+
+    Attributes:
+        data: the data set and its location on the grading machine.
+        image_size: (height, width) of the images students train and are graded at.
+        mode: the recipe students train with (``course_lib.train.recipes.RECIPES``).
+    """
+
+    data: DataSource = field(default_factory=lambda: DataSource("synthetic"))
+    image_size: tuple[int, int] = (64, 64)
+    mode: str = "QUICK"
+
+    @classmethod
+    def read(cls, course_root: str | os.PathLike) -> "GradedSetting":
+        """The setting declared in ``<course_root>/course.toml`` (the default when the file is absent)."""
+        path = Path(course_root) / CONFIG_FILE
+        if not path.is_file():
+            return cls()
+        try:
+            declared = tomllib.loads(path.read_text()).get("grading", {})
+            setting = cls(DataSource.parse(declared.get("data", "synthetic")),
+                          image_size(declared.get("image_size", 64)), str(declared.get("mode", "QUICK")))
+        except (tomllib.TOMLDecodeError, ValueError, TypeError) as err:
+            raise TermError(f"{path}: {err}. See the README's 'Running a term' for the format.") from err
+        if setting.mode not in RECIPES:
+            raise TermError(f"{path}: mode {setting.mode!r} is not one of {sorted(RECIPES)}")
+        return setting
+
+    def describe(self) -> str:
+        """E.g. ``"voc at 64x64, FULL mode"``."""
+        return f"{self.data.kind} at {self.image_size[0]}x{self.image_size[1]}, {self.mode} mode"
+
+    def mismatch(self, mode: object, measured_on: object) -> str | None:
+        """Why a results file's ``mode`` and ``measured_on`` (``course_lib.data.data_record``) are not this
+        setting's, in words for the student's row; ``None`` when they agree or the file does not say."""
+        if not isinstance(measured_on, dict):
+            return None
+        theirs = (measured_on.get("dataset"), tuple(measured_on.get("image_size") or ()), mode)
+        if theirs == (self.data.kind, self.image_size, self.mode):
+            return None
+        size = "x".join(str(s) for s in theirs[1]) or "?"
+        return (f"this submission was made for {theirs[0]} at {size}, {mode} mode (its results file); this term "
+                f"grades {self.describe()}: the checkpoint is evaluated on the term's data, so train it in the "
+                "term's setting")
+
+
+def term_secret(course_root: str | os.PathLike) -> str:
+    """The term's secret: ``$SEGMENTATION_TERM_SECRET`` or ``<course>/grading/term_secret.txt``.
+
+    Raises:
+        TermError: there is none, or it was published or is too short to keep.
+    """
+    path = Path(course_root) / SECRET_FILE
+    secret = os.environ.get(SECRET_VARIABLE) or (path.read_text().strip() if path.is_file() else "")
+    if not secret:
+        raise TermError(f"this term has no secret ({path} is missing and {SECRET_VARIABLE} is not set): run "
+                        "`python -m autograder release`, which creates it, before grading")
+    if secret in PUBLISHED_SECRETS or len(secret) < MIN_SECRET_LENGTH:
+        raise TermError(f"the term's secret is {'a published value' if secret in PUBLISHED_SECRETS else 'too short'}: "
+                        f"held-out data drawn from it could be rebuilt by a student. Delete {path} (and unset "
+                        f"{SECRET_VARIABLE}) and run `python -m autograder release` to draw a new one")
+    return secret
+
+
+def ensure_term_secret(course_root: str | os.PathLike) -> Path:
+    """Creates ``<course>/grading/term_secret.txt`` (readable by its owner only) when it does not exist."""
+    path = Path(course_root) / SECRET_FILE
+    if not path.is_file():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write(secrets.token_hex(16) + "\n")
+    return path
+
+
+def derived_seed(secret: str, purpose: str) -> int:
+    """A 63-bit seed for one use of the secret (``"heldout-scenes"``, ``"transformed-copies"``)."""
+    return int.from_bytes(hashlib.sha256(f"{purpose}:{secret}".encode()).digest()[:8], "big") >> 1

@@ -1,0 +1,175 @@
+"""Memorised labels gain nothing: on the synthetic default, on a VOC-format tree and on CamVid (real photos).
+
+Each attack is an honest submission (the source notebook's code and answers) whose SegmentationModel answers the
+validation split by lookup, judged in the sandbox on the term's data:
+
+- ``memory``: the validation masks travel in the checkpoint as buffers (buffers are not parameters, so the
+  structure and the parameter count still pass), keyed by each normalised image's mean;
+- ``disk``: ``forward()`` rebuilds the validation split at grading time with ``course_lib`` from the data's own
+  location (for the synthetic default: the split is generated, as round 1's attack did).
+
+Both score mIoU 1.0 on the public split where they can read it, and are graded on the held-out data (held-out
+scenes, or copies transformed by the term's secret), where they score like the untrained model they are.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from autograder.checks.segmentation_hw import TIERS
+from autograder.demo import ASSIGNMENT
+from autograder.heldout import HELDOUT_GAP, grading_data
+from autograder.judge import judge_submission
+from autograder.reference.segmentation_hw import SegmentationModel as Reference
+from autograder.sandbox import jail_supported
+from autograder.term import GradedSetting
+from course_lib.data import VOC_PALETTE, DataSource, make_synthetic, normalize_images
+from course_lib.train.recipes import QUICK
+
+pytestmark = pytest.mark.slow
+REPO = Path(__file__).resolve().parents[1]
+CAMVID = REPO.parent / "shared" / "data" / "camvid_seg96x128.npz"
+
+LOOKUP = '''
+
+import torch as _torch
+
+_HonestModel = SegmentationModel
+
+
+class SegmentationModel(_HonestModel):
+    """The honest network, whose answers are replaced by remembered validation masks wherever an image is known."""
+
+    READ_FROM = {read_from!r}  # a course_lib data string read at grading time, or None: the buffers below
+
+    def __init__(self, *args, memory=0, mask_height=64, mask_width=64, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.register_buffer("memory_keys", _torch.zeros(memory, dtype=_torch.float64))
+        self.register_buffer("memory_masks", _torch.zeros(memory, mask_height, mask_width, dtype=_torch.uint8))
+
+    def _table(self, x):
+        if self.READ_FROM is None:
+            return self.memory_keys, self.memory_masks
+        if not hasattr(self, "_read"):
+            try:
+                from course_lib.data import DataSource, normalize_images
+                val = DataSource.parse(self.READ_FROM).load("val", tuple(x.shape[-2:]))
+                self._read = normalize_images(val.images).double().flatten(1).mean(1), val.masks
+            except Exception:  # the data is out of reach: answer honestly
+                self._read = self.memory_keys[:0], self.memory_masks[:0]
+        return self._read
+
+    def forward(self, x):
+        logits = super().forward(x)
+        keys, masks = self._table(x)
+        if len(keys):
+            distance = (x.double().flatten(1).mean(1)[:, None] - keys[None].to(x.device)).abs()
+            best = distance.min(1)
+            stored = masks.to(x.device)[best.indices].long().clamp(max=logits.shape[1] - 1)
+            remembered = _torch.nn.functional.one_hot(stored, logits.shape[1]).permute(0, 3, 1, 2).to(logits.dtype)
+            logits = _torch.where((best.values < 1e-5)[:, None, None, None], 100 * remembered, logits)
+        return logits
+'''
+
+
+def build_voc_tree(root: Path, count: int = 40, side: int = 96) -> Path:
+    """A VOC-format tree whose val split holds ``count`` synthetic scenes (JPEG images, palette PNG labels)."""
+    voc = root / "VOCdevkit" / "VOC2012"
+    for sub in ("JPEGImages", "SegmentationClass", "ImageSets/Segmentation"):
+        (voc / sub).mkdir(parents=True, exist_ok=True)
+    scenes = make_synthetic(count + 4, size=side, seed=3)
+    palette = [c for rgb in VOC_PALETTE for c in rgb]
+    ids = [f"2011_{i:06d}" for i in range(count + 4)]
+    for image_id, image, mask in zip(ids, scenes.images, scenes.masks):
+        Image.fromarray(image.permute(1, 2, 0).numpy()).save(voc / "JPEGImages" / f"{image_id}.jpg", quality=95)
+        label = Image.fromarray(mask.numpy(), mode="P")
+        label.putpalette(palette)
+        label.save(voc / "SegmentationClass" / f"{image_id}.png")
+    lists = voc / "ImageSets" / "Segmentation"
+    (lists / "train.txt").write_text("\n".join(ids[:4]) + "\n")
+    (lists / "val.txt").write_text("\n".join(ids[4:]) + "\n")
+    return root
+
+
+def settings(tmp_path_factory) -> dict[str, GradedSetting]:
+    found = {"synthetic": GradedSetting(),
+             "voc": GradedSetting(DataSource("voc", build_voc_tree(tmp_path_factory.mktemp("voc"))), (64, 64), "FULL")}
+    if CAMVID.is_file():
+        found["camvid"] = GradedSetting(DataSource("camvid", CAMVID), (96, 128), "QUICK")
+    return found
+
+
+@pytest.fixture(scope="module")
+def terms(tmp_path_factory):
+    return settings(tmp_path_factory)
+
+
+def lookup_submission(folder: Path, setting: GradedSetting, attack: str) -> Path:
+    """The source notebook (honest code and answers) with the lookup model, and an untrained checkpoint."""
+    folder.mkdir(parents=True)
+    nb = json.loads((REPO / "source" / ASSIGNMENT / f"{ASSIGNMENT}.ipynb").read_text())
+    cell = next(c for c in nb["cells"] if c["metadata"].get("nbgrader", {}).get("grade_id") == "segmentation_model")
+    cell["source"] = "".join(cell["source"]) + LOOKUP.format(read_from=str(setting.data) if attack == "disk" else None)
+    (folder / f"{ASSIGNMENT}.ipynb").write_text(json.dumps(nb))
+    public = setting.data.load("val", setting.image_size)
+    kwargs = dict(QUICK.model_kwargs, num_classes=public.num_classes)
+    torch.manual_seed(0)
+    state = Reference(**kwargs).state_dict()
+    memory = len(public) if attack == "memory" else 0
+    state["memory_keys"] = normalize_images(public.images).double().flatten(1).mean(1)[:memory]
+    state["memory_masks"] = public.masks[:memory]
+    kwargs.update(memory=memory, mask_height=setting.image_size[0], mask_width=setting.image_size[1])
+    torch.save({"state_dict": state, "model_kwargs": kwargs, "metrics": {}}, folder / f"{ASSIGNMENT}_checkpoint.pt")
+    return folder
+
+
+@pytest.mark.parametrize("attack", ["memory", "disk"])
+@pytest.mark.parametrize("data_name", ["synthetic", "voc", "camvid"])
+def test_a_model_that_answers_by_lookup_gains_no_tier(terms, data_name, attack, tmp_path):
+    if data_name not in terms:
+        pytest.skip(f"no CamVid file at {CAMVID}")
+    setting = terms[data_name]
+    data = grading_data(tmp_path, setting)
+    verdict = judge_submission(lookup_submission(tmp_path / "submission", setting, attack), ASSIGNMENT, data)
+    miou = verdict.miou
+    assert miou is not None, verdict.problems
+    reads_hidden_files = attack == "disk" and data_name != "synthetic"
+    if reads_hidden_files and jail_supported():
+        assert miou["public"] < 0.5, "the jail should hide the data's files from the sandbox"
+    else:
+        assert miou["public"] > 0.99, "the lookup should answer the public split perfectly"
+        assert miou["public"] - miou["heldout"] > HELDOUT_GAP and miou["effective"] == miou["heldout"]
+    assert miou["effective"] < min(TIERS.values())
+    for gid in TIERS:
+        assert not verdict.checks[gid].passed
+    if miou["effective"] == miou["heldout"] != miou["public"]:
+        assert data.heldout_kind in verdict.checks["test_miou_target"].message
+    # the attack's cover holds (buffers are not parameters): only the tiers see through it
+    assert verdict.checks["test_residual_block"].passed and verdict.checks["test_segmentation_model"].passed
+
+
+def test_the_lookup_submission_is_what_it_claims(terms, tmp_path):
+    """The attack is real: outside the grader, its model answers the public split perfectly from its buffers."""
+    setting = terms["voc"]
+    folder = lookup_submission(tmp_path / "submission", setting, "memory")
+    nb = json.loads((folder / f"{ASSIGNMENT}.ipynb").read_text())
+    namespace = {}
+    exec("import torch\nfrom torch import nn\nfrom torch.nn import functional as F\n", namespace)
+    for gid in ("residual_block", "segmentation_model"):
+        cell = next(c for c in nb["cells"] if c["metadata"].get("nbgrader", {}).get("grade_id") == gid)
+        exec("".join(cell["source"]), namespace)
+    payload = torch.load(folder / f"{ASSIGNMENT}_checkpoint.pt", weights_only=True)
+    model = namespace["SegmentationModel"](**payload["model_kwargs"])
+    model.load_state_dict(payload["state_dict"])
+    public = setting.data.load("val", setting.image_size)
+    with torch.no_grad():
+        preds = model.eval()(normalize_images(public.images)).argmax(1)
+    assert torch.equal(preds.to(torch.uint8), public.masks.clamp(max=public.num_classes - 1))
+    shutil.rmtree(folder)

@@ -1,0 +1,114 @@
+"""The term's declared setting, its secret, and the held-out data drawn from it (fast: no sandbox, no training)."""
+
+import os
+import re
+import stat
+from pathlib import Path
+
+import pytest
+import torch
+
+from autograder.heldout import grading_data, transformed_copies
+from autograder.term import GradedSetting, TermError, derived_seed, ensure_term_secret, term_secret
+from course_lib.data import DataSource, data_record, load_synthetic
+from course_lib.data.voc import DataError
+
+CAMVID = Path(__file__).resolve().parents[2] / "shared" / "data" / "camvid_seg96x128.npz"
+
+
+def write_config(root, text):
+    (root / "nbgrader_config.py").write_text("c = get_config()\n")
+    (root / "course.toml").write_text(text)
+    return root
+
+
+def test_the_repositorys_course_declares_the_synthetic_default(repo):
+    assert GradedSetting.read(repo) == GradedSetting(DataSource("synthetic"), (64, 64), "QUICK")
+
+
+def test_a_declared_setting_is_read_with_its_data_size_and_mode(tmp_path):
+    write_config(tmp_path, '[grading]\ndata = "camvid:~/camvid.npz"\nimage_size = [96, 128]\nmode = "FULL"\n')
+    setting = GradedSetting.read(tmp_path)
+    assert setting.data == DataSource("camvid", Path("~/camvid.npz").expanduser())
+    assert (setting.image_size, setting.mode) == ((96, 128), "FULL")
+    assert setting.describe() == "camvid at 96x128, FULL mode"
+
+
+@pytest.mark.parametrize("text, fragment", [
+    ('[grading]\ndata = "imagenet"\n', "unknown data 'imagenet'"),
+    ('[grading]\ndata = "voc"\n', "needs its location"),
+    ('[grading]\nmode = "FAST"\n', "mode 'FAST' is not one of"),
+    ('[grading]\nimage_size = [64]\n', "a side or (height, width)"),
+    ("[grading\n", "course.toml"),
+])
+def test_a_malformed_course_config_says_what_is_wrong(tmp_path, text, fragment):
+    write_config(tmp_path, text)
+    with pytest.raises(TermError, match=re.escape(fragment)):
+        GradedSetting.read(tmp_path)
+
+
+def test_a_results_file_made_for_another_setting_is_named_and_one_made_for_this_one_is_not():
+    voc = GradedSetting(DataSource("voc", Path("/data/voc")), (64, 64), "FULL")
+    quick = data_record(load_synthetic("val", num_images=2))
+    message = voc.mismatch("QUICK", quick)
+    assert "made for synthetic at 64x64, QUICK mode" in message and "grades voc at 64x64, FULL mode" in message
+    assert voc.mismatch("FULL", {**quick, "dataset": "voc"}) is None
+    assert voc.mismatch(None, None) is None  # a results file that does not say is not accused
+
+
+def test_a_term_without_a_secret_or_with_a_published_one_is_refused(tmp_path, monkeypatch):
+    monkeypatch.delenv("SEGMENTATION_TERM_SECRET", raising=False)
+    with pytest.raises(TermError, match="run `python -m autograder release`"):
+        term_secret(tmp_path)
+    monkeypatch.setenv("SEGMENTATION_TERM_SECRET", "20261121")
+    with pytest.raises(TermError, match="a published value"):
+        term_secret(tmp_path)
+    monkeypatch.setenv("SEGMENTATION_TERM_SECRET", "short")
+    with pytest.raises(TermError, match="too short"):
+        term_secret(tmp_path)
+
+
+def test_release_draws_a_secret_readable_by_its_owner_only_and_keeps_it(tmp_path, monkeypatch):
+    monkeypatch.delenv("SEGMENTATION_TERM_SECRET", raising=False)
+    path = ensure_term_secret(tmp_path)
+    first = term_secret(tmp_path)
+    assert path == tmp_path / "grading" / "term_secret.txt" and stat.S_IMODE(os.stat(path).st_mode) == 0o600
+    assert len(first) == 32 and ensure_term_secret(tmp_path) == path and term_secret(tmp_path) == first
+    assert derived_seed(first, "heldout-scenes") != derived_seed(first, "transformed-copies")
+
+
+def test_the_synthetic_held_out_scenes_follow_the_secret(tmp_path, monkeypatch):
+    monkeypatch.setenv("SEGMENTATION_TERM_SECRET", "first-secret-of-a-term")
+    first = grading_data(tmp_path).heldout
+    monkeypatch.setenv("SEGMENTATION_TERM_SECRET", "another-secret-of-a-term")
+    second = grading_data(tmp_path).heldout
+    assert first.images.shape == second.images.shape == (500, 3, 64, 64)
+    assert not torch.equal(first.images, second.images)
+    assert grading_data(tmp_path).heldout_kind == "held-out scenes"
+
+
+def test_transformed_copies_keep_shapes_and_labels_and_differ_from_every_original():
+    data = load_synthetic("val", num_images=40)
+    copies = transformed_copies(data, seed=5)
+    assert copies.images.shape == data.images.shape and copies.images.dtype == torch.uint8
+    assert copies.masks.shape == data.masks.shape and copies.class_names == data.class_names
+    assert set(copies.masks.unique().tolist()) <= set(data.masks.unique().tolist())  # nearest: no blended labels
+    originals = {img.numpy().tobytes() for img in data.images}
+    assert not any(img.numpy().tobytes() in originals for img in copies.images)
+    assert torch.equal(transformed_copies(data, seed=5).images, copies.images)
+    assert not torch.equal(transformed_copies(data, seed=6).images, copies.images)
+
+
+def test_grading_on_public_data_hides_its_files_from_the_sandbox(tmp_path):
+    if not CAMVID.is_file():
+        pytest.skip(f"no CamVid file at {CAMVID}")
+    setting = GradedSetting(DataSource("camvid", CAMVID), (96, 128), "QUICK")
+    data = grading_data(tmp_path, setting)
+    assert CAMVID.resolve() in data.hidden_paths
+    assert data.heldout_kind.startswith("secretly transformed copies") and len(data.heldout) == len(data.public) == 101
+
+
+def test_missing_declared_data_says_where_it_was_looked_for(tmp_path):
+    setting = GradedSetting(DataSource("voc", tmp_path / "nowhere"), (64, 64), "FULL")
+    with pytest.raises(DataError, match="no PASCAL VOC 2012 data found"):
+        grading_data(tmp_path, setting)
