@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test check venv release bench bench-load clean
+.PHONY: demo test check venv release bundle bench bench-gpu bench-load clean
 
 venv: $(STAMP)
 
@@ -28,12 +28,21 @@ check: $(STAMP)
 release: $(STAMP)
 	$(PY) -m autograder release
 
+# What students receive (student_bundle/ and student_bundle.zip): release notebooks, course_lib wheel, README.
+bundle: $(STAMP)
+	$(PY) -m autograder bundle
+
 bench: $(STAMP)
 	$(PY) bench/synthetic_calibration.py
 	$(PY) bench/model_throughput.py
 	$(PY) bench/metric_throughput.py
 	$(PY) bench/camvid_recipe.py
 	$(PY) bench/grading_at_scale.py
+
+# The FULL recipe and GPU grading on one GPU (at most about 10 minutes). No set-up step: it also runs on an offline
+# GPU node that has only PyTorch, torchvision, pandas, matplotlib and tqdm (the .venv's Python when there is one).
+bench-gpu:
+	PYTHONPATH=. $(if $(wildcard $(PY)),$(PY),$(PYTHON)) bench/gpu.py
 
 # make demo from a fresh clone of HEAD, idle and with one core kept busy (about 15 minutes on 2 cores).
 bench-load: $(STAMP)

@@ -1,6 +1,7 @@
 """The TA pipeline's one entry point: ``python -m autograder <command>``.
 
     release                           regenerate, validate and leak-scan every assignment (instructor)
+    bundle [--out DIR]                what students receive: release notebooks, course_lib wheel, README (+ .zip)
     collect <assignment> <lms.zip>    LMS export → submitted/ (nbgrader zip_collect) with a report
     grade <assignment> [--student S]  autograde in parallel workers; one student's failure stays theirs
     feedback <assignment>             nbgrader feedback, hidden test code never shown
@@ -36,6 +37,8 @@ def _run(argv: list[str] | None) -> int:
     sub = parser.add_subparsers(dest="command", required=True)
     p = sub.add_parser("release", help="regenerate and check release/ (instructor)")
     p.add_argument("assignments", nargs="*")
+    p = sub.add_parser("bundle", help="the student bundle: release notebooks, course_lib wheel, environment, README")
+    p.add_argument("--out", type=Path, default=None, help="bundle folder (default: <course>/student_bundle)")
     p = sub.add_parser("collect", help="LMS zip → submitted/")
     p.add_argument("assignment")
     p.add_argument("zip", type=Path)
@@ -59,6 +62,10 @@ def _run(argv: list[str] | None) -> int:
         from autograder.release import release
 
         release(course, args.assignments or None)
+    elif args.command == "bundle":
+        from autograder.bundle import build_bundle
+
+        build_bundle(course, args.out)
     elif args.command == "collect":
         from autograder.collect import collect
 

@@ -15,7 +15,7 @@ import json
 import os
 import shutil
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import torch
@@ -29,7 +29,7 @@ from autograder.notebook import (
     SubmissionError, answer_cells, duplicated_ids, first_cells_by_id, read_notebook, require_assignment,
 )
 from course_lib.answers import parse_results_table
-from autograder.sandbox import JAIL_SETUP_FAILED, Jail, Limits, grader_secrets, minimal_env, python_command, run_limited, scratch_dir
+from autograder.sandbox import JAIL_SETUP_FAILED, RLIM_INFINITY, Jail, Limits, grader_secrets, minimal_env, python_command, run_limited, scratch_dir
 from course_lib.data import SegmentationTensors
 from course_lib.metrics import ConfusionMatrix, mean_iou
 
@@ -168,6 +168,8 @@ def judge_submission(folder: Path, assignment: str | Assignment = "segmentation_
     if spec.graded_on_data:
         ctx["miou"], ctx["miou_error"] = _score_predictions(obs, data)
         verdict.miou = ctx["miou"]
+        predictions = obs.get("predictions") if isinstance(obs.get("predictions"), dict) else {}
+        verdict.sandbox.update({k: predictions[k] for k in ("device", "device_note") if predictions.get(k)})
     for gid, check in spec.checks.items():
         verdict.checks[gid] = run_check(gid, check, obs, ctx)
     verdict.seconds = time.perf_counter() - start
@@ -200,10 +202,14 @@ def _probe_in(work: Path, spec: Assignment, cells: dict, checkpoint: Path | None
               inputs: dict | None, limits: Limits, verdict: Verdict, jail: Jail) -> dict:
     shutil.copy(RUNNER, work / "runner.py")
     shutil.copy(spec.probes_file, work / "probes.py")
-    spec = {"cells": cells, "probes_file": "probes.py", "out": "observations.pt", "checkpoint": None, "threads": 1}
+    spec = {"cells": cells, "probes_file": "probes.py", "out": "observations.pt", "checkpoint": None, "threads": 1,
+            "device": "cpu"}
     if data is not None:  # images only: the masks never leave this process
         torch.save(torch.cat([data.public.images, data.heldout.images]), work / "images.pt")
         spec["images"] = "images.pt"
+        spec["device"] = data.setting.evaluate_on
+        if spec["device"] == "cuda":  # CUDA reserves far more address space than it uses: no RLIMIT_AS there
+            limits = replace(limits, memory_bytes=RLIM_INFINITY)
     if inputs is not None:
         torch.save(inputs, work / "inputs.pt")
         spec["inputs"] = "inputs.pt"

@@ -33,6 +33,7 @@ try:
     import resource
 except ImportError:  # not on Windows
     resource = None
+RLIM_INFINITY = resource.RLIM_INFINITY if resource is not None else -1  # "no limit" for a Limits field
 
 
 @dataclass(frozen=True)

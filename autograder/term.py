@@ -6,6 +6,7 @@
     data = "voc:/data/voc"     # "synthetic", "voc:<folder holding VOCdevkit/>", "camvid:<.npz file or folder>"
     image_size = 64            # a side, or [height, width]
     mode = "FULL"              # the recipe students train with: "QUICK" or "FULL"
+    evaluate_on = "cuda"       # where the judge runs a checkpoint's predictions: "cpu" (default) or "cuda"
 
 The secret (``<course>/grading/term_secret.txt``, a folder the sandbox never sees) draws the held-out scenes of the
 synthetic set and the transformed copies of a public validation split (``autograder.heldout``). ``release``
@@ -45,11 +46,14 @@ class GradedSetting:
         data: the data set and its location on the grading machine.
         image_size: (height, width) of the images students train and are graded at.
         mode: the recipe students train with (``course_lib.train.recipes.RECIPES``).
+        evaluate_on: ``"cpu"`` or ``"cuda"``: where the sandbox computes a checkpoint's predictions (it falls back
+            to the CPU, saying so, when CUDA is unusable there).
     """
 
     data: DataSource = field(default_factory=lambda: DataSource("synthetic"))
     image_size: tuple[int, int] = (64, 64)
     mode: str = "QUICK"
+    evaluate_on: str = "cpu"
 
     @classmethod
     def read(cls, course_root: str | os.PathLike) -> "GradedSetting":
@@ -60,11 +64,14 @@ class GradedSetting:
         try:
             declared = tomllib.loads(path.read_text()).get("grading", {})
             setting = cls(DataSource.parse(declared.get("data", "synthetic")),
-                          image_size(declared.get("image_size", 64)), str(declared.get("mode", "QUICK")))
+                          image_size(declared.get("image_size", 64)), str(declared.get("mode", "QUICK")),
+                          str(declared.get("evaluate_on", "cpu")))
         except (tomllib.TOMLDecodeError, ValueError, TypeError) as err:
             raise TermError(f"{path}: {err}. See the README's 'Running a term' for the format.") from err
         if setting.mode not in RECIPES:
             raise TermError(f"{path}: mode {setting.mode!r} is not one of {sorted(RECIPES)}")
+        if setting.evaluate_on not in ("cpu", "cuda"):
+            raise TermError(f"{path}: evaluate_on {setting.evaluate_on!r} is not 'cpu' or 'cuda'")
         return setting
 
     def describe(self) -> str:

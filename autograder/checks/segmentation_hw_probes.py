@@ -157,7 +157,7 @@ def probe_parameters(ns, spec):
 def probe_predictions(ns, spec):
     """Predictions (argmax, uint8) of the submitted checkpoint on the images it is given; masks never come here."""
     model, _ = _load_submitted(ns, spec)
-    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    device, note = _evaluation_device(spec.get("device", "cpu"))
     model.to(device)
     images = torch.load(spec["images"], weights_only=True)  # (N, 3, H, W) uint8
     mean = torch.tensor((0.485, 0.456, 0.406), device=device).view(1, 3, 1, 1)
@@ -168,7 +168,19 @@ def probe_predictions(ns, spec):
             x = (images[start:start + 100].to(device).float() / 255 - mean) / std
             logits = model(x)
             preds.append(logits.argmax(1).clamp(0, 255).to(torch.uint8).cpu())
-    return {"preds": torch.cat(preds), "logits_shape": list(logits.shape), "finite": bool(torch.isfinite(logits).all())}
+    return {"preds": torch.cat(preds), "logits_shape": list(logits.shape), "finite": bool(torch.isfinite(logits).all()),
+            "device": str(device), "device_note": note}
+
+
+def _evaluation_device(wanted):
+    """The device the course evaluates on (``"cpu"`` or ``"cuda"``), and why it fell back to the CPU if it did."""
+    if wanted != "cuda":
+        return torch.device("cpu"), ""
+    try:
+        torch.zeros(1, device="cuda")
+        return torch.device("cuda"), ""
+    except Exception as err:  # no usable GPU in the sandbox: the CPU gives the same predictions, only slower
+        return torch.device("cpu"), f"CUDA unusable in the sandbox ({_error(err)}); evaluated on the CPU"
 
 
 PROBES = {

@@ -1,0 +1,186 @@
+"""``bundle``: what students receive, built from ``release/`` and ``course_lib`` and nothing else.
+
+    <out>/README.md                               install, this term's setting, hand-in steps
+    <out>/environment.yml                         conda: Python 3.11, course_lib's dependencies and its wheel
+    <out>/wheels/course_lib-<version>-py3-none-any.whl
+    <out>/<assignment>/...                        each assignment's release folder
+    <out>.zip                                     the same, one file to upload to the LMS
+
+The wheel is built from a tree that holds only the root ``pyproject.toml``, ``course_lib/`` and the student
+README, so nothing of the course repository (sources, grader, tests) can slip into it. Before the zip is written
+the bundle is checked (``bundle_leaks``): no solution region, model answer or hidden test of any source notebook,
+no line of a reference solution, no grader module, checkpoint or gradebook, and not the term's secret; a bundle
+that fails is refused.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import tomllib
+import zipfile
+from pathlib import Path
+
+from autograder.checks import get_assignment
+from autograder.config import REPO
+from autograder.course import Course
+from autograder.errors import GraderError
+from autograder.leaks import MIN_LENGTH, scan, secret_lines
+from autograder.term import SECRET_FILE, SECRET_VARIABLE, GradedSetting
+
+FORBIDDEN_NAMES = ("autograder", "term_secret", "gradebook", ".pt", "_results.json", "/source/", "hidden")
+
+README = """# {title}: what you need
+
+This folder is everything you need for the course's assignments: the notebooks, the course library
+(`course_lib`) as a wheel, and an environment file.
+
+## Install (once)
+
+With Python 3.11 and pip (a virtual environment keeps it apart from your other projects):
+
+```bash
+python3.11 -m venv .venv && source .venv/bin/activate
+pip install {wheel_path}        # course_lib and its dependencies (PyTorch: about 5 GB the first time)
+```
+
+or with conda: `conda env create -f environment.yml && conda activate segmentation-student`.
+
+## Work
+
+```bash
+jupyter lab {first_notebook}
+```
+
+{setting_line}
+
+Run the cells from the top. While developing, keep `MODE = "QUICK"` (a few minutes on a laptop's CPU). Each
+notebook says at the top what is graded, for how many points, and how long it takes. Check your work with the
+visible test cells and with the Validate button; save the notebook (Ctrl+S) before the last cells, which read the
+saved file.
+
+## Hand in
+
+{hand_in}
+
+Upload the files unchanged and unrenamed: the grader rebuilds your model from them, evaluates it on its own data
+and reads your written answers from the notebook.
+"""
+
+
+def _setting_line(setting: GradedSetting) -> str:
+    height, width = setting.image_size
+    size = f"{height}" if height == width else f"({height}, {width})"
+    data = {"synthetic": '"synthetic"', "voc": '"voc:<the folder holding VOCdevkit/>"',
+            "camvid": '"camvid:<where you keep camvid_seg96x128.npz>"'}[setting.data.kind]
+    return (f"**This term** grades the homework in {setting.mode} mode on {setting.data.kind} data at {height}x{width}: "
+            f"before your final training run set `MODE = \"{setting.mode}\"`, `DATA = {data}` and "
+            f"`IMAGE_SIZE = {size}` in the notebook's first code cell.")
+
+
+def _hand_in(assignments: list[str]) -> str:
+    """One line per assignment: the notebook, and each checkpoint its notebook saves with its results file."""
+    lines = []
+    for name in assignments:
+        spec = get_assignment(name)
+        files = [spec.notebook]
+        for checkpoint in spec.reference_artifacts:
+            files += [checkpoint, checkpoint.replace("_checkpoint.pt", "_results.json")]
+        lines.append(f"- **{name}**: " + ", ".join(f"`{f}`" for f in files))
+    return "\n".join(lines)
+
+
+def _student_requirements() -> list[str]:
+    return tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["dependencies"]
+
+
+def build_wheel(out: Path) -> Path:
+    """The ``course_lib`` wheel, built from a tree holding only ``pyproject.toml``, ``course_lib/`` and a README."""
+    with tempfile.TemporaryDirectory(prefix="course-lib-wheel-") as tmp:
+        tree = Path(tmp) / "course-lib"
+        shutil.copytree(REPO / "course_lib", tree / "course_lib", ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+        shutil.copy(REPO / "pyproject.toml", tree / "pyproject.toml")
+        (tree / "README.md").write_text("course_lib: the library of the image-segmentation course.\n")
+        proc = subprocess.run([sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "--no-build-isolation",
+                               "-w", str(out), str(tree)], capture_output=True, text=True)
+        if proc.returncode != 0:
+            raise GraderError(f"could not build the course_lib wheel: {proc.stderr.strip()[-800:]}")
+    (wheel,) = out.glob("course_lib-*.whl")
+    return wheel
+
+
+def bundle_leaks(folder: Path, course: Course, assignments: list[str]) -> list[str]:
+    """Everything in ``folder`` (the wheel unpacked too) that students must not get, as ``"path: what"`` lines."""
+    found = []
+    with tempfile.TemporaryDirectory(prefix="bundle-scan-") as tmp:
+        unpacked = Path(tmp)
+        for wheel in folder.rglob("*.whl"):
+            zipfile.ZipFile(wheel).extractall(unpacked / wheel.stem)
+        files = [p for root in (folder, unpacked) for p in root.rglob("*") if p.is_file()]
+        found += [f"{p}: a grader-only file name" for p in files
+                  if any(bad in "/" + p.relative_to(unpacked if p.is_relative_to(unpacked) else folder).as_posix()
+                         for bad in FORBIDDEN_NAMES)]
+        secrets = set()
+        for name in assignments:
+            secrets |= secret_lines(course.root / "source" / name / get_assignment(name).notebook)
+        public = {line.strip() for name in assignments for line in _notebook_lines(folder / name / get_assignment(name).notebook)}
+        for reference in (REPO / "autograder" / "reference").glob("*.py"):  # its lines the release does not show
+            secrets |= {line.strip() for line in reference.read_text().splitlines()
+                        if len(line.strip()) >= MIN_LENGTH and line.strip() not in public
+                        and not line.strip().startswith(("import ", "from ", "#"))}
+        found += scan([folder, unpacked], secrets)
+        term = _term_secret_text(course)
+        if term:
+            found += [f"{p}: the term's secret" for p in [*files, *folder.rglob("*.zip")] if term.encode() in p.read_bytes()]
+    return found
+
+
+def _notebook_lines(path: Path) -> list[str]:
+    import nbformat
+
+    return [line for cell in nbformat.read(path, as_version=4).cells for line in cell.source.splitlines()]
+
+
+def _term_secret_text(course: Course) -> str | None:
+    path = course.root / SECRET_FILE
+    return os.environ.get(SECRET_VARIABLE) or (path.read_text().strip() if path.is_file() else None)
+
+
+def build_bundle(course: Course, out: Path | None = None, assignments: list[str] | None = None, log=print) -> Path:
+    """Writes the student bundle to ``out`` (default ``<course>/student_bundle``) and ``out.zip``; returns the zip.
+
+    Raises:
+        GraderError: an assignment has no release, or the bundle holds something students must not get.
+    """
+    assignments = assignments or course.assignments()
+    out = Path(out or course.root / "student_bundle").resolve()
+    if out.exists():
+        shutil.rmtree(out)
+    out.mkdir(parents=True)
+    for name in assignments:
+        release = course.root / "release" / name
+        if not (release / get_assignment(name).notebook).is_file():
+            raise GraderError(f"{release} has no notebook: run `python -m autograder release` first")
+        shutil.copytree(release, out / name, ignore=shutil.ignore_patterns(".ipynb_checkpoints", "__pycache__"))
+    wheel = build_wheel(out / "wheels")
+    setting = GradedSetting.read(course.root)
+    wheel_path = f"wheels/{wheel.name}"
+    (out / "README.md").write_text(README.format(
+        title="Image segmentation", wheel_path=wheel_path,
+        first_notebook=f"{assignments[0]}/{get_assignment(assignments[0]).notebook}",
+        setting_line=_setting_line(setting), hand_in=_hand_in(assignments)))
+    (out / "environment.yml").write_text(
+        "# conda env create -f environment.yml && conda activate segmentation-student\n"
+        "name: segmentation-student\nchannels:\n  - conda-forge\ndependencies:\n  - python=3.11\n  - pip\n  - pip:\n"
+        + "".join(f"      - {req}\n" for req in _student_requirements()) + f"      - ./{wheel_path}\n")
+    leaks = bundle_leaks(out, course, assignments)
+    if leaks:
+        raise GraderError("student bundle REFUSED, it holds grader-only material:\n  " + "\n  ".join(leaks[:10]))
+    archive = Path(shutil.make_archive(str(out), "zip", root_dir=out.parent, base_dir=out.name))
+    log(f"student bundle: {out} and {archive} ({archive.stat().st_size / 1e6:.2f} MB): "
+        f"{', '.join(assignments)}, {wheel.name}; no solution, model answer, hidden test, reference, grader file "
+        "or term secret in it")
+    return archive

@@ -1,0 +1,119 @@
+"""The student bundle: the release notebooks, the course_lib wheel, an environment file and a README, and nothing
+a student must not get (checked here independently of the bundle's own scan)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from autograder.bundle import build_bundle
+from autograder.course import Course
+from autograder.errors import GraderError
+from notebooks import ASSIGNMENTS, hidden_regions, solution_regions
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def course_copy(target: Path) -> Course:
+    """A course made of this repository's course files (sources, committed release), without its build outputs."""
+    target.mkdir(parents=True)
+    for name in ("nbgrader_config.py", "course.toml"):
+        shutil.copy(REPO / name, target / name)
+    for folder in ("source", "release"):
+        shutil.copytree(REPO / folder, target / folder, ignore=shutil.ignore_patterns("*.pt", "*_results.json"))
+    return Course(target.resolve())
+
+
+@pytest.fixture(scope="module")
+def bundle(tmp_path_factory):
+    """The bundle's zip, unpacked (the wheel too): {relative path: bytes}."""
+    tmp = tmp_path_factory.mktemp("bundle")
+    archive = build_bundle(course_copy(tmp / "course"), tmp / "out" / "student_bundle", log=lambda *a: None)
+    files = {}
+    with zipfile.ZipFile(archive) as outer:
+        for name in outer.namelist():
+            if name.endswith("/"):
+                continue
+            data = outer.read(name)
+            files[name] = data
+            if name.endswith(".whl"):
+                with zipfile.ZipFile(outer.open(name)) as wheel:
+                    files.update({f"{name}!/{inner}": wheel.read(inner) for inner in wheel.namelist()})
+    return archive, files
+
+
+def grader_only_text() -> dict[str, set[str]]:
+    """Lines (30+ characters) students must never see, by kind: solution regions, hidden tests, model answers
+    (Markdown solution cells), the reference solutions' code, minus anything the release itself shows."""
+    kinds = {"solution": set(), "hidden test": set(), "model answer": set(), "reference solution": set()}
+    public = set()
+    for name in ASSIGNMENTS:
+        release = nbformat.read(REPO / "release" / name / f"{name}.ipynb", as_version=4)
+        public |= {line.strip() for cell in release.cells for line in cell.source.splitlines()}
+        for cell in nbformat.read(REPO / "source" / name / f"{name}.ipynb", as_version=4).cells:
+            answer = cell.cell_type == "markdown" and cell.metadata.get("nbgrader", {}).get("solution")
+            kinds["solution"] |= {line for region in solution_regions(cell.source) for line in region.splitlines()}
+            kinds["hidden test"] |= {line for region in hidden_regions(cell.source) for line in region.splitlines()}
+            kinds["model answer"] |= set(cell.source.splitlines()) if answer else set()
+    for path in (REPO / "autograder" / "reference").glob("*.py"):
+        kinds["reference solution"] |= {line for line in path.read_text().splitlines()
+                                        if not line.strip().startswith(("import ", "from ", "#"))}
+    return {kind: {line.strip() for line in lines if len(line.strip()) >= 30} - public for kind, lines in kinds.items()}
+
+
+def test_the_bundle_holds_the_release_the_wheel_an_environment_and_a_readme(bundle):
+    archive, files = bundle
+    top = {name.split("/", 1)[1] for name in files if "!/" not in name}
+    assert top == {"README.md", "environment.yml", "wheels/course_lib-0.1.0-py3-none-any.whl",
+                   *(f"{a}/{a}.ipynb" for a in ASSIGNMENTS)}
+    for name in ASSIGNMENTS:
+        assert files[f"student_bundle/{name}/{name}.ipynb"] == (REPO / "release" / name / f"{name}.ipynb").read_bytes()
+    modules = [n.split("!/")[1] for n in files if "!/" in n and n.endswith(".py")]
+    assert modules and all(m.startswith("course_lib/") for m in modules)
+    readme = files["student_bundle/README.md"].decode()
+    assert "pip install wheels/course_lib-0.1.0-py3-none-any.whl" in readme and "git+" not in readme
+    assert "`segmentation_hw_checkpoint.pt`" in readme and 'MODE = "QUICK"' in readme
+    assert "./wheels/course_lib-0.1.0-py3-none-any.whl" in files["student_bundle/environment.yml"].decode()
+
+
+def test_the_bundle_holds_no_answer_no_grader_code_and_not_the_terms_secret(bundle):
+    _, files = bundle
+    text = {name: data.decode("utf-8", errors="ignore") for name, data in files.items()}
+    for kind, lines in grader_only_text().items():
+        assert lines, f"no {kind} lines were found to look for"
+        leaked = [(name, line) for name, body in text.items() for line in lines if line in body]
+        assert not leaked, f"{kind} in the bundle: {leaked[:3]}"
+    assert not any(marker in body for body in text.values()
+                   for marker in ("BEGIN SOLUTION", "BEGIN HIDDEN TESTS", "hidden_check", "import autograder"))
+    assert not any("autograder" in name or name.endswith((".pt", "term_secret.txt", ".db")) for name in files)
+    secret = os.environ["SEGMENTATION_TERM_SECRET"].encode()
+    assert not any(secret in data for data in files.values())
+
+
+@pytest.mark.slow
+def test_the_wheel_installs_and_its_library_loads(bundle, tmp_path):
+    archive, _ = bundle
+    wheel = next((archive.parent / "student_bundle" / "wheels").glob("*.whl"))
+    target = tmp_path / "site"
+    subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--target", str(target), str(wheel)],
+                   check=True)
+    code = "import course_lib, course_lib.data as d; print(course_lib.__file__); print(len(d.load_synthetic('val', num_images=3)))"
+    out = subprocess.run([sys.executable, "-I", "-c", f"import sys; sys.path.insert(0, {str(target)!r}); {code}"],
+                         capture_output=True, text=True, check=True).stdout.split()
+    assert out[0].startswith(str(target)) and out[1] == "3"
+
+
+def test_a_bundle_with_grader_material_is_refused(tmp_path):
+    course = course_copy(tmp_path / "course")
+    source = course.root / "source" / "segmentation_hw" / "segmentation_hw.ipynb"
+    shutil.copy(source, course.root / "release" / "segmentation_hw" / "notes.ipynb")  # the instructor's slip
+    with pytest.raises(GraderError, match="REFUSED"):
+        build_bundle(course, tmp_path / "out" / "student_bundle", log=lambda *a: None)
+    assert not (tmp_path / "out" / "student_bundle.zip").exists()
