@@ -18,8 +18,9 @@ $(STAMP): pyproject.toml autograder/pyproject.toml
 demo: $(STAMP)
 	$(PY) -m autograder.demo --out demo_out
 
+# Two workers: the tests that need the trained reference on one (it trains on one core), the rest on the other.
 test: $(STAMP)
-	$(PY) -m pytest -q --durations=15
+	$(PY) -m pytest -q --durations=15 -n 2 --dist loadgroup
 
 # The fast tier for developers between commits: no training, no notebook execution, no grading run.
 check: $(STAMP)

@@ -10,9 +10,23 @@ import torch
 
 REPO = Path(__file__).resolve().parents[1]
 
-torch.set_num_threads(2)
+# Under pytest-xdist (`make test` runs two workers) each worker keeps to one thread: two workers share two cores.
+torch.set_num_threads(1 if os.environ.get("PYTEST_XDIST_WORKER") else 2)
 # The suite's own term secret (a real term's is drawn by `release`); every judge run and nbgrader run inherits it.
 os.environ.setdefault("SEGMENTATION_TERM_SECRET", "the-test-suite-term-secret")
+
+
+REFERENCE_FIXTURES = {"executed_hw_course", "released_course", "graded_class"}
+
+
+@pytest.hookimpl(tryfirst=True)  # before xdist reads the groups into the node ids
+def pytest_collection_modifyitems(config, items):
+    """Groups for ``pytest -n 2 --dist loadgroup`` (``make test``): every test that needs the trained reference runs
+    on one worker (the reference is trained once, there), and every other module's tests stay together on a worker
+    (their module fixtures are built once) while the reference trains on the other core."""
+    for item in items:
+        group = "reference" if REFERENCE_FIXTURES & set(item.fixturenames) else item.module.__name__
+        item.add_marker(pytest.mark.xdist_group(group))
 
 
 @pytest.fixture
