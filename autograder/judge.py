@@ -104,10 +104,14 @@ def _read_results_json(path: Path) -> dict:
         return {}
 
 
-def default_course_root() -> Path:
-    """The course a judge run without one belongs to: ``$SEGMENTATION_COURSE_ROOT`` (set for every nbgrader run of
-    the pipeline) or this repository, itself a course."""
-    return Path(os.environ.get("SEGMENTATION_COURSE_ROOT") or config.REPO)
+def default_course_root(folder: Path) -> Path:
+    """The course a judge run on ``folder`` belongs to, when none is given: ``$SEGMENTATION_COURSE_ROOT`` (set for
+    every nbgrader run of the pipeline), else the nearest folder above ``folder`` that holds ``nbgrader_config.py``
+    (a source notebook's ``<course>/source/<assignment>``, a student's ``<course>/submitted/<student>/<assignment>``),
+    else this repository, itself a course."""
+    if os.environ.get("SEGMENTATION_COURSE_ROOT"):
+        return Path(os.environ["SEGMENTATION_COURSE_ROOT"])
+    return next((p for p in Path(folder).resolve().parents if (p / "nbgrader_config.py").is_file()), config.REPO)
 
 
 def default_jail(course_root: Path, data: GradingData | None) -> Jail:
@@ -121,7 +125,7 @@ def judge_submission(folder: Path, assignment: str | Assignment = "segmentation_
     """Runs every hidden check of ``assignment`` (a name or a declaration) on the submission in ``folder``; the
     student's code runs in ``jail`` (default: hides the grader's files, the course's and the data's) where the
     machine supports it. ``data`` defaults to the term's (``autograder.heldout.grading_data``) of the default
-    course (``default_course_root``)."""
+    course of ``folder`` (``default_course_root``)."""
     start = time.perf_counter()
     spec = assignment if isinstance(assignment, Assignment) else get_assignment(assignment)
     verdict = Verdict(spec.name)
@@ -158,13 +162,13 @@ def judge_submission(folder: Path, assignment: str | Assignment = "segmentation_
         elif checkpoint.stat().st_size > MAX_CHECKPOINT_BYTES:
             verdict.problems.append(f"{spec.checkpoint} is over {MAX_CHECKPOINT_BYTES // 1024**2} MB; not loaded")
             checkpoint = None
-        data = data or grading_data(default_course_root())
+        data = data or grading_data(default_course_root(folder))
         mismatch = data.setting.mismatch(results.get("mode"), results.get("measured_on"))
         if mismatch:
             verdict.problems.append(mismatch)
             ctx["setting_mismatch"] = mismatch
     obs = _run_probes(spec, code, checkpoint, data, inputs, limits, verdict,
-                      jail or default_jail(default_course_root(), data))
+                      jail or default_jail(default_course_root(folder), data))
     if spec.graded_on_data:
         ctx["miou"], ctx["miou_error"] = _score_predictions(obs, data)
         verdict.miou = ctx["miou"]

@@ -17,6 +17,7 @@ CAMVID = Path(__file__).resolve().parents[2] / "shared" / "data" / "camvid_seg96
 
 
 def write_config(root, text):
+    root.mkdir(parents=True, exist_ok=True)
     (root / "nbgrader_config.py").write_text("c = get_config()\n")
     (root / "course.toml").write_text(text)
     return root
@@ -75,6 +76,22 @@ def test_release_draws_a_secret_readable_by_its_owner_only_and_keeps_it(tmp_path
     assert path == tmp_path / "grading" / "term_secret.txt" and stat.S_IMODE(os.stat(path).st_mode) == 0o600
     assert len(first) == 32 and ensure_term_secret(tmp_path) == path and term_secret(tmp_path) == first
     assert derived_seed(first, "heldout-scenes") != derived_seed(first, "transformed-copies")
+
+
+def test_a_judge_run_without_a_course_finds_the_course_of_the_notebook_and_its_secret(tmp_path, monkeypatch):
+    """An instructor's run of a source notebook (``make release``, ``nbgrader validate``) grades with the secret of
+    the course the notebook is in, without any variable set."""
+    from autograder.judge import default_course_root
+
+    monkeypatch.delenv("SEGMENTATION_TERM_SECRET", raising=False)
+    monkeypatch.delenv("SEGMENTATION_COURSE_ROOT", raising=False)
+    course = write_config(tmp_path / "course", "")
+    (course / "source" / "segmentation_hw").mkdir(parents=True)
+    ensure_term_secret(course)
+    assert default_course_root(course / "source" / "segmentation_hw") == course.resolve()
+    assert term_secret(default_course_root(course / "source" / "segmentation_hw"))
+    monkeypatch.setenv("SEGMENTATION_COURSE_ROOT", str(tmp_path))
+    assert default_course_root(course / "source" / "segmentation_hw") == tmp_path
 
 
 def test_the_synthetic_held_out_scenes_follow_the_secret(tmp_path, monkeypatch):
