@@ -10,6 +10,8 @@ the source notebook is executed once in QUICK mode to make them (5 epochs per mo
 
 from __future__ import annotations
 
+import contextlib
+import os
 import re
 import shutil
 import tempfile
@@ -32,11 +34,27 @@ class ReleaseError(GraderError):
     pass
 
 
-def _execute(notebook: Path, timeout: int = 1200) -> None:
+@contextlib.contextmanager
+def course_environment(course_root: Path):
+    """``SEGMENTATION_COURSE_ROOT`` set to ``course_root`` while kernels started here run a source notebook, whose
+    hidden tests then judge with that course's setting and secret wherever the notebook was copied to."""
+    previous = os.environ.get("SEGMENTATION_COURSE_ROOT")
+    os.environ["SEGMENTATION_COURSE_ROOT"] = str(course_root)
+    try:
+        yield
+    finally:
+        if previous is None:
+            os.environ.pop("SEGMENTATION_COURSE_ROOT", None)
+        else:
+            os.environ["SEGMENTATION_COURSE_ROOT"] = previous
+
+
+def _execute(notebook: Path, course_root: Path, timeout: int = 1200) -> None:
     from nbconvert.preprocessors import ExecutePreprocessor
 
     nb = nbformat.read(notebook, as_version=4)
-    ExecutePreprocessor(timeout=timeout, kernel_name="python3").preprocess(nb, {"metadata": {"path": str(notebook.parent)}})
+    with course_environment(course_root):
+        ExecutePreprocessor(timeout=timeout, kernel_name="python3").preprocess(nb, {"metadata": {"path": str(notebook.parent)}})
 
 
 def ensure_artifacts(course: Course, assignment: str, log=print) -> None:
@@ -48,7 +66,7 @@ def ensure_artifacts(course: Course, assignment: str, log=print) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp) / assignment
         shutil.copytree(folder, work)
-        _execute(work / f"{assignment}.ipynb")
+        _execute(work / f"{assignment}.ipynb", course.root)
         for path in work.iterdir():
             if path.suffix == ".pt" or path.name.endswith("_results.json"):
                 shutil.copy(path, folder / path.name)
@@ -105,7 +123,8 @@ def _validate(course: Course, assignment: str, source_nb: Path, log) -> list[str
     release inverted (it runs and fails every test). Returns the failures."""
     failures = []
     ensure_artifacts(course, assignment, log)
-    problems = validation_problems(source_nb, course.root)
+    with course_environment(course.root):
+        problems = validation_problems(source_nb, course.root)
     if problems:
         failures.append(f"{assignment}: the source does not validate:\n  " + "\n  ".join(problems))
     else:

@@ -129,3 +129,25 @@ def test_missing_declared_data_says_where_it_was_looked_for(tmp_path):
     setting = GradedSetting(DataSource("voc", tmp_path / "nowhere"), (64, 64), "FULL")
     with pytest.raises(DataError, match="no PASCAL VOC 2012 data found"):
         grading_data(tmp_path, setting)
+
+
+@pytest.mark.slow
+def test_a_source_notebook_executed_away_from_its_course_still_judges_with_the_courses_secret(tmp_path, monkeypatch):
+    """``release`` trains the reference in a copy of the source folder outside the course: the kernel is told the
+    course (``make demo`` stopped here once, when only the test suite's own secret variable made it work)."""
+    import nbformat
+
+    from autograder.release import _execute
+
+    monkeypatch.delenv("SEGMENTATION_TERM_SECRET", raising=False)
+    monkeypatch.delenv("SEGMENTATION_COURSE_ROOT", raising=False)
+    course = write_config(tmp_path / "course", "")
+    ensure_term_secret(course)
+    away = tmp_path / "elsewhere"
+    away.mkdir()
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(
+        "from pathlib import Path\nfrom autograder.judge import default_course_root\nfrom autograder.term import term_secret\n"
+        f"assert default_course_root(Path('.')) == Path({str(course)!r})\nassert term_secret(default_course_root(Path('.')))")])
+    nbformat.write(nb, away / "copy.ipynb")
+    _execute(away / "copy.ipynb", course)
+    assert "SEGMENTATION_COURSE_ROOT" not in os.environ
