@@ -13,8 +13,8 @@
 Runs on an offline GPU node that has PyTorch, torchvision, pandas, matplotlib and tqdm and nothing else, from a
 checkout: ``PYTHONPATH=. python bench/gpu.py``. Each training run has a safety cap (``--cap-seconds``) so the whole
 command stays within about 10 minutes on one GPU; a run that would exceed it stops with the recipe's message and
-its row says so. Writes ``bench/results/gpu_<device>.json``. Without a GPU it refuses, unless ``--smoke`` (a tiny
-CPU run that exercises the code paths, used by the tests).
+its row says so. Writes ``bench/results/full_recipe_gpu.json`` (with the card's name). Without a GPU it refuses,
+unless ``--smoke`` (a tiny CPU run of every code path).
 
 Usage: PYTHONPATH=. python bench/gpu.py [--epochs N] [--students 12] [--cap-seconds 110] [--smoke]
 """
@@ -157,7 +157,7 @@ def main() -> None:
         if trained and trained[1] else [{"part": "grading", "skipped": "the synthetic run did not finish"}]
     print_table("grading a simulated class, predictions on the GPU", grading)
     if not args.smoke:
-        write_json("gpu", {"device": machine().get("gpu"), "training": rows, "grading": grading})
+        write_json("full_recipe", {"device": machine().get("gpu"), "training": rows, "grading": grading})
     else:
         print(json.dumps({"smoke": True, "training": rows, "grading": grading})[:2000])
 
