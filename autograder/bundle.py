@@ -15,7 +15,6 @@ that fails is refused.
 
 from __future__ import annotations
 
-import os
 import shutil
 import subprocess
 import sys
@@ -24,12 +23,14 @@ import tomllib
 import zipfile
 from pathlib import Path
 
+import nbformat
+
 from autograder.checks import get_assignment
 from autograder.config import REPO
 from autograder.course import Course
 from autograder.errors import GraderError
 from autograder.leaks import MIN_LENGTH, scan, secret_lines
-from autograder.term import SECRET_FILE, SECRET_VARIABLE, GradedSetting
+from autograder.term import GradedSetting, stored_secret
 
 FORBIDDEN_NAMES = ("autograder", "term_secret", "gradebook", ".pt", "_results.json", "/source/", "hidden")
 
@@ -132,21 +133,14 @@ def bundle_leaks(folder: Path, course: Course, assignments: list[str]) -> list[s
                         if len(line.strip()) >= MIN_LENGTH and line.strip() not in public
                         and not line.strip().startswith(("import ", "from ", "#"))}
         found += scan([folder, unpacked], secrets)
-        term = _term_secret_text(course)
+        term = stored_secret(course.root)
         if term:
             found += [f"{p}: the term's secret" for p in [*files, *folder.rglob("*.zip")] if term.encode() in p.read_bytes()]
     return found
 
 
 def _notebook_lines(path: Path) -> list[str]:
-    import nbformat
-
     return [line for cell in nbformat.read(path, as_version=4).cells for line in cell.source.splitlines()]
-
-
-def _term_secret_text(course: Course) -> str | None:
-    path = course.root / SECRET_FILE
-    return os.environ.get(SECRET_VARIABLE) or (path.read_text().strip() if path.is_file() else None)
 
 
 def build_bundle(course: Course, out: Path | None = None, assignments: list[str] | None = None, log=print) -> Path:

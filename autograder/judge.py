@@ -29,7 +29,7 @@ from autograder.notebook import (
     SubmissionError, answer_cells, duplicated_ids, first_cells_by_id, read_notebook, require_assignment,
 )
 from course_lib.answers import parse_results_table
-from autograder.sandbox import JAIL_SETUP_FAILED, RLIM_INFINITY, Jail, Limits, grader_secrets, minimal_env, python_command, run_limited, scratch_dir
+from autograder.sandbox import JAIL_SETUP_FAILED, JAIL_UID_BASE, RLIM_INFINITY, Jail, Limits, grader_secrets, minimal_env, python_command, run_limited, scratch_dir
 from course_lib.data import SegmentationTensors
 from course_lib.metrics import ConfusionMatrix, mean_iou
 
@@ -114,10 +114,12 @@ def default_course_root(folder: Path) -> Path:
     return next((p for p in Path(folder).resolve().parents if (p / "nbgrader_config.py").is_file()), config.REPO)
 
 
-def default_jail(course_root: Path, data: GradingData | None) -> Jail:
-    """The jail of a judge run: hides the grader's files, the course's and the graded data's."""
-    dirs, files = grader_secrets(course_root, also_hide=data.hidden_paths if data is not None else ())
-    return Jail(hide_dirs=dirs, hide_files=files)
+def course_jail(course_root: Path, data: GradingData | None, db_url: str | None = None,
+                uid: int = JAIL_UID_BASE) -> Jail:
+    """The jail of a judge run under ``uid``: hides the grader's files, the course's (``db_url``: its gradebook)
+    and the graded data's."""
+    dirs, files = grader_secrets(course_root, db_url, data.hidden_paths if data is not None else ())
+    return Jail(uid=uid, hide_dirs=dirs, hide_files=files)
 
 
 def judge_submission(folder: Path, assignment: str | Assignment = "segmentation_hw", data: GradingData | None = None,
@@ -168,7 +170,7 @@ def judge_submission(folder: Path, assignment: str | Assignment = "segmentation_
             verdict.problems.append(mismatch)
             ctx["setting_mismatch"] = mismatch
     obs = _run_probes(spec, code, checkpoint, data, inputs, limits, verdict,
-                      jail or default_jail(default_course_root(folder), data))
+                      jail or course_jail(default_course_root(folder), data))
     if spec.graded_on_data:
         ctx["miou"], ctx["miou_error"] = _score_predictions(obs, data)
         verdict.miou = ctx["miou"]

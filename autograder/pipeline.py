@@ -34,9 +34,9 @@ from autograder.assignment import Assignment
 from autograder.course import Course
 from autograder.gradebook import max_scores, record_verdict
 from autograder.heldout import grading_data
-from autograder.judge import Verdict, judge_submission
+from autograder.judge import Verdict, course_jail, judge_submission
 from autograder.rendering import MAX_COPIED_FILE_BYTES, render_submission, too_big_files
-from autograder.sandbox import JAIL_UID_BASE, Jail, Limits, grader_secrets, jail_reachability_problems, jail_supported
+from autograder.sandbox import JAIL_UID_BASE, Limits, jail_reachability_problems, jail_supported
 
 GRADER_VERSION = 3  # 2: nbgrader no longer executes the notebook; 3: partial credit per part of a check
 
@@ -85,8 +85,7 @@ def read_timestamp(folder: Path) -> datetime | None:
 
 def _grade_one(course: Course, spec: Assignment, student: str, opts: GradeOptions, data, slot: int) -> Outcome:
     submitted = course.root / "submitted" / student / spec.name
-    hide_dirs, hide_files = grader_secrets(course.root, course.db_url, data.hidden_paths if data is not None else ())
-    jail = Jail(uid=JAIL_UID_BASE + slot, hide_dirs=hide_dirs, hide_files=hide_files)
+    jail = course_jail(course.root, data, course.db_url, uid=JAIL_UID_BASE + slot)
     verdict = judge_submission(submitted, spec, data, opts.limits, jail)
     left_out = too_big_files(submitted)
     problems = list(verdict.problems) + [f"{path} is over {MAX_COPIED_FILE_BYTES // 1024**2} MB and was left out of the "

@@ -92,14 +92,20 @@ class GradedSetting:
                 "term's setting")
 
 
+def stored_secret(course_root: str | os.PathLike) -> str:
+    """``$SEGMENTATION_TERM_SECRET`` or the text of ``<course>/grading/term_secret.txt`` ("" when neither), unchecked."""
+    path = Path(course_root) / SECRET_FILE
+    return os.environ.get(SECRET_VARIABLE) or (path.read_text().strip() if path.is_file() else "")
+
+
 def term_secret(course_root: str | os.PathLike) -> str:
-    """The term's secret: ``$SEGMENTATION_TERM_SECRET`` or ``<course>/grading/term_secret.txt``.
+    """The term's secret (``stored_secret``), checked.
 
     Raises:
         TermError: there is none, or it was published or is too short to keep.
     """
     path = Path(course_root) / SECRET_FILE
-    secret = os.environ.get(SECRET_VARIABLE) or (path.read_text().strip() if path.is_file() else "")
+    secret = stored_secret(course_root)
     if not secret:
         raise TermError(f"this term has no secret ({path} is missing and {SECRET_VARIABLE} is not set): run "
                         "`python -m autograder release`, which creates it, before grading")

@@ -33,14 +33,13 @@ from pathlib import Path
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))  # bench/common.py when run as a file from anywhere
-from common import ROOT, machine, peak_tflops, print_table, write_json  # noqa: E402
+from common import ROOT, machine, peak_tflops, print_table, write_json
 
-from autograder.reference.segmentation_hw import SegmentationModel  # noqa: E402
-from course_lib.data import load_camvid, load_synthetic  # noqa: E402
-from course_lib.submission import save_submission  # noqa: E402
-from course_lib.train import TrainingTooSlow, evaluate, fit, select_device  # noqa: E402
-from course_lib.train.recipes import FULL, MIOU_TIERS  # noqa: E402
+from autograder.reference.segmentation_hw import SegmentationModel
+from course_lib.data import load_camvid, load_synthetic
+from course_lib.submission import save_submission
+from course_lib.train import TrainingTooSlow, evaluate, fit, select_device
+from course_lib.train.recipes import FULL, MIOU_TIERS
 
 CAMVID = ROOT.parent / "shared" / "data" / "camvid_seg96x128.npz"
 

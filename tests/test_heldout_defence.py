@@ -16,7 +16,6 @@ scenes, or copies transformed by the term's secret), where they score like the u
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 
 import pytest
@@ -114,4 +113,3 @@ def test_the_lookup_submission_is_what_it_claims(terms, tmp_path):
     with torch.no_grad():
         preds = model.eval()(normalize_images(public.images)).argmax(1)
     assert torch.equal(preds.to(torch.uint8), public.masks.clamp(max=public.num_classes - 1))
-    shutil.rmtree(folder)
