@@ -4,6 +4,7 @@
     bundle [--out DIR]                what students receive: release notebooks, course_lib wheel, README (+ .zip)
     collect <assignment> <lms.zip>    LMS export → submitted/ (nbgrader zip_collect) with a report
     grade <assignment> [--student S]  autograde in parallel workers; one student's failure stays theirs
+          [--local-cluster N | --scheduler tcp://HOST:PORT] [--resources GPU=1]   on a Dask cluster instead
     feedback <assignment>             nbgrader feedback, hidden test code never shown
     export [<assignment> ...]         CSVs, statistics, histogram, Canvas import file
     summary [<assignment> ...]        print the gradebook summary
@@ -49,6 +50,13 @@ def _run(argv: list[str] | None) -> int:
     p.add_argument("--code-timeout", type=float, default=None,
                    help="seconds a student's code may run in the sandbox (default: the sandbox's limit)")
     p.add_argument("--force", action="store_true", help="re-grade even unchanged submissions")
+    where = p.add_mutually_exclusive_group()
+    where.add_argument("--local-cluster", type=int, metavar="N", default=0,
+                       help="grade on a Dask LocalCluster of N worker processes")
+    where.add_argument("--scheduler", metavar="ADDR", default=None,
+                       help="grade on the Dask cluster of this scheduler (default: [cluster] scheduler of course.toml)")
+    p.add_argument("--resources", metavar="NAME=N", default=None,
+                   help="what each --local-cluster worker offers, e.g. GPU=1 (a cuda course's tasks ask for GPU=1)")
     p = sub.add_parser("feedback", help="generate feedback")
     p.add_argument("assignment")
     p = sub.add_parser("export", help="gradebook → CSV, statistics, histogram, Canvas CSV")
@@ -73,11 +81,16 @@ def _run(argv: list[str] | None) -> int:
     elif args.command == "grade":
         from dataclasses import replace
 
+        from autograder.cluster import DaskGrading, configured_scheduler, parse_resources
         from autograder.pipeline import GradeOptions, grade
         from autograder.sandbox import Limits
 
         limits = Limits() if args.code_timeout is None else replace(Limits(), wall_seconds=args.code_timeout)
-        opts = GradeOptions(workers=args.workers, force=args.force, limits=limits)
+        scheduler = args.scheduler or (None if args.local_cluster else configured_scheduler(course.root))
+        cluster = (DaskGrading(scheduler=scheduler, local_workers=args.local_cluster,
+                               resources=parse_resources(args.resources))
+                   if scheduler or args.local_cluster else None)
+        opts = GradeOptions(workers=args.workers, force=args.force, limits=limits, cluster=cluster)
         grade(course, args.assignment, args.student, opts)
     elif args.command == "feedback":
         from autograder.feedback import feedback

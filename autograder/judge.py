@@ -66,6 +66,13 @@ class Verdict:
     def to_dict(self) -> dict:
         return asdict(self)
 
+    @classmethod
+    def from_dict(cls, data: dict) -> "Verdict":
+        """The verdict ``to_dict`` wrote (what a Dask worker returns, ``autograder.cluster``)."""
+        checks = {gid: CheckResult(c["grade_id"], c["message"], c["fraction"]) for gid, c in data["checks"].items()}
+        return cls(data["assignment"], data["status"], list(data["problems"]), checks, data["miou"],
+                   dict(data["sandbox"]), data["seconds"])
+
 
 def _miou(preds: torch.Tensor, data: SegmentationTensors) -> float:
     cm = ConfusionMatrix(data.num_classes, ignore_index=data.ignore_index)
@@ -120,6 +127,12 @@ def course_jail(course_root: Path, data: GradingData | None, db_url: str | None 
     and the graded data's."""
     dirs, files = grader_secrets(course_root, db_url, data.hidden_paths if data is not None else ())
     return Jail(uid=uid, hide_dirs=dirs, hide_files=files)
+
+
+def judged_files(spec: Assignment) -> list[str]:
+    """The submission's files the judge reads: the notebook and, for an assignment graded on data, the results file
+    and the checkpoint."""
+    return [spec.notebook, *((spec.results_file, spec.checkpoint) if spec.graded_on_data else ())]
 
 
 def judge_submission(folder: Path, assignment: str | Assignment = "segmentation_hw", data: GradingData | None = None,

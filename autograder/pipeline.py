@@ -11,8 +11,11 @@ its own uid in the jail, and decides every autograded cell. Then, in the main th
    master gradebook (``autograder.gradebook``).
 
 A notebook nbgrader cannot read (not JSON, another assignment) is shown as submitted. A student whose result is
-up to date (same submission hash, same grader version) is skipped, so an interrupted run can simply be started
-again.
+up to date (same submission hash, same grader version, not crashed) is skipped, so an interrupted run can simply be
+started again.
+
+The judging runs in a local pool of threads (``GradeOptions.workers``) or, with ``GradeOptions.cluster``, on a Dask
+cluster (``autograder.cluster``); either way only this process writes the gradebook and the result files.
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ from pathlib import Path
 
 from autograder.errors import GraderError
 from autograder.checks import get_assignment
+from autograder.cluster import DaskGrading
 from autograder.assignment import Assignment
 from autograder.course import Course
 from autograder.gradebook import max_scores, record_verdict
@@ -48,6 +52,7 @@ class GradeOptions:
     workers: int = 2
     force: bool = False
     limits: Limits = Limits()
+    cluster: DaskGrading | None = None  # grade on a Dask cluster instead of the local pool (``autograder.cluster``)
 
 
 @dataclass
@@ -87,9 +92,57 @@ def _grade_one(course: Course, spec: Assignment, student: str, opts: GradeOption
     submitted = course.root / "submitted" / student / spec.name
     jail = course_jail(course.root, data, course.db_url, uid=JAIL_UID_BASE + slot)
     verdict = judge_submission(submitted, spec, data, opts.limits, jail)
-    left_out = too_big_files(submitted)
-    problems = list(verdict.problems) + [f"{path} is over {MAX_COPIED_FILE_BYTES // 1024**2} MB and was left out of the "
-                                         "graded copy" for path in left_out]
+    return _outcome(student, verdict, too_big_files(submitted))
+
+
+def _crashed(assignment: str, student: str, err: BaseException) -> Outcome:
+    from distributed import KilledWorker
+
+    if isinstance(err, KilledWorker):
+        why = ("grading this submission stopped a grading worker twice, so it was not graded; grade it alone "
+               f"(`grade {assignment} --student {student}`) and look at its log")
+    else:
+        why = f"grading error: {type(err).__name__}: {err}"
+    return Outcome(student, "crashed", [why], Verdict(assignment, status="invalid"))
+
+
+def _local_outcomes(course: Course, spec: Assignment, students: list[str], opts: GradeOptions, data):
+    """The default engine: a pool of ``opts.workers`` threads on this machine, each slot with its own jail uid."""
+    slots: queue.Queue[int] = queue.Queue()
+    for slot in range(max(1, opts.workers)):
+        slots.put(slot)
+
+    def work(student: str) -> Outcome:
+        slot = slots.get()
+        try:
+            return _grade_one(course, spec, student, opts, data, slot)
+        finally:
+            slots.put(slot)
+
+    with ThreadPoolExecutor(max_workers=max(1, opts.workers)) as pool:
+        futures = {pool.submit(work, student): student for student in students}
+        for future in as_completed(futures):
+            try:
+                yield future.result()
+            except Exception as err:  # never lose the others
+                yield _crashed(spec.name, futures[future], err)
+
+
+def _cluster_outcomes(course: Course, spec: Assignment, students: list[str], opts: GradeOptions, data):
+    """The Dask engine (``autograder.cluster``): each student's judge runs on a worker; the outcome is built here."""
+    for student, answer in opts.cluster.outcomes(course.root, spec, students, data, opts.limits):
+        if isinstance(answer, BaseException):
+            yield _crashed(spec.name, student, answer)
+            continue
+        verdict = Verdict.from_dict(answer["verdict"])
+        verdict.sandbox["worker"] = f"{answer['host']}:{answer['worker_pid']}"
+        submitted = course.root / "submitted" / student / spec.name
+        yield _outcome(student, verdict, too_big_files(submitted))
+
+
+def _outcome(student: str, verdict: Verdict, left_out: list[Path]) -> Outcome:
+    problems = list(verdict.problems) + [f"{path} is over {MAX_COPIED_FILE_BYTES // 1024**2} MB and was left out of "
+                                         "the graded copy" for path in left_out]
     return Outcome(student, "invalid" if verdict.status == "invalid" else "graded", problems, verdict, left_out)
 
 
@@ -162,7 +215,8 @@ def _up_to_date(course: Course, assignment: str, student: str, digest: str) -> b
         previous = json.loads(path.read_text())
     except (OSError, ValueError):
         return False
-    return previous.get("submission_hash") == digest and previous.get("grader_version") == GRADER_VERSION
+    return (previous.get("submission_hash") == digest and previous.get("grader_version") == GRADER_VERSION
+            and previous.get("status") != "crashed")  # a crash may have been the machine's: try again
 
 
 def grade(course: Course, assignment: str, students: list[str] | None = None, opts: GradeOptions = GradeOptions(),
@@ -190,31 +244,14 @@ def grade(course: Course, assignment: str, students: list[str] | None = None, op
     data = grading_data(course.root) if spec.graded_on_data else None
     maxima = max_scores(course.db_url, assignment, spec.notebook)
     start = time.perf_counter()
-    slots: queue.Queue[int] = queue.Queue()
-    for slot in range(max(1, opts.workers)):
-        slots.put(slot)
-
-    def work(student: str) -> Outcome:
-        slot = slots.get()  # each worker slot has its own uid in the jail
-        try:
-            return _grade_one(course, spec, student, opts, data, slot)
-        finally:
-            slots.put(slot)
-
-    with ThreadPoolExecutor(max_workers=max(1, opts.workers)) as pool:
-        futures = {pool.submit(work, s): (s, d) for s, d in todo}
-        for future in as_completed(futures):
-            student, digest = futures[future]
-            try:
-                outcome = future.result()
-            except Exception as err:  # never lose the others
-                outcome = Outcome(student, "crashed", [f"grading error: {type(err).__name__}: {err}"],
-                                  Verdict(assignment, status="invalid"))
-            result = _record(course, spec, outcome, digest, maxima)
-            results.append(result)
-            log(f"  {student}: {result['status']:8s} {result['auto_points']:5.1f}/{result['auto_max']:.0f} auto points"
-                + (f"  ({'; '.join(result['problems'])})" if result["problems"] else ""))
+    digests = dict(todo)
+    engine = _cluster_outcomes if opts.cluster is not None else _local_outcomes
+    for outcome in engine(course, spec, list(digests), opts, data):
+        result = _record(course, spec, outcome, digests[outcome.student], maxima)
+        results.append(result)
+        log(f"  {outcome.student}: {result['status']:8s} {result['auto_points']:5.1f}/{result['auto_max']:.0f} auto "
+            "points" + (f"  ({'; '.join(result['problems'])})" if result["problems"] else ""))
     if todo:
-        log(f"graded {len(todo)} submission(s) of {assignment} in {time.perf_counter() - start:.1f} s "
-            f"with {opts.workers} worker(s)")
+        where = opts.cluster.describe() if opts.cluster is not None else f"{opts.workers} local worker(s)"
+        log(f"graded {len(todo)} submission(s) of {assignment} in {time.perf_counter() - start:.1f} s on {where}")
     return sorted(results, key=lambda r: r["student"])
