@@ -157,6 +157,8 @@ class DaskGrading:
 
         client, cluster = self.client()
         try:
+            if self.scheduler:
+                _apply_fault_rule(client)
             needs = {GPU_RESOURCE: 1} if data is not None and data.setting.evaluate_on == "cuda" else None
             if needs:
                 _require_gpu_workers(client, self.describe())
@@ -190,6 +192,20 @@ class DaskGrading:
             client.close()
             if cluster is not None:
                 cluster.close()
+
+
+def _apply_fault_rule(client) -> None:
+    """A running scheduler re-runs a task after ``allowed-failures`` worker deaths (Dask's default: 3); this run
+    wants ``ALLOWED_FAILURES``. Set on the scheduler when it allows it, else its own rule stands (said in the log)."""
+    def set_rule(dask_scheduler, allowed: int = ALLOWED_FAILURES) -> int:
+        dask_scheduler.allowed_failures = allowed
+        return dask_scheduler.allowed_failures
+
+    try:
+        client.run_on_scheduler(set_rule)
+    except Exception as err:  # a scheduler that refuses remote calls keeps its configured rule
+        print(f"note: the scheduler kept its own allowed-failures rule ({type(err).__name__}); set "
+              f"DASK_DISTRIBUTED__SCHEDULER__ALLOWED_FAILURES={ALLOWED_FAILURES} where it starts")
 
 
 def _require_gpu_workers(client, where: str) -> None:

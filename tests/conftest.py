@@ -106,3 +106,16 @@ def graded_class(released_course, tmp_path_factory):
     summaries = export(course, [ASSIGNMENT, CONCEPTS])
     return Course(course.root), {"collect": report, "results": results, "pages": pages, "summaries": summaries,
                                  "concepts": concepts, "concept_pages": concept_pages}
+
+
+@pytest.fixture(scope="session")
+def postgres_server():
+    """A real PostgreSQL server (``tests/postgres.py``) for the session; skipped, saying why, where none can run."""
+    from postgres import PostgresServer, unavailable_reason
+
+    reason = unavailable_reason()
+    if reason:
+        pytest.skip(f"no PostgreSQL server for the shared-gradebook tests: {reason}")
+    server = PostgresServer.start()
+    yield server
+    server.stop()
