@@ -96,12 +96,12 @@ def grade_on_worker(assignment: str, submission: Submission, data, limits, cours
         data: the scattered ``GradingData`` (None for an assignment not graded on data).
         course_root: the coordinator's course folder, hidden from the jail where this machine has it too.
     Returns:
-        ``{"verdict": Verdict.to_dict(), "worker_pid": int, "host": str}``.
+        ``{"verdict": Verdict.to_dict(), "worker_pid": int, "host": str, "jailed": bool}``.
     """
     import socket
 
     from autograder.judge import course_jail, judge_submission
-    from autograder.sandbox import scratch_dir
+    from autograder.sandbox import jail_supported, scratch_dir
 
     folder = scratch_dir("submission-")
     try:
@@ -110,7 +110,8 @@ def grade_on_worker(assignment: str, submission: Submission, data, limits, cours
         verdict = judge_submission(folder, assignment, data, limits, jail)
     finally:
         shutil.rmtree(folder, ignore_errors=True)
-    return {"verdict": verdict.to_dict(), "worker_pid": os.getpid(), "host": socket.gethostname()}
+    return {"verdict": verdict.to_dict(), "worker_pid": os.getpid(), "host": socket.gethostname(),
+            "jailed": jail_supported()}
 
 
 @dataclass
@@ -159,6 +160,7 @@ class DaskGrading:
         try:
             if self.scheduler:
                 _apply_fault_rule(client)
+                _wait_for_a_worker(client, self.scheduler)
             needs = {GPU_RESOURCE: 1} if data is not None and data.setting.evaluate_on == "cuda" else None
             if needs:
                 _require_gpu_workers(client, self.describe())
@@ -171,27 +173,53 @@ class DaskGrading:
                 return client.submit(self.task, spec.name, submission, shared, limits, str(course_root),
                                      key=f"grade-{spec.name}-{student}", resources=needs, pure=False)
 
-            # a bounded window of submissions in flight: a class of thousands never sits in memory at once
+            # One task in flight per worker thread, topped up as each finishes (workers may join late, as Slurm
+            # jobs do). A class of thousands never sits in memory at once, and no student waits in a worker's queue
+            # behind another: Dask charges every task held by a worker that dies, and a student queued behind one
+            # that kills workers would be charged for it.
             waiting = iter(todo)
-            window = max(4, 2 * sum(client.nthreads().values()))
-            futures = {submit(s): s for _, s in zip(range(window), waiting)}
-            running = as_completed(futures)
+            futures: dict = {}
+            running = as_completed(loop=client.loop)
+
+            def top_up() -> None:
+                while len(futures) < max(1, sum(client.nthreads().values())):
+                    student = next(waiting, None)
+                    if student is None:
+                        return
+                    future = submit(student)
+                    futures[future] = student
+                    running.add(future)
+
+            top_up()
             for future in running:
                 student = futures.pop(future)
+                top_up()  # before the coordinator records this one: the workers keep busy meanwhile
                 try:
-                    yield student, future.result()
+                    answer = future.result()
                 except Exception as err:  # KilledWorker, or the task's own error: that student's, never the run's
-                    yield student, err
+                    answer = err
                 future.release()
-                following = next(waiting, None)
-                if following is not None:
-                    added = submit(following)
-                    futures[added] = following
-                    running.add(added)
+                yield student, answer
         finally:
             client.close()
             if cluster is not None:
                 cluster.close()
+
+
+WORKER_WAIT_SECONDS = 900
+
+
+def _wait_for_a_worker(client, where: str) -> None:
+    """Waits until at least one worker has joined (Slurm jobs may sit in the queue a while)."""
+    if client.nthreads():
+        return
+    print(f"waiting up to {WORKER_WAIT_SECONDS // 60} min for a worker to join {where} ...")
+    try:
+        client.wait_for_workers(1, timeout=WORKER_WAIT_SECONDS)
+    except TimeoutError as err:
+        raise GraderError(f"no worker joined the Dask scheduler at {where} within {WORKER_WAIT_SECONDS // 60} min: "
+                          "start workers (`dask worker ADDR --nthreads 1`, or the Slurm jobs of "
+                          "autograder/slurm.py) and grade again; nothing was graded") from err
 
 
 def _apply_fault_rule(client) -> None:

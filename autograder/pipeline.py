@@ -135,7 +135,7 @@ def _cluster_outcomes(course: Course, spec: Assignment, students: list[str], opt
             yield _crashed(spec.name, student, answer)
             continue
         verdict = Verdict.from_dict(answer["verdict"])
-        verdict.sandbox["worker"] = f"{answer['host']}:{answer['worker_pid']}"
+        verdict.sandbox.update(worker=f"{answer['host']}:{answer['worker_pid']}", jailed=answer["jailed"])
         submitted = course.root / "submitted" / student / spec.name
         yield _outcome(student, verdict, too_big_files(submitted))
 
@@ -246,7 +246,7 @@ def grade(course: Course, assignment: str, students: list[str] | None = None, op
     start = time.perf_counter()
     digests = dict(todo)
     engine = _cluster_outcomes if opts.cluster is not None else _local_outcomes
-    for outcome in engine(course, spec, list(digests), opts, data):
+    for outcome in (engine(course, spec, list(digests), opts, data) if todo else ()):
         result = _record(course, spec, outcome, digests[outcome.student], maxima)
         results.append(result)
         log(f"  {outcome.student}: {result['status']:8s} {result['auto_points']:5.1f}/{result['auto_max']:.0f} auto "
@@ -254,4 +254,9 @@ def grade(course: Course, assignment: str, students: list[str] | None = None, op
     if todo:
         where = opts.cluster.describe() if opts.cluster is not None else f"{opts.workers} local worker(s)"
         log(f"graded {len(todo)} submission(s) of {assignment} in {time.perf_counter() - start:.1f} s on {where}")
+        unjailed = sorted({r["sandbox"]["worker"].rsplit(":", 1)[0] for r in results
+                           if r["sandbox"].get("jailed") is False})
+        if unjailed:
+            log(f"note: workers on {', '.join(unjailed)} graded without the jail (not root there): limits held, but "
+                "student code ran as the worker's user with its network (see autograder/slurm.py)")
     return sorted(results, key=lambda r: r["student"])

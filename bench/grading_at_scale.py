@@ -29,21 +29,18 @@ from autograder.pipeline import GradeOptions, grade
 from autograder.release import release
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--students", type=int, default=60)
-    parser.add_argument("--workers", default=f"1,{os.cpu_count() or 2}", help="comma-separated worker counts")
-    parser.add_argument("--out", type=Path, default=ROOT / "demo_out" / "scale")
-    args = parser.parse_args()
-    course = new_course(args.out / "course")
+def scaled_class(out: Path, students: int):
+    """A course at ``out/course`` with the homework released and ``students`` simulated students collected: the
+    demo's six kinds of submission round-robin, named ``s0000ada``, ``s0001ben``, ... Returns the ``Course``."""
+    course = new_course(out / "course")
     for path in (ROOT / "source" / ASSIGNMENT).iterdir():  # reuse the trained reference when present
         if path.suffix == ".pt" or path.name.endswith("_results.json"):
             shutil.copy(path, course.root / "source" / ASSIGNMENT / path.name)
     release(course, [ASSIGNMENT], log=lambda *_: None)
     set_duedate(course)
-    six = args.out / "six.zip"
+    six = out / "six.zip"
     build_class(course, course.root / "source" / ASSIGNMENT, six)
-    big = args.out / "canvas_export.zip"
+    big = out / "canvas_export.zip"
     with zipfile.ZipFile(six) as src, zipfile.ZipFile(big, "w", zipfile.ZIP_DEFLATED) as dst:
         members = [m for m in src.namelist() if m.endswith((".ipynb", ".pt", ".json"))]
         by_student: dict[str, list[str]] = {}
@@ -52,7 +49,7 @@ def main() -> None:
         kinds = sorted(by_student)
         stamps = ["student_id,timestamp"]
         times = dict(line.split(",") for line in src.read("timestamps.csv").decode().splitlines()[1:])
-        for i in range(args.students):
+        for i in range(students):
             kind = kinds[i % len(kinds)]
             student = f"s{i:04d}{kind}"
             for m in by_student[kind]:
@@ -60,6 +57,16 @@ def main() -> None:
             stamps.append(f"{student},{times[kind]}")
         dst.writestr("timestamps.csv", "\n".join(stamps) + "\n")
     collect(course, ASSIGNMENT, big, log=lambda *_: None)
+    return course
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--students", type=int, default=60)
+    parser.add_argument("--workers", default=f"1,{os.cpu_count() or 2}", help="comma-separated worker counts")
+    parser.add_argument("--out", type=Path, default=ROOT / "demo_out" / "scale")
+    args = parser.parse_args()
+    course = scaled_class(args.out, args.students)
     from nbgrader.api import Gradebook
 
     table, points = [], Counter()

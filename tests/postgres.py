@@ -44,7 +44,7 @@ def unavailable_reason() -> str | None:
         except KeyError:
             return "running as root and there is no 'postgres' user to run the server as (PostgreSQL refuses root)"
     try:
-        import psycopg2  # noqa: F401
+        import psycopg2  # noqa: F401  (only whether it imports)
     except ImportError:
         return "psycopg2 is not installed (the grader's dependencies: make venv)"
     return None

@@ -73,9 +73,8 @@ def test_source_executes_validates_and_release_fails_every_test(tmp_path):
     release.mkdir()
     shutil.copy(REPO / "release" / ASSIGNMENT / f"{ASSIGNMENT}.ipynb", release)
     shutil.copy(REPO / "nbgrader_config.py", release)
-    proc = nbgrader("validate", "--invert", f"{ASSIGNMENT}.ipynb", cwd=release, check=False)
-    assert "Success! The notebook does not pass any tests." in proc.stdout + proc.stderr, proc.stdout[-3000:]
-    # The release's own validation (nbgrader's Validator through its API) says the same in both directions.
+    # The release's validation (nbgrader's Validator through its API, as `nbgrader validate --invert`): every test
+    # fails and nothing else does.
     from autograder.release import validation_problems
 
     assert validation_problems(release / f"{ASSIGNMENT}.ipynb", REPO, invert=True) == []
