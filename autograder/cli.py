@@ -3,6 +3,7 @@
     release                           regenerate, validate and leak-scan every assignment (instructor)
     bundle [--out DIR]                what students receive: release notebooks, course_lib wheel, README (+ .zip)
     collect <assignment> <lms.zip>    LMS export → submitted/ (nbgrader zip_collect) with a report
+    roster <file.csv>                 names, emails and LMS ids into the gradebook (Canvas gradebook or people CSV)
     grade <assignment> [--student S]  autograde in parallel workers; one student's failure stays theirs
           [--local-cluster N | --scheduler tcp://HOST:PORT] [--resources GPU=1]   on a Dask cluster instead
     feedback <assignment>             nbgrader feedback, hidden test code never shown
@@ -43,6 +44,8 @@ def _run(argv: list[str] | None) -> int:
     p = sub.add_parser("collect", help="LMS zip → submitted/")
     p.add_argument("assignment")
     p.add_argument("zip", type=Path)
+    p = sub.add_parser("roster", help="names, emails and LMS user ids from a roster CSV into the gradebook")
+    p.add_argument("csv", type=Path)
     p = sub.add_parser("grade", help="autograde submissions")
     p.add_argument("assignment")
     p.add_argument("--student", action="append", help="only this student (repeatable)")
@@ -78,6 +81,10 @@ def _run(argv: list[str] | None) -> int:
         from autograder.collect import collect
 
         collect(course, args.assignment, args.zip)
+    elif args.command == "roster":
+        from autograder.roster import import_roster, read_roster
+
+        import_roster(course.db_url, read_roster(args.csv))
     elif args.command == "grade":
         from dataclasses import replace
 

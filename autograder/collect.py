@@ -3,7 +3,7 @@
 
 Supported export: Canvas "Download Submissions". Files are named ``<login>[_LATE]_<user id>_<submission id>_<name>``,
 and Canvas appends ``-1``, ``-2``... to the name of a resubmitted file (``segmentation_hw-1.ipynb``); that suffix
-is removed. Submission times, when the LMS provides them, come from an optional ``timestamps.csv`` at the top of
+is removed; the user id goes into the gradebook (``autograder.roster``). Submission times, when the LMS provides them, come from an optional ``timestamps.csv`` at the top of
 the zip (columns ``student_id,timestamp``, ISO 8601 or nbgrader's format) and become ``timestamp.txt``.
 """
 
@@ -25,9 +25,10 @@ from traitlets import List
 
 from autograder.errors import GraderError
 from autograder.course import Course, nbgrader_env
+from autograder.roster import record_lms_ids
 
 CANVAS_PATTERN = re.compile(
-    r"^(?P<student_id>[A-Za-z0-9.\-]+?)_(?P<late>LATE_|late_)?\d+_\d+_(?P<file_id>.+?)(?:-\d+)?(?P<ext>\.[A-Za-z0-9]+)$")
+    r"^(?P<student_id>[A-Za-z0-9.\-]+?)_(?P<late>LATE_|late_)?(?P<user_id>\d+)_\d+_(?P<file_id>.+?)(?:-\d+)?(?P<ext>\.[A-Za-z0-9]+)$")
 VALID_EXT = (".ipynb", ".pt", ".json")
 MAX_UNCOMPRESSED = 4 * 1024**3
 
@@ -84,7 +85,7 @@ def collect(course: Course, assignment: str, zip_path: Path, log=print) -> dict:
                           cwd=course.root, env=env, capture_output=True, text=True)
     if proc.returncode != 0:
         raise GraderError(f"nbgrader zip_collect failed:\n{proc.stdout[-2000:]}\n{proc.stderr[-2000:]}")
-    matched, unmatched, late = {}, [], set()
+    matched, unmatched, late, lms_ids = {}, [], set(), {}
     for member in members:
         name = os.path.basename(member)
         if name == "timestamps.csv":
@@ -95,8 +96,10 @@ def collect(course: Course, assignment: str, zip_path: Path, log=print) -> dict:
             continue
         student = m.group("student_id").lower()
         matched.setdefault(student, []).append(m.group("file_id") + m.group("ext"))
+        lms_ids[student] = m.group("user_id")
         if m.group("late"):
             late.add(student)
+    record_lms_ids(course.db_url, lms_ids)  # Canvas matches its grade import on these (autograder.roster)
     stamps = _timestamps(zip_path)
     for student, stamp in stamps.items():
         folder = course.root / "submitted" / student / assignment

@@ -39,6 +39,8 @@ ON_TIME = "2026-12-01 20:15:00 UTC"
 LATE = "2026-12-02 21:00:00 UTC"
 STUDENTS = ("ada", "ben", "cara", "dev", "eli", "fay")
 CANVAS_IDS = {s: (1000 + i, 5000 + i) for i, s in enumerate(STUDENTS)}
+NAMES = {"ada": ("Ada", "Lovelace"), "ben": ("Ben", "Okafor"), "cara": ("Cara", "Lindqvist"),
+         "dev": ("Dev", "Raman"), "eli": ("Eli", "Navarro"), "fay": ("Fay", "Kowalczyk")}
 EXPECTED_POINTS = {  # automatic points out of 45 for the homework
     "ada": 45.0,  # the reference
     "ben": 30.0,  # code (10 + 10), parameters (5), table (3), answers (2), plus the tiers of the no-downsampling model
@@ -162,6 +164,20 @@ def build_concepts_class(course: Course, out_zip: Path) -> None:
         archive.writestr("timestamps.csv", "student_id,timestamp\n" + "".join(f"{s},{ON_TIME}\n" for s in plans))
 
 
+def write_roster(path: Path, with_ids: bool = True) -> Path:
+    """The class as Canvas' gradebook export lists it (``Student`` as "Last, First", ``ID``, ``SIS User ID``,
+    ``SIS Login ID``, ``Section``, the "Points Possible" row), plus the ``Email`` column of a people list;
+    ``with_ids=False`` leaves the ``ID`` column empty (``collect`` records the ids from the zip's file names)."""
+    lines = ["Student,ID,SIS User ID,SIS Login ID,Section,Email", "    Points Possible,,,,,"]
+    for student in STUDENTS:
+        first, last = NAMES[student]
+        user = CANVAS_IDS[student][0] if with_ids else ""
+        lines.append(f'"{last}, {first}",{user},{student},{student},CV-101,{student}@uni.example')
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
 def set_duedate(course: Course, duedate: str = DUEDATE, assignment: str = ASSIGNMENT) -> None:
     proc = run_nbgrader(["db", "assignment", "add", assignment, f"--duedate={duedate}"], course.root, course.db_url)
     if proc.returncode != 0:
@@ -225,6 +241,10 @@ def main(argv: list[str] | None = None) -> None:
     build_class(course, course.root / "source" / ASSIGNMENT, zips[ASSIGNMENT])
     build_concepts_class(course, zips[CONCEPTS])
     print("wrote", ", ".join(str(z) for z in zips.values()))
+    step("roster: names, emails and Canvas ids into the gradebook")
+    from autograder.roster import import_roster, read_roster
+
+    import_roster(course.db_url, read_roster(write_roster(args.out / "canvas_roster.csv")))
     for assignment, zip_path in zips.items():
         step(f"{assignment}: collect")
         collect(course, assignment, zip_path)

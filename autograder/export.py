@@ -24,6 +24,7 @@ from nbgrader.api import Gradebook, MissingEntry  # noqa: E402
 
 from autograder.errors import GraderError
 from autograder.course import Course, run_nbgrader  # noqa: E402
+from autograder.roster import roster_of  # noqa: E402
 from course_lib.train.recipes import MIOU_TIERS  # noqa: E402
 
 TIER_CELLS = {f"test_miou_{name}": f"tier {threshold:g}" for name, threshold in MIOU_TIERS.items()}
@@ -107,12 +108,21 @@ def histogram(table: pd.DataFrame, assignment: str, path: Path) -> None:
     plt.close(fig)
 
 
-def canvas_csv(tables: dict[str, pd.DataFrame], path: Path) -> None:
+def canvas_csv(tables: dict[str, pd.DataFrame], path: Path, people: dict | None = None) -> None:
     """Canvas gradebook import: Student, ID, SIS User ID, SIS Login ID, Section, then one column per assignment;
-    the second row holds the points possible, as in Canvas' own export."""
+    the second row holds the points possible, as in Canvas' own export. ``people`` (``autograder.roster.roster_of``)
+    gives each student's name ("Last, First") and Canvas user id, on which Canvas matches the rows."""
+    people = people or {}
     students = sorted({s for t in tables.values() for s in t["student"]})
-    frame = pd.DataFrame({"Student": students, "ID": "", "SIS User ID": students, "SIS Login ID": students,
-                          "Section": ""})
+
+    def name(student: str) -> str:
+        person = people.get(student)
+        parts = [p for p in (person.last_name, person.first_name) if p] if person else []
+        return ", ".join(parts) or student
+
+    ids = [(people[s].lms_user_id or "") if s in people else "" for s in students]
+    frame = pd.DataFrame({"Student": [name(s) for s in students], "ID": ids, "SIS User ID": students,
+                          "SIS Login ID": students, "Section": ""})
     possible = {"Student": "    Points Possible", "ID": "", "SIS User ID": "", "SIS Login ID": "", "Section": ""}
     for assignment, table in tables.items():
         totals = dict(zip(table["student"], table["total"]))
@@ -152,7 +162,7 @@ def export(course: Course, assignments: list[str] | None = None, log=print) -> d
             if not table.empty:
                 canvas_tables[other] = table
     if canvas_tables:
-        canvas_csv(canvas_tables, out / "canvas_import.csv")
+        canvas_csv(canvas_tables, out / "canvas_import.csv", roster_of(course.db_url))
     proc = run_nbgrader(["export", "--to", str(out / "nbgrader_grades.csv")], course.root, course.db_url)
     if proc.returncode != 0:
         log(f"nbgrader export failed: {proc.stderr[-500:]}")

@@ -87,8 +87,9 @@ def graded_class(released_course, tmp_path_factory):
     Reuses the reference trained by ``executed_hw_course`` (no second training run)."""
     from autograder.collect import collect
     from autograder.course import Course
-    from autograder.demo import ASSIGNMENT, CONCEPTS, build_class, build_concepts_class, set_duedate
+    from autograder.demo import ASSIGNMENT, CONCEPTS, build_class, build_concepts_class, set_duedate, write_roster
     from autograder.export import export
+    from autograder.roster import import_roster, read_roster
     from autograder.feedback import feedback
     from autograder.pipeline import GradeOptions, grade
 
@@ -97,6 +98,7 @@ def graded_class(released_course, tmp_path_factory):
     set_duedate(course)
     build_class(course, course.root / "source" / ASSIGNMENT, root / "canvas.zip")
     build_concepts_class(course, root / "concepts.zip")
+    import_roster(course.db_url, read_roster(write_roster(root / "roster.csv", with_ids=False)))  # ids: collect's
     report = collect(course, ASSIGNMENT, root / "canvas.zip")
     collect(course, CONCEPTS, root / "concepts.zip")
     results = {r["student"]: r for r in grade(course, ASSIGNMENT, opts=GradeOptions(workers=2))}

@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 from nbgrader.api import Gradebook
 
-from autograder.demo import ASSIGNMENT, EXPECTED_POINTS, ben_tiers, expected_points
+from autograder.demo import ASSIGNMENT, CANVAS_IDS, EXPECTED_POINTS, ben_tiers, expected_points
 from autograder.export import export
 from autograder.pipeline import GradeOptions, grade
 from course_lib.train.recipes import MIOU_TIERS
@@ -66,6 +66,9 @@ def test_export_tables_lateness_and_canvas_file(graded_class):
     canvas = pd.read_csv(out / "canvas_import.csv")
     assert list(canvas.columns[:5]) == ["Student", "ID", "SIS User ID", "SIS Login ID", "Section"]
     assert canvas.iloc[0]["Student"].strip() == "Points Possible" and len(canvas) == 7  # 6 students + possible
+    rows = canvas.iloc[1:].set_index("SIS Login ID")  # Canvas matches on ID: the user ids of the export's file names
+    assert rows.loc["ada", "Student"] == "Lovelace, Ada" and int(rows.loc["ada", "ID"]) == CANVAS_IDS["ada"][0]
+    assert {int(rows.loc[s, "ID"]) for s in rows.index} == {user for user, _ in CANVAS_IDS.values()}
     assert (out / f"{ASSIGNMENT}_histogram.png").stat().st_size > 5000 and (out / "nbgrader_grades.csv").is_file()
 
 
