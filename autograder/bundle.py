@@ -46,9 +46,12 @@ With Python 3.11 and pip (a virtual environment keeps it apart from your other p
 ```bash
 python3.11 -m venv .venv && source .venv/bin/activate
 pip install {wheel_path}        # course_lib and its dependencies (PyTorch: about 5 GB the first time)
+python -m course_lib.student_setup   # JupyterLab then shows your tools only (Validate), not the instructor's
 ```
 
-or with conda: `conda env create -f environment.yml && conda activate segmentation-student`.
+or with conda: `conda env create -f environment.yml && conda activate segmentation-student`, then
+`python -m course_lib.student_setup`. Notebooks come from and go back to the LMS: nbgrader's assignment list is not
+used in this course, and the set-up step turns it off.
 
 ## Work
 

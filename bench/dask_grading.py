@@ -14,7 +14,7 @@ submission round-robin, each a real notebook, results file and checkpoint):
 Then an extrapolation to a 16-worker cluster from the measured per-student judge time and the coordinator's
 per-student recording time (which does not parallelise: only the coordinator writes the gradebook).
 
-Usage: python bench/dask_grading.py [--students 1000] [--real 24] [--judge-ms 100]
+Usage: python bench/dask_grading.py [--students 1000] [--real 24] [--judge-ms 100] [--parts engine,real]
 """
 
 from __future__ import annotations
@@ -153,20 +153,25 @@ def main() -> None:
     parser.add_argument("--students", type=int, default=1000)
     parser.add_argument("--real", type=int, default=24)
     parser.add_argument("--judge-ms", type=int, default=100)
+    parser.add_argument("--parts", default="engine,real", help="which parts: engine, real or both")
     parser.add_argument("--out", type=Path, default=ROOT / "demo_out" / "dask_bench")
     args = parser.parse_args()
-    course = scaled_class(args.out, max(args.students, args.real))
+    parts = set(args.parts.split(","))
+    course = scaled_class(args.out, max(args.students if "engine" in parts else 0, args.real))
     everyone = course.submitted(ASSIGNMENT)
     load = os.getloadavg()[0]
-    engine = engine_part(course, everyone[:args.students], args.judge_ms)
-    real, measured = real_part(course, everyone[:args.real])
-    guess = extrapolate(measured)
-    print_table(f"engine: {args.students} simulated submissions, judge replaced by a {args.judge_ms} ms sleep", engine)
-    print_table(f"real grading: {args.real} submissions of the homework", real)
-    print_table("extrapolated to 16 workers (assumes the same judge time per worker, one coordinator)", [guess])
-    write_json("dask_grading", {"load_average_at_start": load, "engine": engine, "real": real,
-                                "extrapolation": guess})
-
+    if "engine" in parts:
+        engine = engine_part(course, everyone[:args.students], args.judge_ms)
+        print_table(f"engine: {args.students} simulated submissions, judge replaced by a {args.judge_ms} ms sleep",
+                    engine)
+        write_json("dask_grading_engine", {"load_average_at_start": load, "judge_ms": args.judge_ms, "rows": engine})
+    if "real" in parts:
+        real, measured = real_part(course, everyone[:args.real])
+        guess = extrapolate(measured)
+        print_table(f"real grading: {args.real} submissions of the homework", real)
+        print_table("extrapolated to 16 workers (assumes the same judge time per worker, one coordinator)", [guess])
+        write_json("dask_grading_real", {"load_average_at_start": os.getloadavg()[0], "rows": real,
+                                         "extrapolation": guess})
 
 if __name__ == "__main__":
     main()

@@ -67,12 +67,29 @@ def plot_predictions(images: torch.Tensor, masks: torch.Tensor, preds: torch.Ten
         images: (N, 3, H, W) uint8 RGB.
         masks, preds: (N, H, W) integer labels.
     """
-    n = min(max_images, images.shape[0])
-    fig, axes = plt.subplots(n, 3, figsize=(6.6, 2.2 * n), squeeze=False)
+    columns = (("image", images), ("ground truth", masks), ("prediction", preds))
+    return _sample_grid(columns, palette, max_images, ignore_index, save_path)
+
+
+def plot_samples(images: torch.Tensor, masks: torch.Tensor, palette: Sequence[tuple[int, int, int]],
+                 max_images: int = 6, ignore_index: int = 255, save_path: str | Path | None = None):
+    """A grid with one row per sample of a data set: image | ground truth (no model involved).
+
+    Args:
+        images: (N, 3, H, W) uint8 RGB.
+        masks: (N, H, W) integer labels.
+    """
+    return _sample_grid((("image", images), ("ground truth", masks)), palette, max_images, ignore_index, save_path)
+
+
+def _sample_grid(columns, palette, max_images: int, ignore_index: int, save_path):
+    """One row per sample, one titled column per ``(title, tensor)``: the first an RGB image, the others labels."""
+    n = min(max_images, columns[0][1].shape[0])
+    fig, axes = plt.subplots(n, len(columns), figsize=(2.2 * len(columns), 2.2 * n), squeeze=False)
     for i in range(n):
-        panels = (images[i].permute(1, 2, 0).cpu().numpy(), colorize(masks[i].cpu(), palette, ignore_index),
-                  colorize(preds[i].cpu(), palette, ignore_index))
-        for ax, panel, title in zip(axes[i], panels, ("image", "ground truth", "prediction")):
+        for j, (ax, (title, tensor)) in enumerate(zip(axes[i], columns)):
+            panel = (tensor[i].permute(1, 2, 0).cpu().numpy() if j == 0
+                     else colorize(tensor[i].cpu(), palette, ignore_index))
             ax.imshow(panel, interpolation="nearest")
             ax.set_axis_off()
             if i == 0:

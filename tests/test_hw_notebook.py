@@ -88,8 +88,8 @@ def test_no_solution_answer_or_hidden_test_leaks_into_release_or_course_lib(assi
 def test_release_has_stubs_placeholders_and_no_hidden_tests():
     release = nbformat.read(RELEASE, as_version=4)
     cells = cells_by_id(release)
-    assert "raise NotImplementedError()" in cells["residual_block"].source
-    assert "raise NotImplementedError()" in cells["segmentation_model"].source
+    assert "raise NotImplementedError(\"not written yet: replace this line" in cells["residual_block"].source
+    assert "raise NotImplementedError(\"not written yet: replace this line" in cells["segmentation_model"].source
     assert all("HIDDEN" not in c.source for c in release.cells)
     answers = [c for c in release.cells if c.cell_type == "markdown" and c.metadata.get("nbgrader", {}).get("solution")]
     assert answers and all(c.source.strip() == "YOUR ANSWER HERE" for c in answers)

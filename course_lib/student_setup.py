@@ -1,0 +1,86 @@
+"""A student's JupyterLab shows the student's tools only: ``python -m course_lib.student_setup`` (once, after
+installing course_lib).
+
+course_lib depends on nbgrader (its Validate button), and installing nbgrader enables all of its JupyterLab and
+server extensions, the instructor's too. This module uses nbgrader's documented switches (``jupyter labextension
+disable``, and the server's ``jpserver_extensions`` setting) to turn off, in the student's environment:
+
+- ``formgrader`` and ``create-assignment``: the instructor's tools;
+- ``assignment-list`` and ``course-list``: nbgrader's exchange, which this course does not use (notebooks come
+  from and go back to the LMS), and which would otherwise show "Error fetching courses!";
+
+and keeps ``validate-assignment`` (the Validate button). ``--level user`` writes to the user's Jupyter config
+(``$JUPYTER_CONFIG_DIR``), ``sys_prefix`` (the default) to the virtual environment's.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+INSTRUCTOR_LAB_EXTENSIONS = ("formgrader", "create-assignment", "assignment-list", "course-list")
+STUDENT_LAB_EXTENSIONS = ("validate-assignment",)
+INSTRUCTOR_SERVER_EXTENSIONS = ("formgrader", "assignment_list", "course_list")
+STUDENT_SERVER_EXTENSIONS = ("validate_assignment",)
+
+
+def _jupyter(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([str(Path(sys.executable).parent / "jupyter"), *args], capture_output=True, text=True)
+
+
+def _config_dir(level: str) -> Path:
+    from jupyter_core.paths import jupyter_config_dir
+
+    return Path(sys.prefix) / "etc" / "jupyter" if level == "sys_prefix" else Path(jupyter_config_dir())
+
+
+def configure(level: str = "sys_prefix") -> list[str]:
+    """Disables the instructor's and the exchange's nbgrader extensions and enables the student's.
+
+    The lab extensions go through ``jupyter labextension disable|enable``. The server extensions are set in the
+    level's ``jupyter_server_config.json`` (``ServerApp.jpserver_extensions``, which overrides the
+    ``jupyter_server_config.d`` files nbgrader installs; ``jupyter server extension disable`` refuses nbgrader's
+    per-module extensions: "could not be found").
+
+    Args:
+        level: ``"sys_prefix"`` (this environment) or ``"user"`` (``$JUPYTER_CONFIG_DIR``).
+    Returns:
+        One line per extension switched, e.g. ``"disabled @jupyter/nbgrader:formgrader"``.
+    Raises:
+        RuntimeError: a ``jupyter`` command failed; its message says which and why.
+    """
+    done = []
+    steps = ([("disable", name) for name in INSTRUCTOR_LAB_EXTENSIONS]
+             + [("enable", name) for name in STUDENT_LAB_EXTENSIONS])
+    for verb, name in steps:
+        command = ("labextension", verb, f"@jupyter/nbgrader:{name}", f"--level={level}")
+        proc = _jupyter(*command)
+        if proc.returncode != 0:
+            raise RuntimeError(f"`jupyter {' '.join(command)}` failed: {(proc.stderr or proc.stdout).strip()[-500:]}")
+        done.append(f"{verb}d @jupyter/nbgrader:{name}")
+    switches = {f"nbgrader.server_extensions.{name}": False for name in INSTRUCTOR_SERVER_EXTENSIONS}
+    switches |= {f"nbgrader.server_extensions.{name}": True for name in STUDENT_SERVER_EXTENSIONS}
+    path = _config_dir(level) / "jupyter_server_config.json"  # a traitlets setting: it wins over the .d files
+    config = json.loads(path.read_text()) if path.is_file() else {}
+    config.setdefault("ServerApp", {}).setdefault("jpserver_extensions", {}).update(switches)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(config, indent=2))
+    done += [f"{'enabled' if on else 'disabled'} {name}" for name, on in switches.items()]
+    return done
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m course_lib.student_setup", description=__doc__.splitlines()[0])
+    parser.add_argument("--level", choices=("sys_prefix", "user"), default="sys_prefix")
+    args = parser.parse_args(argv)
+    for line in configure(args.level):
+        print(line)
+    print("JupyterLab now shows the student's tools: restart it if it is running.")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
