@@ -53,14 +53,12 @@ def configure(level: str = "sys_prefix") -> list[str]:
         RuntimeError: a ``jupyter`` command failed; its message says which and why.
     """
     done = []
-    steps = ([("disable", name) for name in INSTRUCTOR_LAB_EXTENSIONS]
-             + [("enable", name) for name in STUDENT_LAB_EXTENSIONS])
-    for verb, name in steps:
-        command = ("labextension", verb, f"@jupyter/nbgrader:{name}", f"--level={level}")
+    for verb, names in (("disable", INSTRUCTOR_LAB_EXTENSIONS), ("enable", STUDENT_LAB_EXTENSIONS)):
+        command = ("labextension", verb, *(f"@jupyter/nbgrader:{name}" for name in names), f"--level={level}")
         proc = _jupyter(*command)
         if proc.returncode != 0:
             raise RuntimeError(f"`jupyter {' '.join(command)}` failed: {(proc.stderr or proc.stdout).strip()[-500:]}")
-        done.append(f"{verb}d @jupyter/nbgrader:{name}")
+        done += [f"{verb}d @jupyter/nbgrader:{name}" for name in names]
     switches = {f"nbgrader.server_extensions.{name}": False for name in INSTRUCTOR_SERVER_EXTENSIONS}
     switches |= {f"nbgrader.server_extensions.{name}": True for name in STUDENT_SERVER_EXTENSIONS}
     path = _config_dir(level) / "jupyter_server_config.json"  # a traitlets setting: it wins over the .d files

@@ -43,9 +43,9 @@ def unavailable_reason() -> str | None:
             pwd.getpwnam("postgres")
         except KeyError:
             return "running as root and there is no 'postgres' user to run the server as (PostgreSQL refuses root)"
-    try:
-        import psycopg2  # noqa: F401  (only whether it imports)
-    except ImportError:
+    import importlib.util
+
+    if importlib.util.find_spec("psycopg2") is None:
         return "psycopg2 is not installed (the grader's dependencies: make venv)"
     return None
 
