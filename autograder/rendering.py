@@ -8,12 +8,14 @@ configuration, and executes nothing:
   cells replace whatever the student left there), ``CheckCellMetadata``;
 - rendering: ``ClearHiddenTests`` (the hidden-test delimiters of ``nbgrader_config.py``), ``LimitOutput``,
   ``CapOutputs`` (characters, for the one-line outputs ``LimitOutput`` lets through), ``JudgeVerdicts`` (below),
-  ``AssignLatePenalties``, ``CheckCellMetadata``.
+  ``AssignLatePenalties``, ``CheckCellMetadata``, ``GraderSummary`` (below).
 
 ``JudgeVerdicts`` is nbgrader's ``SaveAutoGrades`` with the judge's verdicts in place of the executed outputs:
 each autograded cell's score comes from ``grading/<assignment>/<student>.json`` and the cell's only output is its
 check's name, points and message. Written answers keep nbgrader's own rule (manual grading, "No response." when
 untouched). The student's own outputs elsewhere in the notebook stay as submitted, capped, for the TA to read.
+``GraderSummary`` puts a first cell with the submission time, the lateness and every problem the judge recorded,
+so the TA sees why a notebook is flagged where they grade it.
 """
 
 from __future__ import annotations
@@ -84,6 +86,43 @@ class JudgeVerdicts(SaveAutoGrades):
             cell.execution_count = None
 
 
+class GraderSummary(NbGraderPreprocessor):
+    """Puts the grader's summary at the top of the graded notebook, where the TA grades (formgrader) and the student
+    reads feedback: the submission's time, how late it is against the gradebook's due date, the judge's status and
+    every problem it recorded (why the notebook is flagged). The cell has no nbgrader metadata: it is never graded."""
+
+    results_dir = Unicode("", help="folder of the judge's <student>.json results").tag(config=True)
+
+    def preprocess(self, nb, resources):
+        from nbgrader.api import Gradebook, MissingEntry
+
+        info = resources["nbgrader"]
+        result = json.loads((Path(self.results_dir) / f"{info['student']}.json").read_text())
+        lines = [f"**Grader's summary** (automatic points {result['auto_points']:g} of {result['auto_max']:g}; "
+                 f"status: {result['status']})", ""]
+        with Gradebook(info["db_url"]) as gb:
+            try:
+                submission = gb.find_submission(info["assignment"], info["student"])
+                stamp, due, late = submission.timestamp, submission.duedate, submission.total_seconds_late
+            except MissingEntry:
+                stamp = due = None
+                late = 0.0
+        lines.append(f"- submitted: {stamp:%Y-%m-%d %H:%M} UTC" if stamp else "- submitted: time unknown")
+        if due is not None:
+            lines.append(f"- due: {due:%Y-%m-%d %H:%M} UTC; " + (f"**late by {_duration(late)}**" if late > 0
+                                                                   else "on time"))
+        lines += [f"- flagged: {problem}" for problem in result.get("problems", [])]
+        nb.cells.insert(0, nbformat.v4.new_markdown_cell("\n".join(lines)))
+        return nb, resources
+
+
+def _duration(seconds: float) -> str:
+    """``93784`` → ``"1 d 2 h 3 min"``."""
+    minutes = int(seconds // 60)
+    days, hours, mins = minutes // 1440, minutes // 60 % 24, minutes % 60
+    return " ".join(f"{v} {u}" for v, u in ((days, "d"), (hours, "h"), (mins, "min")) if v) or "under a minute"
+
+
 def too_big_files(folder: Path) -> list[Path]:
     """Files of a submission over ``MAX_COPIED_FILE_BYTES``, relative to ``folder``."""
     return [p.relative_to(folder) for p in sorted(folder.rglob("*")) if p.is_file() and p.stat().st_size > MAX_COPIED_FILE_BYTES]
@@ -103,8 +142,10 @@ def autograde_config(course_root: Path, db_url: str, results_dir: Path, leave_ou
     config.CourseDirectory.ignore = list(config.CourseDirectory.ignore) + [glob.escape(name) for name in leave_out]
     config.Autograde.sanitize_preprocessors = [DeduplicateIds, OverwriteKernelspec, OverwriteCells, CheckCellMetadata]
     config.Autograde.autograde_preprocessors = [ClearHiddenTests, IgnorePattern, ClearMetadataPreprocessor, LimitOutput,
-                                                CapOutputs, JudgeVerdicts, AssignLatePenalties, CheckCellMetadata]
+                                                CapOutputs, JudgeVerdicts, AssignLatePenalties, CheckCellMetadata,
+                                                GraderSummary]
     config.JudgeVerdicts.results_dir = str(results_dir)
+    config.GraderSummary.results_dir = str(results_dir)
     return config
 
 

@@ -80,6 +80,14 @@ def test_feedback_shows_check_messages_but_no_hidden_code(graded_class):
     line = "test_miou_target: FAILED (0/5 points)" if "target" not in ben_tiers(course) else "test_miou_target: PASSED (5/5 points)"
     assert html.count(line) == 1, "each check's name, points and message appear exactly once"
     assert html.count("test_residual_block: PASSED (10/10 points)") == 1
+    # where the TA grades (the autograded notebook formgrader shows) and in feedback: lateness and flags' reasons
+    import nbformat
+
+    autograded = lambda s: nbformat.read(course.root / "autograded" / s / ASSIGNMENT / f"{ASSIGNMENT}.ipynb", 4)
+    eli, fay = autograded("eli").cells[0].source, autograded("fay").cells[0].source
+    assert eli.startswith("**Grader's summary**") and "**late by 21 h 1 min**" in eli and "flagged" not in eli
+    assert "- flagged: no checkpoint: segmentation_hw_checkpoint.pt is missing from the submission" in fay
+    assert "late by" in next((course.root / "feedback" / "eli" / ASSIGNMENT).glob("*.html")).read_text()
 
 
 def test_regrade_and_reexport_change_nothing_and_keep_manual_grades(graded_class):
