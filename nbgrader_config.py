@@ -17,6 +17,10 @@ c.CourseDirectory.root = os.environ.get("SEGMENTATION_COURSE_ROOT", str(ROOT))
 c.CourseDirectory.db_url = os.environ.get(
     "SEGMENTATION_GRADEBOOK_URL", f"sqlite:///{Path(c.CourseDirectory.root) / 'gradebook.db'}"
 )
+# Notebooks travel through the LMS, not nbgrader's exchange; the exchange still needs a folder it can use, or
+# formgrader shows "The exchange directory ... does not exist" on every page. It lives in the course (git-ignored).
+c.Exchange.root = str(Path(c.CourseDirectory.root) / "exchange")
+
 # Never copy trained weights, results or caches from source/ into release/.
 c.CourseDirectory.ignore = [
     ".ipynb_checkpoints", "*.pyc", "__pycache__", "feedback", "*.pt", "*_results.json", ".cache",

@@ -74,7 +74,8 @@ def ensure_artifacts(course: Course, assignment: str, log=print) -> None:
 
 def release(course: Course, assignments: list[str] | None = None, log=print, validate: bool = True) -> None:
     """Regenerates, validates and scans each assignment's release; raises ``ReleaseError`` listing every failure.
-    Creates the term's secret first when the course has none (``autograder.term``).
+    Creates the term's secret first when the course has none (``autograder.term``), and the (unused) exchange
+    folder formgrader checks for.
 
     ``validate=False`` skips the two ``nbgrader validate`` runs (for test fixtures that build many courses from
     the same sources: the suite validates the sources and the releases once, in their own tests).
@@ -82,6 +83,7 @@ def release(course: Course, assignments: list[str] | None = None, log=print, val
     assignments = assignments or course.assignments()
     secret = ensure_term_secret(course.root)
     log(f"term secret: {secret} (grader-only; keep it off the students' machines)")
+    (course.root / "exchange").mkdir(exist_ok=True)  # nbgrader_config.py's Exchange.root: formgrader wants it there
     failures = []
     for assignment in assignments:
         source_nb = course.root / "source" / assignment / f"{assignment}.ipynb"

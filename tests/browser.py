@@ -67,7 +67,7 @@ class JupyterLab:
             [str(Path(sys.executable).parent / "jupyter"), "lab", "--no-browser", "--ip=127.0.0.1",
              f"--port={self.port}", f"--IdentityProvider.token={self.token}", f"--ServerApp.root_dir={root}",
              "--allow-root", "--LabApp.news_url=", "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate"],
-            env=environment, stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True)
+            env=environment, stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True, cwd=root)
         deadline = time.monotonic() + 90
         while http_status(f"{self.base}/api/status?token={self.token}") != 200:
             if self.process.poll() is not None or time.monotonic() > deadline:

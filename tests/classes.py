@@ -9,17 +9,18 @@ from pathlib import Path
 from autograder.course import Course
 
 
-def concepts_class(target: Path, copies: int = 0) -> Course:
+def concepts_class(target: Path, copies: int = 0, release_homework: bool = False) -> Course:
     """A course at ``target`` with ``segmentation_concepts`` released and the demo's three students (ada solves
     everything, ben half, cara nothing) collected; ``copies`` more students (``ada2``, ``ben2``, ``cara2``,
-    ``ada3``...) hand in the same folders, for runs that need a longer queue. Uses the gradebook of
+    ``ada3``...) hand in the same folders, for runs that need a longer queue; ``release_homework`` releases the
+    homework too (no submissions; no training: ``generate_assignment`` only). Uses the gradebook of
     ``$SEGMENTATION_GRADEBOOK_URL`` when set."""
     from autograder.collect import collect
-    from autograder.demo import CONCEPTS, build_concepts_class, new_course
+    from autograder.demo import ASSIGNMENT, CONCEPTS, build_concepts_class, new_course
     from autograder.release import release
 
     course = new_course(target / "course")
-    release(course, [CONCEPTS], validate=False)
+    release(course, [CONCEPTS, ASSIGNMENT] if release_homework else [CONCEPTS], validate=False)
     build_concepts_class(course, target / "concepts.zip")
     collect(course, CONCEPTS, target / "concepts.zip")
     originals = ["ada", "ben", "cara"]

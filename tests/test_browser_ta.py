@@ -1,0 +1,117 @@
+"""A TA's day in formgrader, in headless Chromium (``tests/browser.py``): both assignments, every student by name
+with their scores (the roster imported from Canvas), the grader's summary (lateness, flags) where the TA grades, a
+manual grade and a comment that survive a reload and a re-grade from the command line.
+
+The class is the concepts assignment's (``tests/classes.py``; no trained reference needed), handed in late on
+purpose, with the homework released beside it.
+
+Screenshots of every step: ``<pytest tmp>/test_a_ta_.../shots/``. Run alone:
+``.venv/bin/python -m pytest tests/test_browser_ta.py``.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+from browser import JupyterLab, NotebookPage, launch_browser, unavailable_reason
+from classes import concepts_class
+
+pytestmark = pytest.mark.slow
+HW = "segmentation_hw"
+CONCEPTS = "segmentation_concepts"
+
+
+@pytest.fixture
+def ta_lab(tmp_path):
+    reason = unavailable_reason()
+    if reason:
+        pytest.skip(f"no browser tests: {reason}")
+    from autograder.demo import set_duedate, write_roster
+    from autograder.pipeline import GradeOptions, grade
+    from autograder.roster import import_roster, read_roster
+
+    course = concepts_class(tmp_path / "class", release_homework=True)
+    import_roster(course.db_url, read_roster(write_roster(tmp_path / "roster.csv")), log=lambda *_: None)
+    set_duedate(course, "2026-12-01 18:00:00 UTC", CONCEPTS)  # the class handed in at 20:15: 2 h 15 min late
+    grade(course, CONCEPTS, opts=GradeOptions(workers=2), log=lambda *_: None)
+    lab = JupyterLab(course.root, env={"SEGMENTATION_COURSE_ROOT": str(course.root),
+                                       "SEGMENTATION_GRADEBOOK_URL": course.db_url})
+    yield lab, course
+    lab.stop()
+
+
+def _regrade(course, student: str) -> None:
+    env = dict(os.environ, SEGMENTATION_GRADEBOOK_URL=course.db_url)
+    proc = subprocess.run([sys.executable, "-m", "autograder", "--course", str(course.root), "grade", CONCEPTS,
+                           "--student", student, "--force"], env=env, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+
+
+def test_a_ta_finds_everyone_grades_an_answer_and_the_grade_survives_a_regrade(ta_lab, tmp_path):
+    from playwright.sync_api import sync_playwright
+
+    lab, course = ta_lab
+    with sync_playwright() as p:
+        browser = launch_browser(p)
+        try:
+            view = NotebookPage(browser.new_page(viewport={"width": 1400, "height": 1000}), tmp_path / "shots")
+            page = view.page
+            page.goto(lab.url("formgrader"))
+            page.locator("td", has_text=CONCEPTS).first.wait_for()
+            body = page.locator("body").inner_text()
+            assert HW in body and "does not exist" not in body  # both assignments, no exchange banner
+            view.shot("assignments")
+
+            page.goto(lab.url("formgrader/manage_students"))
+            page.locator("td", has_text="Lovelace, Ada").wait_for()
+            students = page.locator("table").inner_text()
+            for name, points in (("Lovelace, Ada", "62 / "), ("Okafor, Ben", "32 / "), ("Lindqvist, Cara", "0 / "),
+                                 ("Raman, Dev", "0 / ")):  # dev is on the roster and handed in nothing here
+                row = page.locator("tr", has_text=name).inner_text()
+                assert points in row, row
+            assert "ada@uni.example" in students and "None, None" not in students
+            view.shot("students by name")
+
+            page.goto(lab.url(f"formgrader/gradebook/{CONCEPTS}/{CONCEPTS}"))
+            page.get_by_text("Show All Names").click()
+            row = page.locator("tr", has_text="Lovelace")
+            row.wait_for()
+            view.shot("submissions with names")
+            row.locator("a").first.click()
+            page.locator("input#q1_answer").wait_for()
+            page.get_by_text("late by 2 h 15 min").first.wait_for()  # the grader's summary, where the TA grades
+            page.fill("input#q1_answer", "3")
+            page.keyboard.press("Tab")
+            page.fill("textarea#q1_answer-comment", "Clear and complete.")
+            page.keyboard.press("Tab")
+            page.wait_for_timeout(1500)  # formgrader saves on change
+            page.locator("input#q1_answer").scroll_into_view_if_needed()
+            view.shot("manual grade entered")
+            url = page.url
+
+            page.reload()
+            page.locator("input#q1_answer").wait_for()
+            assert page.input_value("input#q1_answer") == "3"
+            assert page.input_value("textarea#q1_answer-comment") == "Clear and complete."
+            page.locator("input#q1_answer").scroll_into_view_if_needed()
+            view.shot("after reload")
+
+            _regrade(course, "ada")  # another TA re-grades from the command line
+            page.goto(url)
+            page.locator("input#q1_answer").wait_for()
+            assert page.input_value("input#q1_answer") == "3"
+            assert page.input_value("textarea#q1_answer-comment") == "Clear and complete."
+            page.locator("input#q1_answer").scroll_into_view_if_needed()
+            view.shot("after the command-line regrade")
+
+            page.goto(lab.url("formgrader/manage_students"))
+            row = page.locator("tr", has_text="Lovelace, Ada")
+            row.wait_for()
+            assert "65 / " in row.inner_text()  # 62 automatic + 3 by hand
+            view.shot("the student's total")
+        finally:
+            browser.close()
