@@ -18,6 +18,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from contextlib import contextmanager
 from pathlib import Path
 
 CHROMIUM_NAMES = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
@@ -89,9 +90,18 @@ class JupyterLab:
         self.log.close()
 
 
-def launch_browser(playwright):
-    args = ["--no-sandbox"] if os.geteuid() == 0 else []
-    return playwright.chromium.launch(executable_path=chromium_path(), headless=True, args=args)
+@contextmanager
+def browser_page(shots: Path):
+    """A ``NotebookPage`` on a fresh page of headless Chromium (``--no-sandbox`` as root), closed afterwards."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        args = ["--no-sandbox"] if os.geteuid() == 0 else []
+        browser = playwright.chromium.launch(executable_path=chromium_path(), headless=True, args=args)
+        try:
+            yield NotebookPage(browser.new_page(viewport={"width": 1400, "height": 1000}), shots)
+        finally:
+            browser.close()
 
 
 class NotebookPage:

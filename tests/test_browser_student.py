@@ -15,7 +15,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from browser import JupyterLab, NotebookPage, launch_browser, unavailable_reason
+from browser import JupyterLab, browser_page, unavailable_reason
 
 pytestmark = pytest.mark.slow
 REPO = Path(__file__).resolve().parents[1]
@@ -53,47 +53,40 @@ def student_lab(tmp_path, monkeypatch):
 
 
 def test_a_student_runs_the_notebook_fixes_a_stub_and_validates(student_lab, tmp_path):
-    from playwright.sync_api import sync_playwright
-
     lab, work = student_lab
-    with sync_playwright() as p:
-        browser = launch_browser(p)
-        try:
-            nb = NotebookPage(browser.new_page(viewport={"width": 1400, "height": 1000}), tmp_path / "shots")
-            nb.open(lab.url(f"lab/tree/{HW}/{HW}.ipynb"))
-            nb.page.wait_for_timeout(2000)
-            nb.shot("opened")
-            body = nb.page.locator("body").inner_text()
-            assert "Error fetching courses" not in body and "exchange directory" not in body
-            assert nb.page.locator("text=Formgrader").count() == 0  # the instructor's tools are not there
+    with browser_page(tmp_path / "shots") as nb:
+        nb.open(lab.url(f"lab/tree/{HW}/{HW}.ipynb"))
+        nb.page.wait_for_timeout(2000)
+        nb.shot("opened")
+        body = nb.page.locator("body").inner_text()
+        assert "Error fetching courses" not in body and "exchange directory" not in body
+        assert nb.page.locator("text=Formgrader").count() == 0  # the instructor's tools are not there
 
-            nb.run(_index("setup") - 1)  # MODE / DATA / IMAGE_SIZE
-            setup = nb.run(_index("setup"))
-            assert "mode: QUICK" in setup and "val: synthetic" in setup, setup
-            nb.run(_index("show_data"))
-            assert nb.images(_index("show_data")) == 1, "the data preview's figure did not render"
-            nb.shot("set-up and preview")
+        nb.run(_index("setup") - 1)  # MODE / DATA / IMAGE_SIZE
+        setup = nb.run(_index("setup"))
+        assert "mode: QUICK" in setup and "val: synthetic" in setup, setup
+        nb.run(_index("show_data"))
+        assert nb.images(_index("show_data")) == 1, "the data preview's figure did not render"
+        nb.shot("set-up and preview")
 
-            block, check = _index("residual_block"), _index("test_residual_block")
-            nb.run(block)
-            message = nb.run(check)
-            assert "NotImplementedError" in message and "not written yet: replace this line" in message, message
-            nb.shot("stub check")
+        block, check = _index("residual_block"), _index("test_residual_block")
+        nb.run(block)
+        message = nb.run(check)
+        assert "NotImplementedError" in message and "not written yet: replace this line" in message, message
+        nb.shot("stub check")
 
-            nb.set_source(block, _reference_cell("residual_block"))
-            nb.run(block)
-            passed = nb.run(check)
-            assert "ResidualBlock: all visible checks passed." in passed, passed
-            nb.shot("residual block passes")
+        nb.set_source(block, _reference_cell("residual_block"))
+        nb.run(block)
+        passed = nb.run(check)
+        assert "ResidualBlock: all visible checks passed." in passed, passed
+        nb.shot("residual block passes")
 
-            nb.save()
-            nb.page.locator(".jp-NotebookPanel-toolbar").get_by_text("Validate", exact=True).click()
-            dialog = nb.page.locator(".jp-Dialog-content")
-            dialog.wait_for()
-            nb.page.locator(".jp-Dialog-content", has_text=re.compile("fail|error|Success", re.I)).wait_for()
-            report = dialog.inner_text()
-            nb.shot("validate dialog")
-            assert "The following cell failed" in report and "net = SegmentationModel(" in report, report
-            assert "block = ResidualBlock(8, 8)" not in report  # the fixed cell's check passes now
-        finally:
-            browser.close()
+        nb.save()
+        nb.page.locator(".jp-NotebookPanel-toolbar").get_by_text("Validate", exact=True).click()
+        dialog = nb.page.locator(".jp-Dialog-content")
+        dialog.wait_for()
+        nb.page.locator(".jp-Dialog-content", has_text=re.compile("fail|error|Success", re.I)).wait_for()
+        report = dialog.inner_text()
+        nb.shot("validate dialog")
+        assert "The following cell failed" in report and "net = SegmentationModel(" in report, report
+        assert "block = ResidualBlock(8, 8)" not in report  # the fixed cell's check passes now

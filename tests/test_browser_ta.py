@@ -17,7 +17,7 @@ import sys
 
 import pytest
 
-from browser import JupyterLab, NotebookPage, launch_browser, unavailable_reason
+from browser import JupyterLab, browser_page, unavailable_reason
 from classes import concepts_class
 
 pytestmark = pytest.mark.slow
@@ -52,66 +52,59 @@ def _regrade(course, student: str) -> None:
 
 
 def test_a_ta_finds_everyone_grades_an_answer_and_the_grade_survives_a_regrade(ta_lab, tmp_path):
-    from playwright.sync_api import sync_playwright
-
     lab, course = ta_lab
-    with sync_playwright() as p:
-        browser = launch_browser(p)
-        try:
-            view = NotebookPage(browser.new_page(viewport={"width": 1400, "height": 1000}), tmp_path / "shots")
-            page = view.page
-            page.goto(lab.url("formgrader"))
-            page.locator("td", has_text=CONCEPTS).first.wait_for()
-            body = page.locator("body").inner_text()
-            assert HW in body and "does not exist" not in body  # both assignments, no exchange banner
-            view.shot("assignments")
+    with browser_page(tmp_path / "shots") as view:
+        page = view.page
+        page.goto(lab.url("formgrader"))
+        page.locator("td", has_text=CONCEPTS).first.wait_for()
+        body = page.locator("body").inner_text()
+        assert HW in body and "does not exist" not in body  # both assignments, no exchange banner
+        view.shot("assignments")
 
-            page.goto(lab.url("formgrader/manage_students"))
-            page.locator("td", has_text="Lovelace, Ada").wait_for()
-            students = page.locator("table").inner_text()
-            for name, points in (("Lovelace, Ada", "62 / "), ("Okafor, Ben", "32 / "), ("Lindqvist, Cara", "0 / "),
-                                 ("Raman, Dev", "0 / ")):  # dev is on the roster and handed in nothing here
-                row = page.locator("tr", has_text=name).inner_text()
-                assert points in row, row
-            assert "ada@uni.example" in students and "None, None" not in students
-            view.shot("students by name")
+        page.goto(lab.url("formgrader/manage_students"))
+        page.locator("td", has_text="Lovelace, Ada").wait_for()
+        students = page.locator("table").inner_text()
+        for name, points in (("Lovelace, Ada", "62 / "), ("Okafor, Ben", "32 / "), ("Lindqvist, Cara", "0 / "),
+                             ("Raman, Dev", "0 / ")):  # dev is on the roster and handed in nothing here
+            row = page.locator("tr", has_text=name).inner_text()
+            assert points in row, row
+        assert "ada@uni.example" in students and "None, None" not in students
+        view.shot("students by name")
 
-            page.goto(lab.url(f"formgrader/gradebook/{CONCEPTS}/{CONCEPTS}"))
-            page.get_by_text("Show All Names").click()
-            row = page.locator("tr", has_text="Lovelace")
-            row.wait_for()
-            view.shot("submissions with names")
-            row.locator("a").first.click()
-            page.locator("input#q1_answer").wait_for()
-            page.get_by_text("late by 2 h 15 min").first.wait_for()  # the grader's summary, where the TA grades
-            page.fill("input#q1_answer", "3")
-            page.keyboard.press("Tab")
-            page.fill("textarea#q1_answer-comment", "Clear and complete.")
-            page.keyboard.press("Tab")
-            page.wait_for_timeout(1500)  # formgrader saves on change
-            page.locator("input#q1_answer").scroll_into_view_if_needed()
-            view.shot("manual grade entered")
-            url = page.url
+        page.goto(lab.url(f"formgrader/gradebook/{CONCEPTS}/{CONCEPTS}"))
+        page.get_by_text("Show All Names").click()
+        row = page.locator("tr", has_text="Lovelace")
+        row.wait_for()
+        view.shot("submissions with names")
+        row.locator("a:visible").first.click()
+        page.locator("input#q1_answer").wait_for()
+        page.get_by_text("late by 2 h 15 min").first.wait_for()  # the grader's summary, where the TA grades
+        page.fill("input#q1_answer", "3")
+        page.keyboard.press("Tab")
+        page.fill("textarea#q1_answer-comment", "Clear and complete.")
+        page.keyboard.press("Tab")
+        page.wait_for_timeout(1500)  # formgrader saves on change
+        page.locator("input#q1_answer").scroll_into_view_if_needed()
+        view.shot("manual grade entered")
+        url = page.url
 
-            page.reload()
-            page.locator("input#q1_answer").wait_for()
-            assert page.input_value("input#q1_answer") == "3"
-            assert page.input_value("textarea#q1_answer-comment") == "Clear and complete."
-            page.locator("input#q1_answer").scroll_into_view_if_needed()
-            view.shot("after reload")
+        page.reload()
+        page.locator("input#q1_answer").wait_for()
+        assert page.input_value("input#q1_answer") == "3"
+        assert page.input_value("textarea#q1_answer-comment") == "Clear and complete."
+        page.locator("input#q1_answer").scroll_into_view_if_needed()
+        view.shot("after reload")
 
-            _regrade(course, "ada")  # another TA re-grades from the command line
-            page.goto(url)
-            page.locator("input#q1_answer").wait_for()
-            assert page.input_value("input#q1_answer") == "3"
-            assert page.input_value("textarea#q1_answer-comment") == "Clear and complete."
-            page.locator("input#q1_answer").scroll_into_view_if_needed()
-            view.shot("after the command-line regrade")
+        _regrade(course, "ada")  # another TA re-grades from the command line
+        page.goto(url)
+        page.locator("input#q1_answer").wait_for()
+        assert page.input_value("input#q1_answer") == "3"
+        assert page.input_value("textarea#q1_answer-comment") == "Clear and complete."
+        page.locator("input#q1_answer").scroll_into_view_if_needed()
+        view.shot("after the command-line regrade")
 
-            page.goto(lab.url("formgrader/manage_students"))
-            row = page.locator("tr", has_text="Lovelace, Ada")
-            row.wait_for()
-            assert "65 / " in row.inner_text()  # 62 automatic + 3 by hand
-            view.shot("the student's total")
-        finally:
-            browser.close()
+        page.goto(lab.url("formgrader/manage_students"))
+        row = page.locator("tr", has_text="Lovelace, Ada")
+        row.wait_for()
+        assert "65 / " in row.inner_text()  # 62 automatic + 3 by hand
+        view.shot("the student's total")
