@@ -44,6 +44,23 @@ def ta_lab(tmp_path):
     lab.stop()
 
 
+def _wait_saved(course, student: str, score: float, comment: str, seconds: float = 60.0) -> None:
+    """Waits until formgrader's background save of ``q1_answer`` has reached the gradebook."""
+    import time
+
+    from nbgrader.api import Gradebook
+
+    deadline = time.monotonic() + seconds
+    while True:
+        with Gradebook(course.db_url) as gb:
+            grade = gb.find_grade("q1_answer", CONCEPTS, CONCEPTS, student)
+            saved = gb.find_comment("q1_answer", CONCEPTS, CONCEPTS, student).manual_comment
+            if grade.manual_score == score and saved == comment:
+                return
+        assert time.monotonic() < deadline, f"formgrader did not save: {grade.manual_score!r}, {saved!r}"
+        time.sleep(0.3)
+
+
 def _regrade(course, student: str) -> None:
     env = dict(os.environ, SEGMENTATION_GRADEBOOK_URL=course.db_url)
     proc = subprocess.run([sys.executable, "-m", "autograder", "--course", str(course.root), "grade", CONCEPTS,
@@ -52,6 +69,8 @@ def _regrade(course, student: str) -> None:
 
 
 def test_a_ta_finds_everyone_grades_an_answer_and_the_grade_survives_a_regrade(ta_lab, tmp_path):
+    from playwright.sync_api import expect
+
     lab, course = ta_lab
     with browser_page(tmp_path / "shots") as view:
         page = view.page
@@ -83,23 +102,23 @@ def test_a_ta_finds_everyone_grades_an_answer_and_the_grade_survives_a_regrade(t
         page.keyboard.press("Tab")
         page.fill("textarea#q1_answer-comment", "Clear and complete.")
         page.keyboard.press("Tab")
-        page.wait_for_timeout(1500)  # formgrader saves on change
+        _wait_saved(course, "ada", 3.0, "Clear and complete.")  # formgrader saves on change, in the background
         page.locator("input#q1_answer").scroll_into_view_if_needed()
         view.shot("manual grade entered")
         url = page.url
 
         page.reload()
         page.locator("input#q1_answer").wait_for()
-        assert page.input_value("input#q1_answer") == "3"
-        assert page.input_value("textarea#q1_answer-comment") == "Clear and complete."
+        expect(page.locator("input#q1_answer")).to_have_value("3", timeout=30_000)  # filled in by formgrader's script
+        expect(page.locator("textarea#q1_answer-comment")).to_have_value("Clear and complete.", timeout=30_000)
         page.locator("input#q1_answer").scroll_into_view_if_needed()
         view.shot("after reload")
 
         _regrade(course, "ada")  # another TA re-grades from the command line
         page.goto(url)
         page.locator("input#q1_answer").wait_for()
-        assert page.input_value("input#q1_answer") == "3"
-        assert page.input_value("textarea#q1_answer-comment") == "Clear and complete."
+        expect(page.locator("input#q1_answer")).to_have_value("3", timeout=30_000)  # filled in by formgrader's script
+        expect(page.locator("textarea#q1_answer-comment")).to_have_value("Clear and complete.", timeout=30_000)
         page.locator("input#q1_answer").scroll_into_view_if_needed()
         view.shot("after the command-line regrade")
 
