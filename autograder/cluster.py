@@ -257,7 +257,9 @@ def parse_resources(text: str | None) -> dict[str, float] | None:
 
 def configured_scheduler(course_root: Path) -> str | None:
     """``[cluster] scheduler`` of ``<course>/course.toml`` (None when absent): the default of ``grade --scheduler``."""
-    path = Path(course_root) / "course.toml"
+    from autograder.term import CONFIG_FILE
+
+    path = Path(course_root) / CONFIG_FILE
     if not path.is_file():
         return None
     try:
