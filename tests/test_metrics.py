@@ -169,3 +169,74 @@ def test_panoptic_quality_perfect_is_one():
     i = torch.tensor([[0, 0, 5, 5], [0, 0, 5, 5]])
     out = panoptic_quality(c, i, c, i, things={1}, stuffs={0})
     assert out["pq"] == out["sq"] == out["rq"] == 1.0
+
+
+# --- mask AP: course_lib's against pycocotools, the reference implementation of COCO's evaluation -----------------
+
+def _coco_ap(pred: torch.Tensor, scores: torch.Tensor, truth: torch.Tensor, thresholds: list[float]) -> list[float]:
+    """AP per IoU threshold from pycocotools' COCOeval on one image of one class (area "all", 100 detections)."""
+    import contextlib
+    import io
+
+    import numpy as np
+    from pycocotools import mask as rle_codec
+    from pycocotools.coco import COCO
+    from pycocotools.cocoeval import COCOeval
+
+    def rle(m):
+        code = rle_codec.encode(np.asfortranarray(m.numpy().astype(np.uint8)))
+        return {**code, "counts": code["counts"].decode()}
+
+    height, width = truth.shape[1:]
+    annotations = [{"id": i + 1, "image_id": 1, "category_id": 1, "segmentation": rle(m), "area": float(m.sum()),
+                    "iscrowd": 0, "bbox": list(rle_codec.toBbox(rle(m)))} for i, m in enumerate(truth)]
+    with contextlib.redirect_stdout(io.StringIO()):  # pycocotools prints its progress
+        ground = COCO()
+        ground.dataset = {"images": [{"id": 1, "height": height, "width": width}], "categories": [{"id": 1}],
+                          "annotations": annotations}
+        ground.createIndex()
+        found = ground.loadRes([{"image_id": 1, "category_id": 1, "segmentation": rle(m), "score": float(s)}
+                                for m, s in zip(pred, scores)])
+        evaluation = COCOeval(ground, found, "segm")
+        evaluation.params.iouThrs = np.array(thresholds)
+        evaluation.evaluate()
+        evaluation.accumulate()
+    return evaluation.eval["precision"][:, :, 0, 0, 2].mean(axis=1).tolist()  # T x R, area all, 100 detections
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_mask_ap_equals_pycocotools(seed):
+    pytest.importorskip("pycocotools", reason="pycocotools (the dev extra) is not installed")
+    from course_lib.metrics import average_precision, coco_mask_ap
+
+    g = torch.Generator().manual_seed(seed)
+    thresholds = [0.3, 0.5, 0.75, 0.9]
+    for _ in range(15):
+        objects, guesses = int(torch.randint(1, 6, (1,), generator=g)), int(torch.randint(1, 9, (1,), generator=g))
+        truth = torch.zeros(objects, 24, 24, dtype=torch.bool)
+        for k in range(objects):
+            y, x, h, w = torch.randint(0, 16, (2,), generator=g).tolist() + torch.randint(3, 9, (2,), generator=g).tolist()
+            truth[k, y:y + h, x:x + w] = True
+        pred = torch.zeros(guesses, 24, 24, dtype=torch.bool)
+        for k in range(guesses):  # a shifted copy of some object, with a few stray pixels
+            source = truth[int(torch.randint(0, objects, (1,), generator=g))]
+            shift = tuple(torch.randint(-3, 4, (2,), generator=g).tolist())
+            pred[k] = torch.roll(source, shift, (0, 1)) | (torch.rand(24, 24, generator=g) > 0.97)
+        scores = torch.rand(guesses, generator=g)
+        ours = [average_precision(pred, scores, truth, t) for t in thresholds]
+        assert ours == pytest.approx(_coco_ap(pred, scores, truth, thresholds), abs=1e-12)
+        coco = coco_mask_ap(pred, scores, truth)
+        assert coco == pytest.approx(sum(_coco_ap(pred, scores, truth, [0.5 + 0.05 * i for i in range(10)])) / 10)
+
+
+def test_mask_ap_edge_cases():
+    from course_lib.metrics import average_precision
+
+    truth = torch.zeros(2, 8, 8, dtype=torch.bool)
+    truth[0, :4, :4] = truth[1, 4:, 4:] = True
+    assert average_precision(truth, torch.tensor([0.9, 0.8]), truth, 0.5) == 1.0
+    assert average_precision(truth[:0], torch.zeros(0), truth, 0.5) == 0.0  # nothing predicted
+    assert math.isnan(average_precision(truth, torch.tensor([0.9, 0.8]), truth[:0], 0.5))  # nothing to find
+    # a duplicate ranked first keeps precision 1 at recall 1/2, then 2/3: AP = (51 · 1 + 50 · 2/3) / 101
+    duplicate = torch.stack([truth[0], truth[0], truth[1]])
+    assert average_precision(duplicate, torch.tensor([0.9, 0.8, 0.7]), truth, 0.5) == pytest.approx((51 + 50 * 2 / 3) / 101)
