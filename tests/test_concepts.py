@@ -73,11 +73,10 @@ def test_source_executes_validates_and_release_fails_every_test(tmp_path):
     release.mkdir()
     shutil.copy(REPO / "release" / ASSIGNMENT / f"{ASSIGNMENT}.ipynb", release)
     shutil.copy(REPO / "nbgrader_config.py", release)
-    # The release's validation (nbgrader's Validator through its API, as `nbgrader validate --invert`): every test
-    # fails and nothing else does.
+    # The release's validation (nbgrader's Validator through its API): every test fails and nothing else does, which
+    # is what `nbgrader validate --invert` accepts (one run of the release instead of two).
     from autograder.release import validation_problems
 
-    assert validation_problems(release / f"{ASSIGNMENT}.ipynb", REPO, invert=True) == []
     failing = validation_problems(release / f"{ASSIGNMENT}.ipynb", REPO)
     tests = [c for c in nbformat.read(release / f"{ASSIGNMENT}.ipynb", as_version=4).cells
              if c.metadata.get("nbgrader", {}).get("grade") and not c.metadata["nbgrader"].get("solution")]
@@ -119,8 +118,7 @@ def test_reference_passes_every_check(reference):
 
 PLANTED = {
     "test_t1_panoptic": ("t1_panoptic", "    panoptic[is_thing] = -1", "    pass"),
-    "test_t2_unet": ("t2_unet", "return 9 * cin * cout + 2 * cout + 9 * cout * cout + 2 * cout",
-                     "return 9 * cin * cout + 9 * cout * cout"),
+    "test_t2_unet": ("t2_unet", 'mode="replicate"', "value=0.0"),  # the image edge drawn as a boundary
     "test_t3_roi_align": ("t3_roi_align", "[float(v) - 0.5 for v in box]", "[float(v) for v in box]"),
     "test_t4_losses": ("t4_losses", "alpha_t = alpha * targets + (1 - alpha) * (1 - targets)", "alpha_t = alpha"),
     "test_t5_atrous": ("t5_atrous", "field += (kernel - 1) * dilation * jump", "field += (kernel - 1) * dilation"),

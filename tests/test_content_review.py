@@ -126,9 +126,26 @@ def test_the_sam_exercise_is_about_ambiguity_not_an_argmax():
     assert "*ambiguous*" in CONCEPTS["t7_sam_md"].source
 
 
-def test_panoptic_quality_is_a_graded_function():
+def test_panoptic_quality_and_mask_ap_are_graded_functions():
     assert "def panoptic_quality(pred, truth):" in CONCEPTS["t1_panoptic"].source
     assert "panoptic_quality(" in CONCEPTS["test_t1_panoptic"].source
+    assert "def mask_ap(pred_masks, scores, true_masks, iou_threshold):" in CONCEPTS["t6_metrics"].source
+    assert "mask_ap(" in CONCEPTS["test_t6_metrics"].source and "COCO mask AP" in CONCEPTS["t6_metrics_demo"].source
+
+
+def test_the_unet_and_segformer_busywork_became_experiments():
+    """U-Net: boundary F1 written by the student, then two U-Nets with and without skips compared on it (the
+    parameter count and the shape list are gone). SegFormer: the reduced attention itself, timed against its FLOPs
+    (the stage-shape list is gone)."""
+    everything = " ".join(c.source for c in CONCEPTS.values())
+    for gone in ("unet_parameter_count", "unet_encoder_shapes", "segformer_stage_shapes", "mean_ignoring_nan"):
+        assert gone not in everything, gone
+    assert "def mask_boundary(mask):" in CONCEPTS["t2_unet"].source and "def boundary_f1(" in CONCEPTS["t2_unet"].source
+    demo = CONCEPTS["t2_unet_demo"].source
+    assert "for skips in (True, False):" in demo and "skips=skips" in demo and "boundary_f1(mask_boundary(" in demo
+    assert "which of the two scores separates the two models more" in text(CONCEPTS, "q2_ask")
+    assert "def reduced_attention(tokens, height, width, sr_ratio):" in CONCEPTS["t10_segformer"].source
+    assert "reduced_attention(grid, side, side, r)" in CONCEPTS["t10_segformer_demo"].source
 
 
 def points(cells) -> float:

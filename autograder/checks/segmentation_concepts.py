@@ -2,8 +2,8 @@
 
 The grader makes every input here (``make_inputs``), the sandbox only returns the student's outputs for them,
 and each verdict compares those outputs with an oracle computed in the grader's process: torchvision
-(``roi_align``, ``sigmoid_focal_loss``), course_lib (U-Net, SegFormer, upsamplers, metrics, class weights),
-torch's FLOP counter, gradients, or the reference solution.
+(``roi_align``, ``sigmoid_focal_loss``), course_lib (boundaries, boundary F1, mask AP, panoptic quality, upsamplers,
+metrics, class weights), torch's FLOP counter and attention, gradients, or the reference solution.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from pathlib import Path
 
 import torch
 import torchvision
+import torch.nn.functional as F
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
@@ -20,9 +21,9 @@ from autograder.assignment import Assignment
 from autograder.checks.common import CheckFailed, Part, check_answers_complete, score_parts
 from autograder.reference import segmentation_concepts as reference
 from course_lib.losses import class_weights
-from course_lib.metrics import dice_per_class, iou_per_class
+from course_lib.metrics import average_precision, binary_boundary_f1, dice_per_class, iou_per_class, mask_boundary
 from course_lib.metrics.panoptic import panoptic_quality
-from course_lib.models import SegFormer, UNet, count_parameters, make_upsampler
+from course_lib.models import count_parameters, make_upsampler
 from course_lib.own_code import own_code_problems
 
 TOPICS = ("t1_panoptic", "t2_unet", "t3_roi_align", "t4_losses", "t5_atrous", "t6_metrics", "t7_sam",
@@ -53,7 +54,7 @@ def make_inputs() -> dict:
         "t1": {"cases": [{"semantic": semantic, "masks": masks, "classes": torch.tensor([2, 3, 2]), "things": [2, 3]},
                          {"semantic": semantic, "masks": empty, "classes": torch.zeros(0, dtype=torch.long), "things": [1]}],
                "pq_cases": pq_cases},
-        "t2": {"count_args": [(3, 21, 32, 4), (1, 2, 8, 2), (3, 5, 16, 3)], "shape_args": [(64, 64, 32, 4), (96, 128, 8, 3)]},
+        "t2": _boundary_inputs(g),
         "t3": {"feature": feature, "output_size": 3, "sampling_ratio": 2,
                "boxes": [torch.tensor([1.0, 1.5, 7.2, 6.0]), torch.tensor([0.0, 0.0, 10.9, 8.9]),
                          torch.tensor([3.3, 2.7, 4.1, 3.9])],
@@ -63,9 +64,7 @@ def make_inputs() -> dict:
                "focal_params": [(0.25, 2.0), (0.5, 0.0), (0.9, 3.0)], "tversky_params": [(0.5, 0.5), (0.3, 0.7), (0.7, 0.3)]},
         "t5": {"stacks": [[(3, 1, 1)], [(3, 2, 1), (3, 4, 1)], [(3, 1, 2), (3, 2, 1), (5, 1, 1)], [(3, 1, 1)] * 4],
                "size": 97},
-        "t6": {"matrices": matrices,
-               # the mean is probed on the grader's own per-class values, so a wrong IoU never costs the mean's point
-               "vectors": [iou_per_class(cm) for cm in matrices] + [torch.full((3,), float("nan"))]},
+        "t6": {"matrices": matrices, "ap_cases": _ap_cases(g)},
         "t7": {"points": torch.rand(4, 2, generator=g), "frequencies": torch.randn(2, 8, generator=g),
                "stability_cases": [(candidates, 1.0), (candidates, 0.25), (torch.randn(3, 7, 5, generator=g) * 3, 2.0)],
                # the stabilities are the grader's, so a wrong stability_score never costs the filter's points
@@ -77,8 +76,55 @@ def make_inputs() -> dict:
         "t9": {"masks": torch.tensor([[[0, 0, 0, 0, 1, 1], [0, 0, 2, 255, 255, 0]]]), "num_classes": 4,
                "losses": torch.rand(2, 5, 5, generator=g), "keep_fraction": 0.2},
         "t10": {"flop_args": [(4096, 32, 8), (1024, 64, 4), (256, 160, 2), (64, 256, 1)],
-                "shape_args": [(64, 64, (32, 64, 160, 256)), (128, 96, (16, 32, 64, 128))]},
+                "attention_cases": [{"tokens": torch.randn(h * w, c, generator=g) * 2, "height": h, "width": w,
+                                     "sr_ratio": r} for h, w, c, r in [(8, 8, 16, 2), (6, 9, 8, 3), (4, 4, 4, 1),
+                                                                       (12, 8, 5, 4)]]},
     }
+
+
+def _blobs(count: int, height: int, width: int, g: torch.Generator, density: float = 0.93) -> torch.Tensor:
+    """(count, H, W) bool: random seeds grown by a 5x5 max pool, irregular shapes with holes and edges."""
+    seeds = (torch.rand(count, 1, height, width, generator=g) > density).float()
+    return F.max_pool2d(seeds, 5, stride=1, padding=2)[:, 0] > 0
+
+
+def _boundary_inputs(g: torch.Generator) -> dict:
+    """Masks for ``mask_boundary`` and (prediction, truth, tolerance) cases for ``boundary_f1``; the F1 cases carry
+    the grader's boundaries, so a wrong ``mask_boundary`` never costs the F1's points."""
+    blob, other = _blobs(2, 16, 20, g)
+    dot, line = torch.zeros(7, 7, dtype=torch.bool), torch.zeros(9, 12, dtype=torch.bool)
+    dot[3, 3], line[4, :] = True, True  # a single pixel; a one-pixel line that touches both sides of the image
+    corner = torch.zeros(8, 8, dtype=torch.bool)
+    corner[:4, :5] = True  # touches the top and left edges
+    masks = [blob, other, dot, line, corner, torch.ones(6, 6, dtype=torch.bool), torch.zeros(5, 7, dtype=torch.bool)]
+    far = torch.zeros(16, 20, dtype=torch.bool)
+    far[0:3, 0:3] = True
+    near_blob = torch.zeros(16, 20, dtype=torch.bool)
+    near_blob[12:16, 15:20] = True
+    pairs = [(torch.roll(blob, 1, 1), blob, 0), (torch.roll(blob, 1, 1), blob, 1), (torch.roll(blob, (2, 1), (0, 1)), blob, 1),
+             (other, blob, 2), (blob, blob, 0), (far, near_blob, 0), (far, near_blob, 20),
+             (torch.zeros_like(blob), torch.zeros_like(blob), 1), (torch.zeros_like(blob), blob, 3),
+             (torch.ones(16, 20, dtype=torch.bool), blob, 1)]
+    cases = [{"pred": p, "truth": t, "tolerance": tol, "pred_boundary": mask_boundary(p[None])[0],
+              "true_boundary": mask_boundary(t[None])[0]} for p, t, tol in pairs]
+    return {"masks": masks, "f1_cases": cases}
+
+
+def _ap_cases(g: torch.Generator) -> list[dict]:
+    """Scenes for ``mask_ap``: exact, shifted and duplicated predictions and false positives. G is 1, 3 or 7, so no
+    recall TP / G falls on a recall level r = k / 100 other than 0 and 1 (no answer hinges on rounding there)."""
+    cases = []
+    for objects, noise_seed, thresholds in [(3, 0, (0.5, 0.75)), (7, 1, (0.3, 0.5, 0.9)), (1, 2, (0.5,))]:
+        truth = _blobs(objects, 24, 24, g, density=0.985)
+        guesses = []
+        for k in range(objects):
+            dy, dx = (int(v) for v in torch.randint(-2, 3, (2,), generator=g))
+            guesses.append(torch.roll(truth[k], (dy, dx), (0, 1)))
+        guesses += [truth[0].clone(), _blobs(1, 24, 24, g, density=0.99)[0]]  # a duplicate, a stray detection
+        pred = torch.stack(guesses)
+        scores = torch.randperm(len(guesses), generator=g).float() / len(guesses) + 0.01  # all different
+        cases += [{"pred_masks": pred, "scores": scores, "true_masks": truth, "iou_threshold": t} for t in thresholds]
+    return cases
 
 
 def _outputs(obs: dict, probe: str, cell: str) -> dict:
@@ -142,26 +188,26 @@ def check_t2_unet(obs, ctx):
     _own_code(ctx, "t2_unet")
     out, x = _outputs(obs, "t2", "t2_unet"), ctx["inputs"]["t2"]
 
-    def counts():
-        for args, got in zip(x["count_args"], out["counts"]):
-            real = count_parameters(UNet(in_channels=args[0], num_classes=args[1], base_width=args[2], depth=args[3]))
-            if got != real:
-                raise CheckFailed(f"unet_parameter_count{args} = {got:,}, the U-Net has {real:,}")
-        return "match course_lib's U-Net"
+    def boundaries():
+        for i, (mask, got) in enumerate(zip(x["masks"], out["boundaries"])):
+            want = mask_boundary(mask[None])[0]
+            got = torch.as_tensor(got)
+            if got.shape != want.shape or not torch.equal(got.bool(), want):
+                wrong = int((got.bool() != want).sum()) if got.shape == want.shape else "all"
+                raise CheckFailed(f"mask {i} ({tuple(mask.shape)}): {wrong} pixels differ from course_lib's boundary "
+                                  "(mask pixels with a 4-neighbour outside; the image edge counts as inside)")
+        return "matches course_lib.metrics.mask_boundary"
 
-    def shapes():
-        for (h, w, base, depth), got in zip(x["shape_args"], out["shapes"]):
-            model, seen = UNet(base_width=base, depth=depth).eval(), []
-            hooks = [e.register_forward_hook(lambda m, i, o: seen.append(tuple(o.shape[1:]))) for e in model.encoders]
-            with torch.no_grad():
-                model(torch.zeros(1, 3, h, w))
-            for hook in hooks:
-                hook.remove()
-            if [tuple(s) for s in got] != seen:
-                raise CheckFailed(f"unet_encoder_shapes({h}, {w}, {base}, {depth}) = {got}, measured {seen}")
-        return "match the shapes measured on course_lib's U-Net"
+    def f1():
+        for case, got in zip(x["f1_cases"], out["f1"]):
+            want = binary_boundary_f1(case["pred"], case["truth"], case["tolerance"])
+            if not math.isclose(got, want, abs_tol=1e-5):  # float32 arithmetic is as correct as exact fractions
+                raise CheckFailed(f"boundary_f1(tolerance={case['tolerance']}) = {got:.4f}, course_lib gives {want:.4f} "
+                                  f"({int(case['pred_boundary'].sum())} predicted and {int(case['true_boundary'].sum())} "
+                                  "true boundary pixels)")
+        return "matches course_lib.metrics.binary_boundary_f1"
 
-    return score_parts([Part("unet_parameter_count", 3, counts), Part("unet_encoder_shapes", 3, shapes)])
+    return score_parts([Part("mask_boundary", 3, boundaries), Part("boundary_f1", 3, f1)])
 
 
 def check_t3_roi_align(obs, ctx):
@@ -231,15 +277,15 @@ def check_t6_metrics(obs, ctx):
             _close(dice, dice_per_class(cm), "Dice per class vs course_lib")
         return "IoU and Dice per class match course_lib (absent classes NaN)"
 
-    def mean():
-        for values, got in zip(ctx["inputs"]["t6"]["vectors"], out["means"]):
-            want = float(torch.nanmean(values.double()))
-            if not (math.isclose(got, want, rel_tol=1e-6) or (math.isnan(got) and math.isnan(want))):
-                raise CheckFailed(f"mean_ignoring_nan({[round(v, 4) for v in values.tolist()]}) = {got}, expected "
-                                  f"{want} (NaN entries left out; all NaN gives NaN)")
-        return "the mean leaves absent classes out"
+    def ap():
+        for case, got in zip(ctx["inputs"]["t6"]["ap_cases"], out["ap"]):
+            want = average_precision(case["pred_masks"], case["scores"], case["true_masks"], case["iou_threshold"])
+            if not math.isclose(got, want, abs_tol=1e-6):
+                raise CheckFailed(f"mask_ap with {case['pred_masks'].shape[0]} predictions, {case['true_masks'].shape[0]} "
+                                  f"objects, IoU {case['iou_threshold']}: {got:.4f}, expected {want:.4f} (as pycocotools)")
+        return "matches COCO's AP (course_lib.metrics.average_precision, checked against pycocotools)"
 
-    return score_parts([Part("iou_and_dice", 4, iou_and_dice), Part("mean_ignoring_nan", 2, mean)])
+    return score_parts([Part("iou_and_dice", 3, iou_and_dice), Part("mask_ap", 3, ap)])
 
 
 def check_t7_sam(obs, ctx):
@@ -325,16 +371,21 @@ def check_t10_segformer(obs, ctx):
                 raise CheckFailed(f"attention_flops({n}, {dim}, {r}) = {got:,}; torch counts {counter.get_total_flops():,}")
         return "match torch's FLOP counter"
 
-    def shapes():
-        for (h, w, dims), got in zip(x["shape_args"], out["shapes"]):
-            model = SegFormer(embed_dims=dims, num_heads=(1, 1, 1, 1)).eval()
-            with torch.no_grad():
-                seen = [tuple(f.shape[1:]) for f in model.encode(torch.zeros(1, 3, h, w))]
-            if [tuple(s) for s in got] != seen:
-                raise CheckFailed(f"segformer_stage_shapes({h}, {w}, {dims}) = {got}; the model gives {seen}")
-        return "match course_lib's SegFormer"
+    def attention():
+        for case, got in zip(x["attention_cases"], out["attention"]):
+            want = _reduced_attention(case["tokens"], case["height"], case["width"], case["sr_ratio"])
+            _close(got, want, f"reduced_attention({case['height']}x{case['width']} grid, sr_ratio {case['sr_ratio']})",
+                   atol=1e-4)
+        return "matches attention over the average-pooled grid"
 
-    return score_parts([Part("attention_flops", 3, flops), Part("segformer_stage_shapes", 3, shapes)])
+    return score_parts([Part("attention_flops", 3, flops), Part("reduced_attention", 3, attention)])
+
+
+def _reduced_attention(tokens: torch.Tensor, height: int, width: int, sr_ratio: int) -> torch.Tensor:
+    """The oracle: torch's scaled dot-product attention, keys and values average-pooled on the grid. (N, C)."""
+    grid = tokens.t().reshape(1, tokens.shape[1], height, width)
+    keys = F.avg_pool2d(grid, sr_ratio).flatten(2)[0].t()
+    return F.scaled_dot_product_attention(tokens[None], keys[None], keys[None])[0]
 
 
 CHECKS = {

@@ -27,9 +27,9 @@ def t1(ns, x):
 
 
 def t2(ns, x):
-    count, shapes = _need(ns, "unet_parameter_count"), _need(ns, "unet_encoder_shapes")
-    return {"counts": [int(count(*args)) for args in x["count_args"]],
-            "shapes": [[tuple(int(v) for v in s) for s in shapes(*args)] for args in x["shape_args"]]}
+    boundary, f1 = _need(ns, "mask_boundary"), _need(ns, "boundary_f1")
+    return {"boundaries": [boundary(mask) for mask in x["masks"]],
+            "f1": [float(f1(case["pred_boundary"], case["true_boundary"], case["tolerance"])) for case in x["f1_cases"]]}
 
 
 def t3(ns, x):
@@ -51,9 +51,10 @@ def t5(ns, x):
 
 
 def t6(ns, x):
-    f, mean = _need(ns, "iou_and_dice"), _need(ns, "mean_ignoring_nan")
+    f, ap = _need(ns, "iou_and_dice"), _need(ns, "mask_ap")
     out = [f(cm) for cm in x["matrices"]]
-    return {"iou": [o[0] for o in out], "dice": [o[1] for o in out], "means": [float(mean(v)) for v in x["vectors"]]}
+    return {"iou": [o[0] for o in out], "dice": [o[1] for o in out],
+            "ap": [float(ap(c["pred_masks"], c["scores"], c["true_masks"], c["iou_threshold"])) for c in x["ap_cases"]]}
 
 
 def t7(ns, x):
@@ -77,9 +78,9 @@ def t9(ns, x):
 
 
 def t10(ns, x):
-    flops, shapes = _need(ns, "attention_flops"), _need(ns, "segformer_stage_shapes")
+    flops, attention = _need(ns, "attention_flops"), _need(ns, "reduced_attention")
     return {"flops": [int(flops(*args)) for args in x["flop_args"]],
-            "shapes": [[tuple(int(v) for v in s) for s in shapes(*args)] for args in x["shape_args"]]}
+            "attention": [attention(c["tokens"], c["height"], c["width"], c["sr_ratio"]) for c in x["attention_cases"]]}
 
 
 PROBES = {"t1": t1, "t2": t2, "t3": t3, "t4": t4, "t5": t5, "t6": t6, "t7": t7, "t8": t8, "t9": t9, "t10": t10}

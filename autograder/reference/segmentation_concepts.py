@@ -56,21 +56,23 @@ def panoptic_quality(pred, truth):
 
 
 # BEGIN t2_unet
-def unet_parameter_count(in_channels, num_classes, base_width, depth):
-    def double_conv(cin, cout):  # two 3x3 convs without bias, each followed by BatchNorm (2 parameters per channel)
-        return 9 * cin * cout + 2 * cout + 9 * cout * cout + 2 * cout
-
-    channels = [base_width << level for level in range(depth + 1)]
-    total = double_conv(in_channels, channels[0])
-    for fine, coarse in zip(channels[:-1], channels[1:]):
-        total += double_conv(fine, coarse)  # encoder level
-        total += 4 * coarse * fine + fine  # decoder: 2x2 transposed conv with bias ...
-        total += double_conv(2 * fine, fine)  # ... then a double conv on the concatenation
-    return total + channels[0] * num_classes + num_classes  # 1x1 classifier
+def mask_boundary(mask):
+    grid = F.pad(mask[None, None].float(), (1, 1, 1, 1), mode="replicate")[0, 0]  # the edge repeats: inside
+    all_four_inside = grid[:-2, 1:-1] * grid[2:, 1:-1] * grid[1:-1, :-2] * grid[1:-1, 2:]
+    return mask & (all_four_inside == 0)
 
 
-def unet_encoder_shapes(height, width, base_width, depth):
-    return [(base_width * 2**i, height // 2**i, width // 2**i) for i in range(depth + 1)]
+def boundary_f1(pred_boundary, true_boundary, tolerance):
+    def near(boundary):  # every pixel within `tolerance` of a boundary pixel (Chebyshev distance)
+        side = 2 * tolerance + 1
+        return F.max_pool2d(boundary[None, None].float(), side, stride=1, padding=tolerance)[0, 0] > 0
+
+    n_pred, n_true = int(pred_boundary.sum()), int(true_boundary.sum())
+    if min(n_pred, n_true) == 0:  # no boundary on one side at least
+        return 1.0 if n_pred == n_true else 0.0
+    precision = int((pred_boundary & near(true_boundary)).sum()) / n_pred
+    recall = int((true_boundary & near(pred_boundary)).sum()) / n_true
+    return 2 * precision * recall / (precision + recall) if precision + recall > 0 else 0.0
 # END t2_unet
 
 
@@ -155,9 +157,28 @@ def iou_and_dice(confusion):
     return iou, dice
 
 
-def mean_ignoring_nan(values):
-    kept = values[~torch.isnan(values)]
-    return float(kept.mean()) if kept.numel() else float("nan")
+def mask_ap(pred_masks, scores, true_masks, iou_threshold):
+    order = torch.argsort(scores, descending=True)
+    pred = pred_masks[order].flatten(1).double()  # (P, H*W)
+    truth = true_masks.flatten(1).double()  # (G, H*W)
+    overlap = pred @ truth.t()
+    iou = overlap / (pred.sum(1, keepdim=True) + truth.sum(1) - overlap).clamp(min=1)  # (P, G)
+    free = torch.ones(truth.shape[0], dtype=torch.bool)
+    hits = torch.zeros(pred.shape[0])
+    for i in range(pred.shape[0]):
+        candidates = torch.where(free, iou[i], torch.full_like(iou[i], -1.0))
+        best = int(candidates.argmax())
+        if candidates[best] >= iou_threshold:
+            free[best], hits[i] = False, 1.0
+    tp = hits.cumsum(0)
+    recall = tp / truth.shape[0]
+    precision = tp / torch.arange(1, pred.shape[0] + 1)
+    best_from_here = precision.flip(0).cummax(0).values.flip(0)  # highest precision at this recall or beyond
+    total = 0.0
+    for level in range(101):
+        reached = (recall >= level / 100).nonzero()
+        total += float(best_from_here[reached[0, 0]]) if len(reached) else 0.0
+    return total / 101
 # END t6_metrics
 
 
@@ -222,6 +243,10 @@ def attention_flops(num_tokens, dim, sr_ratio):
     return 2 * (2 * num_tokens * keys * dim)  # Q @ K^T and A @ V, 2 FLOPs per multiply-add
 
 
-def segformer_stage_shapes(height, width, embed_dims):
-    return [(dim, height // 2 ** (i + 2), width // 2 ** (i + 2)) for i, dim in enumerate(embed_dims)]
+def reduced_attention(tokens, height, width, sr_ratio):
+    channels = tokens.shape[1]
+    grid = tokens.t().reshape(1, channels, height, width)  # (1, C, H, W)
+    shrunk = F.avg_pool2d(grid, sr_ratio).flatten(2)[0].t()  # (N / R**2, C): keys and values
+    weights = (tokens @ shrunk.t() / math.sqrt(channels)).softmax(dim=-1)  # (N, N / R**2)
+    return weights @ shrunk
 # END t10_segformer
