@@ -250,8 +250,26 @@ MODEL_BUGS = {  # name: [(old text of the reference, new text)]; each runs and h
         ("            head_in = 2 * width  # 1/2 -> full size, concatenated with the stem's features",
          "            head_in = width")],
 }
-# Not caught yet (issue 11 continues): a model that keeps the layout's parameter count but concatenates something
-# other than the stem's features at full size; telling that apart needs a check of what the logits depend on.
+# Bugs that keep the layout's parameter count: only what the skips carry tells them apart.
+MODEL_BUGS.update({
+    "the classifier gets the 1/2 stage upsampled, not the stem": [
+        ("            out = torch.cat([out, stem], dim=1)",
+         "            out = torch.cat([out, F.interpolate(features[0], size=stem.shape[-2:], mode='bilinear')], dim=1)")],
+    "the fuse blocks get zeros where the skip belongs": [
+        ("                out = fuse(torch.cat([out, skip], dim=1))",
+         "                out = fuse(torch.cat([out, torch.zeros_like(skip)], dim=1))")],
+    "the 1/4 fuse block gets the 1/2 stage pooled instead of the 1/4 stage": [
+        ("zip(self.fuse, [features[1], features[0]])",
+         "zip(self.fuse, [F.avg_pool2d(features[0].repeat(1, 2, 1, 1), 2), features[0]])")],
+})
+MODEL_BUGS_LOSE = {  # what each planted bug must cost: the layout (parameter counts), the skips, or both
+    "no skip connections, one ×8 upsample": {"layout", "skips"},
+    "fuse blocks of other widths": {"layout"},
+    "the classifier on the decoder alone (no stem skip)": {"layout", "skips"},
+    "the classifier gets the 1/2 stage upsampled, not the stem": {"skips"},
+    "the fuse blocks get zeros where the skip belongs": {"skips"},
+    "the 1/4 fuse block gets the 1/2 stage pooled instead of the 1/4 stage": {"skips"},
+}
 
 
 def test_the_reference_model_passes_and_its_parts_add_up_to_the_cells_points():
@@ -267,10 +285,17 @@ def test_correct_models_written_differently_pass(name):
 
 
 @pytest.mark.parametrize("name", sorted(MODEL_BUGS))
-def test_planted_model_bugs_lose_the_layout_points(name):
+def test_planted_model_bugs_lose_the_layout_or_skip_points(name):
     fraction, message = judge_model(plant(reference_block("SegmentationModel"), MODEL_BUGS[name]))
-    assert fraction == 0.6 and "layout (0/4 points)" in message, message
-    assert "parameters; the docstring's layout has" in message, message
+    parts = part_points(message)
+    lost = {part for part, (earned, _) in parts.items() if earned == 0}
+    assert lost == MODEL_BUGS_LOSE[name], message
+    assert fraction == pytest.approx(1 - sum(parts[p][1] for p in lost) / 10), message
+    if "layout" in lost:
+        assert "parameters; the docstring's layout has" in message, message
+    if "skips" in lost:
+        assert "does not contain the stem's features" in message or "does not receive the encoder's features" in message \
+            or "fuse blocks are missing" in message, message
 
 
 def test_a_class_that_is_not_defined_earns_nothing():

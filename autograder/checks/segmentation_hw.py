@@ -121,13 +121,15 @@ def _check_block_against_specification(cin: int, cout: int, stride: int, observe
 
 
 def check_segmentation_model(obs: dict, ctx: dict) -> str | PartialCredit:
-    """Four parts, 10 points: shapes, resolution of both variants, gradient, the docstring's layout."""
+    """Five parts, 10 points: shapes, resolution of both variants, gradient, the docstring's layout, and what the
+    skip connections carry."""
     data = _probe(obs, "segmentation_model", "segmentation_model")
     return score_parts([
         Part("shapes", 3, lambda: _model_shapes(data)),
         Part("resolution", 2, lambda: _model_resolution(data)),
         Part("gradient", 1, lambda: _gradient_reaches(data["first_grad"], "the first convolution")),
-        Part("layout", 4, lambda: _model_layout(data)),
+        Part("layout", 2, lambda: _model_layout(data)),
+        Part("skips", 2, lambda: _model_skips(data["skips"])),
     ])
 
 
@@ -164,6 +166,42 @@ def _model_layout(data: dict) -> str:
                               "3·width → width at 1/2), the concatenation with the stem at full size and the 1×1 "
                               "classifier (2·width → num_classes with downsampling, width → num_classes without)")
     return "the docstring's layout (parameter counts at four configurations)"
+
+
+def _holds(container: torch.Tensor, part: torch.Tensor) -> bool:
+    """Whether ``part`` (1, c, H, W) is a run of consecutive channels of ``container`` (1, C, H, W): a concatenation
+    along the channels in either order."""
+    if container.shape[0] != part.shape[0] or container.shape[-2:] != part.shape[-2:]:
+        return False
+    c = part.shape[1]
+    return any(torch.allclose(container[:, i:i + c], part, rtol=1e-4, atol=1e-5)
+               for i in range(container.shape[1] - c + 1))
+
+
+def _model_skips(trace: dict) -> str:
+    """The docstring's skips, by what they carry (no attribute names): each fuse block's input holds the encoder's
+    output at that size, and the classifier's input holds the stem's features (ReLU of the first BatchNorm)."""
+    if trace.get("stem_bn") is None or trace.get("head_input") is None:
+        raise CheckFailed("no BatchNorm or convolution ran: the stem is conv 3×3 → BatchNorm → ReLU")
+    if not torch.equal(trace["head_output"], trace["logits"]):
+        raise CheckFailed("the logits must be the output of the last convolution, the 1×1 classifier")
+    calls = trace["blocks"]
+    first_up = next((i for i in range(1, len(calls)) if calls[i][0].shape[-1] > calls[i - 1][1].shape[-1]), None)
+    if first_up is None:
+        raise CheckFailed("no residual block runs on upsampled features: the two fuse blocks are missing")
+    encoder = {}
+    for _, output in calls[:first_up]:
+        encoder[output.shape[-1]] = output  # the last encoder output at each size
+    for block_input, _ in calls[first_up:]:
+        size = block_input.shape[-1]
+        if size not in encoder or not _holds(block_input, encoder[size]):
+            raise CheckFailed(f"the fuse block at {size}×{size} (input 32×32) does not receive the encoder's features "
+                              f"of that size: concatenate the upsampled features with the stage output of the same size")
+    stem = torch.relu(trace["stem_bn"])
+    if not _holds(trace["head_input"], stem):
+        raise CheckFailed("the classifier's input does not contain the stem's features (conv → BatchNorm → ReLU at "
+                          "full size): concatenate them with the upsampled decoder output before the 1×1 classifier")
+    return "each fuse block gets the encoder's features of its size, the classifier gets the stem's"
 
 
 def check_parameter_count(obs: dict, ctx: dict) -> str:
