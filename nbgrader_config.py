@@ -17,8 +17,10 @@ c.CourseDirectory.root = os.environ.get("SEGMENTATION_COURSE_ROOT", str(ROOT))
 c.CourseDirectory.db_url = os.environ.get(
     "SEGMENTATION_GRADEBOOK_URL", f"sqlite:///{Path(c.CourseDirectory.root) / 'gradebook.db'}"
 )
-# Notebooks travel through the LMS, not nbgrader's exchange; the exchange still needs a folder it can use, or
-# formgrader shows "The exchange directory ... does not exist" on every page. It lives in the course (git-ignored).
+# Notebooks travel through the LMS, not nbgrader's exchange. The exchange still needs a folder it can use, or
+# formgrader shows "The exchange directory ... does not exist" on every page; `python -m autograder release` puts a
+# copy of each release there (nbgrader release_assignment), which formgrader shows as "released" rather than
+# "draft". It lives in the course (git-ignored); nbgrader makes it world-writable, as its exchange requires.
 c.Exchange.root = str(Path(c.CourseDirectory.root) / "exchange")
 
 # Never copy trained weights, results or caches from source/ into release/.

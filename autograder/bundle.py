@@ -46,7 +46,8 @@ With Python 3.11 and pip (a virtual environment keeps it apart from your other p
 ```bash
 python3.11 -m venv .venv && source .venv/bin/activate
 pip install {wheel_path}        # course_lib and its dependencies (PyTorch: about 5 GB the first time)
-python -m course_lib.student_setup   # JupyterLab then shows your tools only (Validate), not the instructor's
+python -m course_lib.student_setup   # in this folder, once: JupyterLab shows your tools only (Validate), and
+                                     # the notebooks open without "unsaved changes"
 ```
 
 or with conda: `conda env create -f environment.yml && conda activate segmentation-student`, then

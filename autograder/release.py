@@ -74,8 +74,9 @@ def ensure_artifacts(course: Course, assignment: str, log=print) -> None:
 
 def release(course: Course, assignments: list[str] | None = None, log=print, validate: bool = True) -> None:
     """Regenerates, validates and scans each assignment's release; raises ``ReleaseError`` listing every failure.
-    Creates the term's secret first when the course has none (``autograder.term``), and the (unused) exchange
-    folder formgrader checks for.
+    Creates the term's secret first when the course has none (``autograder.term``). Each clean release is also
+    released to the course's own exchange (``nbgrader release_assignment``): students get the notebooks through the
+    LMS, and the exchange copy is what makes formgrader show the assignment as released instead of "draft".
 
     ``validate=False`` skips the two ``nbgrader validate`` runs (for test fixtures that build many courses from
     the same sources: the suite validates the sources and the releases once, in their own tests).
@@ -98,8 +99,15 @@ def release(course: Course, assignments: list[str] | None = None, log=print, val
                      secret_lines(source_nb))
         if leaks:
             failures.append(f"{assignment}: grader-only text in shipped files:\n  " + "\n  ".join(leaks[:10]))
+            continue
+        log(f"{assignment}: no solution, model answer or hidden test in release/ or course_lib/")
+        proc = run_nbgrader(["release_assignment", assignment, "--force"], course.root, course.db_url)
+        if proc.returncode != 0:
+            failures.append(f"{assignment}: nbgrader release_assignment (to the course's exchange, for formgrader's "
+                            f"status) failed\n{proc.stdout[-1500:]}{proc.stderr[-1500:]}")
         else:
-            log(f"{assignment}: no solution, model answer or hidden test in release/ or course_lib/")
+            log(f"{assignment}: marked released in formgrader (a copy in the course's exchange/; students get it "
+                "through the LMS)")
     if failures:
         raise ReleaseError("release FAILED:\n" + "\n".join(failures))
     log("release OK")

@@ -11,6 +11,11 @@ disable``, and the server's ``jpserver_extensions`` setting) to turn off, in the
 
 and keeps ``validate-assignment`` (the Validate button). ``--level user`` writes to the user's Jupyter config
 (``$JUPYTER_CONFIG_DIR``), ``sys_prefix`` (the default) to the virtual environment's.
+
+It also writes this environment's Python kernel description (``language_info``) into the course notebooks found
+under the current folder (``--notebooks`` names others). JupyterLab writes that description into a notebook as soon
+as its kernel starts, and a notebook whose description differs is marked unsaved before the student has typed
+anything (jupyter/notebook issue 2123); stamped once here, a freshly opened notebook opens clean.
 """
 
 from __future__ import annotations
@@ -70,12 +75,45 @@ def configure(level: str = "sys_prefix") -> list[str]:
     return done
 
 
+def kernel_language_info() -> dict:
+    """The ``language_info`` that this environment's Python kernel (ipykernel) reports when it starts."""
+    from ipykernel.ipkernel import IPythonKernel
+
+    return dict(IPythonKernel.language_info)
+
+
+def stamp_notebooks(folder: Path) -> list[Path]:
+    """Writes ``kernel_language_info()`` into every course notebook (one with nbgrader cells) under ``folder`` whose
+    metadata differs, and nothing else (no cell is touched). Returns the notebooks written."""
+    import nbformat
+
+    info, written = kernel_language_info(), []
+    for path in sorted(Path(folder).rglob("*.ipynb")):
+        if any(part.startswith(".") for part in path.relative_to(folder).parts):  # checkpoints, virtual environments
+            continue
+        nb = nbformat.read(path, as_version=4)
+        if not any("nbgrader" in cell.metadata for cell in nb.cells) or nb.metadata.get("language_info") == info:
+            continue
+        nb.metadata["language_info"] = info
+        nbformat.write(nb, path)
+        written.append(path)
+    return written
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m course_lib.student_setup", description=__doc__.splitlines()[0])
     parser.add_argument("--level", choices=("sys_prefix", "user"), default="sys_prefix")
+    parser.add_argument("--notebooks", type=Path, default=Path.cwd(),
+                        help="folder of the course notebooks to stamp with this kernel's description (default: here)")
     args = parser.parse_args(argv)
     for line in configure(args.level):
         print(line)
+    if not args.notebooks.is_dir():
+        print(f"error: --notebooks {args.notebooks} is not a folder: give the folder of the unpacked bundle",
+              file=sys.stderr)
+        return 2
+    for path in stamp_notebooks(args.notebooks):
+        print(f"stamped {path} with this Python's kernel description (it opens without unsaved changes)")
     print("JupyterLab now shows the student's tools: restart it if it is running.")
     return 0
 

@@ -39,14 +39,15 @@ def student_lab(tmp_path, monkeypatch):
     reason = unavailable_reason()
     if reason:
         pytest.skip(f"no browser tests: {reason}")
-    from course_lib.student_setup import configure
+    from course_lib.student_setup import configure, stamp_notebooks
 
     config = tmp_path / "jupyter_config"
     monkeypatch.setenv("JUPYTER_CONFIG_DIR", str(config))
-    configure(level="user")  # what the bundle's README has the student run once
     work = tmp_path / "work"
     (work / HW).mkdir(parents=True)
     shutil.copy(REPO / "release" / HW / f"{HW}.ipynb", work / HW)
+    configure(level="user")  # what the bundle's README has the student run once, in the bundle's folder
+    stamp_notebooks(work)
     lab = JupyterLab(work, config)
     yield lab, work
     lab.stop()
@@ -56,8 +57,11 @@ def test_a_student_runs_the_notebook_fixes_a_stub_and_validates(student_lab, tmp
     lab, work = student_lab
     with browser_page(tmp_path / "shots") as nb:
         nb.open(lab.url(f"lab/tree/{HW}/{HW}.ipynb"))
-        nb.page.wait_for_timeout(2000)
+        nb.page.wait_for_selector(".jp-Notebook .jp-Cell")
+        nb.page.wait_for_function("() => document.querySelector('.jp-Notebook') !== null")
+        nb.page.wait_for_timeout(5000)  # the kernel starts and reports its language_info
         nb.shot("opened")
+        assert nb.page.locator(".jp-mod-dirty").count() == 0, "a notebook opened untouched is marked unsaved"
         body = nb.page.locator("body").inner_text()
         assert "Error fetching courses" not in body and "exchange directory" not in body
         assert nb.page.locator("text=Formgrader").count() == 0  # the instructor's tools are not there

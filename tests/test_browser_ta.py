@@ -78,6 +78,9 @@ def test_a_ta_finds_everyone_grades_an_answer_and_the_grade_survives_a_regrade(t
         page.locator("td", has_text=CONCEPTS).first.wait_for()
         body = page.locator("body").inner_text()
         assert HW in body and "does not exist" not in body  # both assignments, no exchange banner
+        for assignment in (CONCEPTS, HW):  # released (through the LMS, and a copy in the course's exchange)
+            status = page.locator("tr", has_text=assignment).first.inner_text()
+            assert "released" in status and "draft" not in status, status
         view.shot("assignments")
 
         page.goto(lab.url("formgrader/manage_students"))

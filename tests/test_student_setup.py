@@ -32,3 +32,27 @@ def test_the_student_environment_has_validate_and_no_instructor_or_exchange_tool
         assert http_status(lab.url(f"nbgrader_version?version={nbgrader.__version__}")) == 200  # Validate's is
     finally:
         lab.stop()
+
+
+def test_course_notebooks_are_stamped_with_this_kernels_description_and_nothing_else(tmp_path):
+    import shutil
+
+    import nbformat
+
+    from course_lib.student_setup import kernel_language_info, stamp_notebooks
+    from notebooks import REPO
+
+    (tmp_path / "segmentation_hw").mkdir()
+    release = REPO / "release" / "segmentation_hw" / "segmentation_hw.ipynb"
+    shutil.copy(release, tmp_path / "segmentation_hw")
+    (tmp_path / ".ipynb_checkpoints").mkdir()
+    shutil.copy(release, tmp_path / ".ipynb_checkpoints")
+    nbformat.write(nbformat.v4.new_notebook(), tmp_path / "scratch.ipynb")  # not a course notebook
+    assert stamp_notebooks(tmp_path) == [tmp_path / "segmentation_hw" / "segmentation_hw.ipynb"]
+    stamped = nbformat.read(tmp_path / "segmentation_hw" / "segmentation_hw.ipynb", as_version=4)
+    original = nbformat.read(release, as_version=4)
+    assert stamped.metadata["language_info"] == kernel_language_info()
+    assert stamped.metadata["language_info"]["version"].count(".") == 2  # the full version the kernel reports
+    assert [c.source for c in stamped.cells] == [c.source for c in original.cells]
+    assert [c.metadata for c in stamped.cells] == [c.metadata for c in original.cells]  # nbgrader's checksums hold
+    assert stamp_notebooks(tmp_path) == []  # once is enough
