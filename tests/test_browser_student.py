@@ -15,7 +15,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from browser import JupyterLab, browser_page, unavailable_reason
+from browser import JupyterLab, browser_page, http_status, unavailable_reason
 
 pytestmark = pytest.mark.slow
 REPO = Path(__file__).resolve().parents[1]
@@ -65,6 +65,11 @@ def test_a_student_runs_the_notebook_fixes_a_stub_and_validates(student_lab, tmp
         body = nb.page.locator("body").inner_text()
         assert "Error fetching courses" not in body and "exchange directory" not in body
         assert nb.page.locator("text=Formgrader").count() == 0  # the instructor's tools are not there
+        assert http_status(lab.url("formgrader")) == 404  # nor served
+        assert http_status(lab.url("courses")) == 404  # nor the exchange's course list
+        import nbgrader
+
+        assert http_status(lab.url(f"nbgrader_version?version={nbgrader.__version__}")) == 200  # Validate's is
 
         nb.run(_index("setup") - 1)  # MODE / DATA / IMAGE_SIZE
         setup = nb.run(_index("setup"))
