@@ -9,7 +9,8 @@ torch version, native-bf16 support and architecture of this machine. Change any 
 again; no test can pass on weights that the current code cannot make.
 
 The cache lives in ``$SEGMENTATION_CACHE_DIR`` (default ``~/.cache/segmentation-course``); delete it to force a
-retraining. ``SEGMENTATION_NO_CACHE=1`` ignores it for one run.
+retraining. ``SEGMENTATION_NO_CACHE=1`` ignores what earlier runs stored (the workers of one run still share what
+it trains).
 """
 
 from __future__ import annotations
@@ -62,6 +63,24 @@ def _code_of(file: Path) -> bytes:
     return "\n# -- cell --\n".join(c.source for c in notebook.cells if c.cell_type == "code").encode()
 
 
+RUN_FILE = "made_by_run"
+
+
+def _run_id() -> str:
+    """The id pytest-xdist shares among the workers of one run ('' outside xdist)."""
+    return os.environ.get("PYTEST_XDIST_TESTRUNUID", "")
+
+
+def _usable(entry: Path) -> bool:
+    """A complete entry; with ``SEGMENTATION_NO_CACHE=1``, only one that this very run trained."""
+    if not all((entry / name).is_file() for name in ARTIFACTS):
+        return False
+    if not os.environ.get("SEGMENTATION_NO_CACHE"):
+        return True
+    made_by = entry / RUN_FILE
+    return bool(_run_id()) and made_by.is_file() and made_by.read_text() == _run_id()
+
+
 def trained_reference(folder: Path, train) -> bool:
     """Puts the executed notebook and the reference artefacts in ``folder``.
 
@@ -71,16 +90,22 @@ def trained_reference(folder: Path, train) -> bool:
     Returns:
         True when they came from the cache, False when they were trained now (and stored).
     """
+    from filelock import FileLock
+
     entry = cache_root() / "reference" / reference_key()
-    if not os.environ.get("SEGMENTATION_NO_CACHE") and all((entry / name).is_file() for name in ARTIFACTS):
-        for name in ARTIFACTS:
-            shutil.copy(entry / name, folder / name)
-        return True
-    train(folder / f"{ASSIGNMENT}.ipynb")
     entry.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(dir=entry.parent))  # written whole, then renamed: never half a cache entry
-    for name in ARTIFACTS:
-        shutil.copy(folder / name, staging / name)
-    shutil.rmtree(entry, ignore_errors=True)
-    staging.rename(entry)
-    return False
+    # One trainer at a time: a second test worker that needs the reference waits for the first one's entry instead
+    # of training the same weights again beside it.
+    with FileLock(str(entry) + ".lock"):
+        if _usable(entry):
+            for name in ARTIFACTS:
+                shutil.copy(entry / name, folder / name)
+            return True
+        train(folder / f"{ASSIGNMENT}.ipynb")
+        staging = Path(tempfile.mkdtemp(dir=entry.parent))  # written whole, then renamed: never half a cache entry
+        for name in ARTIFACTS:
+            shutil.copy(folder / name, staging / name)
+        (staging / RUN_FILE).write_text(_run_id())
+        shutil.rmtree(entry, ignore_errors=True)
+        staging.rename(entry)
+        return False
