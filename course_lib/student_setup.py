@@ -9,7 +9,9 @@ disable``, and the server's ``jpserver_extensions`` setting) to turn off, in the
 - ``assignment-list`` and ``course-list``: nbgrader's exchange, which this course does not use (notebooks come
   from and go back to the LMS), and which would otherwise show "Error fetching courses!";
 
-and keeps ``validate-assignment`` (the Validate button). ``--level user`` writes to the user's Jupyter config
+and keeps ``validate-assignment`` (the Validate button). It also turns off JupyterLab's own news prompt ("Would you
+like to get notified about official Jupyter news?", the ``announcements`` plugin, as JupyterLab's documentation
+says), which asks a student about something unrelated to the course on first start. ``--level user`` writes to the user's Jupyter config
 (``$JUPYTER_CONFIG_DIR``), ``sys_prefix`` (the default) to the virtual environment's.
 
 It also writes this environment's Python kernel description (``language_info``) into the course notebooks found
@@ -28,6 +30,7 @@ from pathlib import Path
 
 INSTRUCTOR_LAB_EXTENSIONS = ("formgrader", "create-assignment", "assignment-list", "course-list")
 STUDENT_LAB_EXTENSIONS = ("validate-assignment",)
+JUPYTERLAB_NEWS_PLUGIN = "@jupyterlab/apputils-extension:announcements"
 INSTRUCTOR_SERVER_EXTENSIONS = ("formgrader", "assignment_list", "course_list")
 STUDENT_SERVER_EXTENSIONS = ("validate_assignment",)
 
@@ -58,12 +61,14 @@ def configure(level: str = "sys_prefix") -> list[str]:
         RuntimeError: a ``jupyter`` command failed; its message says which and why.
     """
     done = []
-    for verb, names in (("disable", INSTRUCTOR_LAB_EXTENSIONS), ("enable", STUDENT_LAB_EXTENSIONS)):
-        command = ("labextension", verb, *(f"@jupyter/nbgrader:{name}" for name in names), f"--level={level}")
+    off = [f"@jupyter/nbgrader:{name}" for name in INSTRUCTOR_LAB_EXTENSIONS] + [JUPYTERLAB_NEWS_PLUGIN]
+    on = [f"@jupyter/nbgrader:{name}" for name in STUDENT_LAB_EXTENSIONS]
+    for verb, names in (("disable", off), ("enable", on)):
+        command = ("labextension", verb, *names, f"--level={level}")
         proc = _jupyter(*command)
         if proc.returncode != 0:
             raise RuntimeError(f"`jupyter {' '.join(command)}` failed: {(proc.stderr or proc.stdout).strip()[-500:]}")
-        done += [f"{verb}d @jupyter/nbgrader:{name}" for name in names]
+        done += [f"{verb}d {name}" for name in names]
     switches = {f"nbgrader.server_extensions.{name}": False for name in INSTRUCTOR_SERVER_EXTENSIONS}
     switches |= {f"nbgrader.server_extensions.{name}": True for name in STUDENT_SERVER_EXTENSIONS}
     path = _config_dir(level) / "jupyter_server_config.json"  # a traitlets setting: it wins over the .d files

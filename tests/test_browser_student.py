@@ -64,6 +64,7 @@ def test_a_student_runs_the_notebook_fixes_a_stub_and_validates(student_lab, tmp
         assert nb.page.locator(".jp-mod-dirty").count() == 0, "a notebook opened untouched is marked unsaved"
         body = nb.page.locator("body").inner_text()
         assert "Error fetching courses" not in body and "exchange directory" not in body
+        assert "Jupyter news" not in body  # no prompt about JupyterLab's news feed
         assert nb.page.locator("text=Formgrader").count() == 0  # the instructor's tools are not there
         assert http_status(lab.url("formgrader")) == 404  # nor served
         assert http_status(lab.url("courses")) == 404  # nor the exchange's course list
