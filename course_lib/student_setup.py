@@ -11,8 +11,8 @@ disable``, and the server's ``jpserver_extensions`` setting) to turn off, in the
 
 and keeps ``validate-assignment`` (the Validate button). It also turns off JupyterLab's own news prompt ("Would you
 like to get notified about official Jupyter news?", the ``announcements`` plugin, as JupyterLab's documentation
-says), which asks a student about something unrelated to the course on first start. ``--level user`` writes to the user's Jupyter config
-(``$JUPYTER_CONFIG_DIR``), ``sys_prefix`` (the default) to the virtual environment's.
+says), which asks a student about something unrelated to the course on first start. ``--level user`` writes to the
+user's Jupyter config (``$JUPYTER_CONFIG_DIR``), ``sys_prefix`` (the default) to the virtual environment's.
 
 It also writes this environment's Python kernel description (``language_info``) into the course notebooks found
 under the current folder (``--notebooks`` names others). JupyterLab writes that description into a notebook as soon
@@ -111,12 +111,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--notebooks", type=Path, default=Path.cwd(),
                         help="folder of the course notebooks to stamp with this kernel's description (default: here)")
     args = parser.parse_args(argv)
-    for line in configure(args.level):
-        print(line)
-    if not args.notebooks.is_dir():
+    if not args.notebooks.is_dir():  # before anything is configured
         print(f"error: --notebooks {args.notebooks} is not a folder: give the folder of the unpacked bundle",
               file=sys.stderr)
         return 2
+    for line in configure(args.level):
+        print(line)
     for path in stamp_notebooks(args.notebooks):
         print(f"stamped {path} with this Python's kernel description (it opens without unsaved changes)")
     print("JupyterLab now shows the student's tools: restart it if it is running.")

@@ -32,15 +32,15 @@ def pytest_collection_modifyitems(config, items):
     collected last (it balances the two workers: the reference's worker sets the suite's pace); every other module's
     tests stay together on a worker (their module fixtures are built once) while the reference trains on the other
     core."""
-    late = []
+    late = set()
     for item in items:
         group = item.module.__name__
         if REFERENCE_FIXTURES & set(item.fixturenames):
             group = "reference-late" if group in LATE_REFERENCE_MODULES else "reference"
         item.add_marker(pytest.mark.xdist_group(group))
         if group == "reference-late":
-            late.append(item)
-    items[:] = [item for item in items if item not in late] + late
+            late.add(item)
+    items.sort(key=lambda item: item in late)  # stable: the late group last, everything else in its order
 
 
 @pytest.fixture

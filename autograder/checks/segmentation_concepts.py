@@ -114,7 +114,7 @@ def _ap_cases(g: torch.Generator) -> list[dict]:
     """Scenes for ``mask_ap``: exact, shifted and duplicated predictions and false positives. G is 1, 3 or 7, so no
     recall TP / G falls on a recall level r = k / 100 other than 0 and 1 (no answer hinges on rounding there)."""
     cases = []
-    for objects, noise_seed, thresholds in [(3, 0, (0.5, 0.75)), (7, 1, (0.3, 0.5, 0.9)), (1, 2, (0.5,))]:
+    for objects, thresholds in [(3, (0.5, 0.75)), (7, (0.3, 0.5, 0.9)), (1, (0.5,))]:
         truth = _blobs(objects, 24, 24, g, density=0.985)
         guesses = []
         for k in range(objects):

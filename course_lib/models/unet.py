@@ -47,7 +47,8 @@ class UNet(nn.Module):
         self.encoders.extend(double_conv(widths[i], widths[i + 1]) for i in range(depth))
         self.pool = nn.MaxPool2d(2)
         self.ups = nn.ModuleList(make_upsampler(up_mode, widths[i + 1], widths[i]) for i in reversed(range(depth)))
-        self.decoders = nn.ModuleList(double_conv((2 if skips else 1) * widths[i], widths[i]) for i in reversed(range(depth)))
+        fused = 2 if skips else 1  # a decoder level convolves the upsampled features with (or without) the skip
+        self.decoders = nn.ModuleList(double_conv(fused * widths[i], widths[i]) for i in reversed(range(depth)))
         self.classifier = nn.Conv2d(widths[0], num_classes, 1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
