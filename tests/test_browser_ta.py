@@ -101,6 +101,9 @@ def test_a_ta_finds_everyone_grades_an_answer_and_the_grade_survives_a_regrade(t
         row.locator("a:visible").first.click()
         page.locator("input#q1_answer").wait_for()
         page.get_by_text("late by 2 h 15 min").first.wait_for()  # the grader's summary, where the TA grades
+        # formgrader fills the fields from its API after the page loads; typing before that would be overwritten (a
+        # fresh-clone run on a machine loaded three times over lost the score that way)
+        page.wait_for_load_state("networkidle")
         page.fill("input#q1_answer", "3")
         page.keyboard.press("Tab")
         page.fill("textarea#q1_answer-comment", "Clear and complete.")
