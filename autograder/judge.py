@@ -59,6 +59,7 @@ class Verdict:
     status: str = "graded"  # graded | invalid
     problems: list[str] = field(default_factory=list)
     checks: dict[str, CheckResult] = field(default_factory=dict)
+    flags: list[str] = field(default_factory=list)  # suspicions a defence raised: the TA must see each one
     miou: dict | None = None
     sandbox: dict = field(default_factory=dict)
     seconds: float = 0.0
@@ -70,8 +71,8 @@ class Verdict:
     def from_dict(cls, data: dict) -> "Verdict":
         """The verdict ``to_dict`` wrote (what a Dask worker returns, ``autograder.cluster``)."""
         checks = {gid: CheckResult(c["grade_id"], c["message"], c["fraction"]) for gid, c in data["checks"].items()}
-        return cls(data["assignment"], data["status"], list(data["problems"]), checks, data["miou"],
-                   dict(data["sandbox"]), data["seconds"])
+        return cls(data["assignment"], data["status"], list(data["problems"]), checks, list(data.get("flags", [])),
+                   data["miou"], dict(data["sandbox"]), data["seconds"])
 
 
 def _miou(preds: torch.Tensor, data: SegmentationTensors) -> float:

@@ -141,7 +141,7 @@ def _cluster_outcomes(course: Course, spec: Assignment, students: list[str], opt
 
 
 def _outcome(student: str, verdict: Verdict, left_out: list[Path]) -> Outcome:
-    problems = list(verdict.problems) + [f"{path} is over {MAX_COPIED_FILE_BYTES // 1024**2} MB and was left out of "
+    problems = list(verdict.problems) + [f"suspicion: {flag}" for flag in verdict.flags] + [f"{path} is over {MAX_COPIED_FILE_BYTES // 1024**2} MB and was left out of "
                                          "the graded copy" for path in left_out]
     return Outcome(student, "invalid" if verdict.status == "invalid" else "graded", problems, verdict, left_out)
 
