@@ -17,6 +17,7 @@ to run again: results are rewritten, never duplicated, and manual grades are kep
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
@@ -26,11 +27,21 @@ from autograder.course import Course
 def main(argv: list[str] | None = None) -> int:
     from autograder.errors import GraderError
 
+    _environment_on_path()
     try:
         return _run(argv)
     except GraderError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
+
+
+def _environment_on_path() -> None:
+    """This interpreter's bin folder first on PATH, so that the tools nbgrader runs by name (``alembic`` when it
+    makes a gradebook) are this environment's, also when the TA runs ``.venv/bin/python -m autograder`` without
+    activating it."""
+    bin_dir = str(Path(sys.executable).parent)
+    if os.environ.get("PATH", "").split(os.pathsep)[0] != bin_dir:
+        os.environ["PATH"] = os.pathsep.join(filter(None, [bin_dir, os.environ.get("PATH")]))
 
 
 def _run(argv: list[str] | None) -> int:
@@ -84,7 +95,7 @@ def _run(argv: list[str] | None) -> int:
     elif args.command == "roster":
         from autograder.roster import import_roster, read_roster
 
-        import_roster(course.db_url, read_roster(args.csv))
+        import_roster(course.db_url, read_roster(args.csv), course_root=course.root)
     elif args.command == "grade":
         from dataclasses import replace
 

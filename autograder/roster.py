@@ -1,32 +1,41 @@
-"""The class roster in the gradebook: names, emails and LMS user ids, so that formgrader and the exports show people.
+"""The class roster in the gradebook: who each Canvas user is in the course (their login is the nbgrader student id),
+with names and emails so that formgrader and the exports show people.
 
-Two sources, both from Canvas:
+``python -m autograder roster <file.csv>`` imports a roster CSV (``read_roster``, ``import_roster``): Canvas'
+gradebook export (``Student`` as "Last, First", ``ID`` = the Canvas user id, ``SIS User ID``, ``SIS Login ID``,
+``Section``; no emails) or a people list with ``login``/``email``/``first_name``/``last_name`` (and optionally
+``id``) columns; column names are matched without regard to case. A row that cannot be used (no login, a login
+that is no safe folder name such as ``..``, a Canvas id that is not a number, a login or Canvas id on two rows
+that disagree) is skipped and listed; the others are imported.
 
-- ``collect`` records each student's Canvas user id, which the file names of a "Download Submissions" zip carry
-  (``<login>[_LATE]_<user id>_<submission id>_<file>``): ``record_lms_ids``;
-- ``python -m autograder roster <file.csv>`` imports names and emails from a roster CSV (``import_roster``):
-  Canvas' gradebook export (``Student`` as "Last, First", ``ID``, ``SIS User ID``, ``SIS Login ID``, ``Section``;
-  it has no emails) or a people list with ``login``/``email``/``first_name``/``last_name`` columns; column names are
-  matched without regard to case.
-
-The export's Canvas import file (``autograder.export.canvas_csv``) takes its ``Student`` and ``ID`` columns from
-here: Canvas matches rows on ``ID``.
+Identity is the Canvas user id: the gradebook never gives one id to two students. ``collect`` matches the files of
+an export on it (``autograder.collect``); a Canvas user it does not know is collected under a stand-in named after
+Canvas's file-name prefix and noted in ``grading/canvas_standins.json``. When a roster later names that user,
+``import_roster`` moves the stand-in's submissions to the roster's login and removes the stand-in
+(``merge_student``). The Canvas import file (``autograder.export.canvas_csv``) takes ``Student`` and ``ID`` from here.
 """
 
 from __future__ import annotations
 
 import csv
 import io
+import json
+import shutil
+from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
 
-from nbgrader.api import Gradebook
+from nbgrader.api import Gradebook, MissingEntry
 
 from autograder.errors import GraderError
+from autograder.safe_unzip import name_problem, shown
 
 LOGIN_COLUMNS = ("sis login id", "login", "login_id", "student_id", "username", "id_login")
 LMS_ID_COLUMNS = ("id", "user id", "canvas user id", "lms_user_id")
 EMAIL_COLUMNS = ("email", "e-mail", "email address")
+MAX_FIELD = 128  # nbgrader's gradebook: String(128) for ids, names and emails
+STANDINS = Path("grading") / "canvas_standins.json"
+DERIVED = ("autograded", "feedback")  # per-student folders made from submitted/, remade by `grade`, `feedback`
 
 
 @dataclass(frozen=True)
@@ -40,22 +49,48 @@ class Person:
     lms_user_id: str | None = None
 
 
+@dataclass(frozen=True)
+class Roster:
+    """The people of a roster file and the rows it skipped (``"line 4: ...: skipped"``). Iterates over the people."""
+
+    people: tuple[Person, ...]
+    skipped: tuple[str, ...] = ()
+
+    def __iter__(self):
+        return iter(self.people)
+
+    def __len__(self) -> int:
+        return len(self.people)
+
+
+def student_id_problem(student: str) -> str | None:
+    """Why ``student`` cannot be an nbgrader student id (it names folders under ``submitted/``), or ``None``."""
+    problem = name_problem(student)
+    if problem:
+        return problem
+    if student.startswith("-"):
+        return "a name starting with '-'"
+    if len(student) > MAX_FIELD:
+        return f"over {MAX_FIELD} characters"
+    return None
+
+
 def _column(header: dict[str, str], names: tuple[str, ...]) -> str | None:
     return next((header[n] for n in names if n in header), None)
 
 
-def read_roster(path: Path) -> list[Person]:
-    """The people of a roster CSV (see the module's docstring for the accepted columns).
+def read_roster(path: Path) -> Roster:
+    """The people of a roster CSV (see the module's docstring for the accepted columns); unusable rows are skipped
+    and listed in ``Roster.skipped``.
 
     Raises:
-        GraderError: the file is missing, not a CSV, has no login column, or a row has no login.
+        GraderError: the file is missing, not a CSV, empty, or has no login column.
     """
     path = Path(path)
     if not path.is_file():
         raise GraderError(f"no roster file at {path}: export the gradebook (or the people list) from the LMS as CSV")
     try:
-        text = path.read_text(encoding="utf-8-sig")
-        rows = list(csv.DictReader(io.StringIO(text)))
+        rows = list(csv.DictReader(io.StringIO(path.read_text(encoding="utf-8-sig"))))
     except (UnicodeDecodeError, csv.Error) as err:
         raise GraderError(f"{path} is not a readable CSV file ({err})") from err
     if not rows:
@@ -70,19 +105,57 @@ def read_roster(path: Path) -> list[Person]:
     last = header.get("last_name") or header.get("last name")
     full = header.get("student") or header.get("name")
     cell = lambda row, column: ((row.get(column) or "").strip() or None) if column else None
-    people = []
+    people: dict[int, Person] = {}
+    skipped = []
     for number, row in enumerate(rows, start=2):
-        student = (cell(row, login) or "").lower()
-        name = cell(row, full) or ""
+        student, name, user_id = (cell(row, login) or "").lower(), cell(row, full) or "", cell(row, lms)
         if not student and "points possible" in name.lower():
             continue  # Canvas' second row: the points each assignment is out of
+        who = f"line {number}" + (f" ({shown(name, 60)})" if name else "")
         if not student:
-            raise GraderError(f"{path}, line {number}: no login in column {login!r}; fix the row or remove it")
+            skipped.append(f"{who}: no login in column {login!r}: skipped; fill it in and import again")
+            continue
+        problem = student_id_problem(student)
+        if problem:
+            skipped.append(f"{who}: the login {shown(student, 60)!r} is {problem}, no usable student id: skipped")
+            continue
+        if user_id is not None and not (user_id.isascii() and user_id.isdigit()):
+            skipped.append(f"{who}: the Canvas id {shown(user_id, 40)!r} is not a number: skipped")
+            continue
         given, family = cell(row, first), cell(row, last)
         if name and not (given or family):
             given, family = _split_name(name)
-        people.append(Person(student, given, family, cell(row, email), cell(row, lms)))
-    return people
+        fields = [given, family, cell(row, email)]
+        if any(f and len(f) > MAX_FIELD for f in fields):
+            skipped.append(f"{who}: a name or email over {MAX_FIELD} characters (the gradebook's limit) was cut")
+            fields = [f[:MAX_FIELD] if f else f for f in fields]
+        people[number] = Person(student, *fields, user_id)
+    return Roster(*_drop_conflicts(people, skipped))
+
+
+def _drop_conflicts(people: dict[int, Person], skipped: list[str]) -> tuple[tuple[Person, ...], tuple[str, ...]]:
+    """Rows that give one login two Canvas ids, or one Canvas id two logins, are all skipped: which one is right
+    is the roster's to say. Rows of one login that agree (a student in two sections) count once, with the first
+    value each field has."""
+    by_login, by_id = defaultdict(list), defaultdict(set)
+    for number, person in people.items():
+        by_login[person.student].append(number)
+        if person.lms_user_id:
+            by_id[person.lms_user_id].add(person.student)
+    kept = []
+    for student, numbers in by_login.items():
+        rows = [people[n] for n in numbers]
+        ids = sorted({p.lms_user_id for p in rows if p.lms_user_id})
+        logins = sorted(set().union(*(by_id[i] for i in ids))) if ids else [student]
+        if len(ids) > 1 or len(logins) > 1:
+            for number in numbers:
+                skipped.append(f"line {number}: the login {student!r} and Canvas id {people[number].lms_user_id} "
+                               f"conflict with another row (logins {logins}, Canvas ids {ids}): skipped; correct "
+                               f"the roster and import it again")
+            continue
+        first = lambda name: next((getattr(p, name) for p in rows if getattr(p, name)), None)
+        kept.append(Person(student, first("first_name"), first("last_name"), first("email"), first("lms_user_id")))
+    return tuple(kept), tuple(skipped)
 
 
 def _split_name(name: str) -> tuple[str | None, str | None]:
@@ -94,24 +167,148 @@ def _split_name(name: str) -> tuple[str | None, str | None]:
     return given.strip() or None, family.strip() or None
 
 
-def import_roster(db_url: str, people: list[Person], log=print) -> int:
-    """Writes the people into the gradebook (creating students, updating names, emails and LMS ids; a field the
-    roster leaves empty keeps its value). Returns how many were written."""
+def import_roster(db_url: str, people, log=print, course_root: Path | None = None) -> int:
+    """Writes the people (a ``Roster`` or a list of ``Person``) into the gradebook: creates students, updates names,
+    emails and Canvas ids (a field the roster leaves empty keeps its value), and lists the rows a ``Roster``
+    skipped. When a Canvas id the roster gives is held by another student of the gradebook (a stand-in ``collect``
+    made before the roster, or an earlier login), that student is merged into the roster's (``merge_student``:
+    needs ``course_root``). Returns how many people were written.
+
+    Raises:
+        GraderError: a merge is needed but no ``course_root`` was given.
+    """
+    skipped, people = getattr(people, "skipped", ()), list(people)
+    for line in skipped:
+        log(f"roster: {line}")
+    on_roster = {p.student for p in people}
+    holders = lms_holders(db_url)
+    merges, cleared = [], []
+    for person in people:
+        for other in holders.get(person.lms_user_id, ()) if person.lms_user_id else ():
+            if other in on_roster:
+                if other != person.student and not next(p for p in people if p.student == other).lms_user_id:
+                    cleared.append((other, person))  # on the roster without an id, holding this one's id
+            else:
+                merges.append((other, person.student))
+    if merges and course_root is None:
+        raise GraderError("Canvas ids of this roster are held by other students of the gradebook "
+                          f"({', '.join(f'{a} → {b}' for a, b in merges)}): import it with the course "
+                          "(python -m autograder --course DIR roster FILE) to merge them")
     with Gradebook(db_url) as gb:
+        for other, person in cleared:
+            gb.update_or_create_student(other, lms_user_id=None)
+            log(f"roster: {other} held Canvas id {person.lms_user_id}, which the roster gives to {person.student}: "
+                f"{other}'s id cleared; collect again (files collected for that id under {other} are not theirs)")
         for person in people:
             fields = {k: v for k, v in (("first_name", person.first_name), ("last_name", person.last_name),
                                         ("email", person.email), ("lms_user_id", person.lms_user_id)) if v}
             gb.update_or_create_student(person.student, **fields)
+    for other, student in merges:
+        merge_student(Path(course_root), db_url, other, student, lambda line: log(f"roster: {line}"))
+    if course_root is not None:
+        _forget_standins(Path(course_root), on_roster)
     log(f"roster: {len(people)} student(s) written to the gradebook")
     return len(people)
 
 
+def lms_holders(db_url: str) -> dict[str, list[str]]:
+    """Canvas user id → the gradebook's students that hold it (one, unless the gradebook was edited by hand)."""
+    holders = defaultdict(list)
+    for person in roster_of(db_url).values():
+        if person.lms_user_id:
+            holders[person.lms_user_id].append(person.student)
+    return dict(holders)
+
+
 def record_lms_ids(db_url: str, ids: dict[str, str]) -> None:
-    """``{student: LMS user id}`` (from the export's file names) into the gradebook."""
-    import_roster(db_url, [Person(student, lms_user_id=user_id) for student, user_id in ids.items()], log=lambda *_: None)
+    """``{student: Canvas user id}`` (what ``collect`` matched) into the gradebook."""
+    with Gradebook(db_url) as gb:
+        for student, user_id in ids.items():
+            gb.update_or_create_student(student, lms_user_id=user_id)
 
 
 def roster_of(db_url: str) -> dict[str, Person]:
     """Everyone in the gradebook, by student id."""
     with Gradebook(db_url) as gb:
         return {s.id: Person(s.id, s.first_name, s.last_name, s.email, s.lms_user_id) for s in gb.students}
+
+
+def standins(course_root: Path) -> dict[str, dict]:
+    """The students ``collect`` named itself, for Canvas users the roster did not know: {student: {"canvas_id",
+    "prefix"}}."""
+    path = Path(course_root) / STANDINS
+    return json.loads(path.read_text()) if path.is_file() else {}
+
+
+def record_standins(course_root: Path, new: dict[str, dict]) -> None:
+    if new:
+        _write_standins(Path(course_root), {**standins(course_root), **new})
+
+
+def _forget_standins(course_root: Path, students: set[str]) -> None:
+    known = standins(course_root)
+    if known.keys() & students:
+        _write_standins(course_root, {s: v for s, v in known.items() if s not in students})
+
+
+def _write_standins(course_root: Path, entries: dict[str, dict]) -> None:
+    path = course_root / STANDINS
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(entries, indent=2, sort_keys=True, ensure_ascii=False))
+
+
+def merge_student(course_root: Path, db_url: str, old: str, new: str, log=print) -> None:
+    """``old`` (a stand-in, or an earlier login of the same Canvas user) becomes ``new``: each assignment folder of
+    ``submitted/<old>/`` moves to ``submitted/<new>/`` unless ``new`` has one already (theirs is kept), the derived
+    folders and results of ``old`` are removed (``grade`` remakes them for ``new``), and ``old`` leaves the
+    gradebook. A student with grades entered by hand is not removed: they lose the Canvas id and are listed, so the
+    hand grades can be copied first."""
+    for problem in (student_id_problem(old), student_id_problem(new)):
+        if problem:
+            raise GraderError(f"cannot merge {shown(old)!r} into {shown(new)!r}: {problem}")
+    moved, kept = [], []
+    source = course_root / "submitted" / old
+    if source.is_dir() and not source.is_symlink():
+        for folder in sorted(source.iterdir()):
+            target = course_root / "submitted" / new / folder.name
+            if folder.is_dir() and not folder.is_symlink() and not target.exists():
+                target.parent.mkdir(parents=True, exist_ok=True)
+                folder.rename(target)
+                moved.append(folder.name)
+            else:
+                kept.append(folder.name)
+        shutil.rmtree(source)
+    for derived in DERIVED:
+        shutil.rmtree(course_root / derived / old, ignore_errors=True)
+    for result in (course_root / "grading").glob(f"*/{old}.json"):
+        result.unlink()
+    by_hand = _graded_by_hand(db_url, old)
+    with Gradebook(db_url) as gb:
+        if by_hand:
+            gb.update_or_create_student(old, lms_user_id=None)
+        else:
+            try:
+                gb.remove_student(old)
+            except MissingEntry:
+                pass
+    _forget_standins(course_root, {old})
+    words = [f"{old} merged into {new} (the same Canvas user)"]
+    if moved:
+        words.append(f"moved {', '.join(moved)}: grade {'them' if len(moved) > 1 else 'it'} again for {new}")
+    if kept:
+        words.append(f"{new}'s own {', '.join(kept)} kept, {old}'s copy dropped")
+    if by_hand:
+        words.append(f"{old} has grades entered by hand ({', '.join(by_hand)}): copy them to {new} in formgrader, "
+                     f"then remove {old} (nbgrader db student remove {old} --force)")
+    log("; ".join(words))
+
+
+def _graded_by_hand(db_url: str, student: str) -> list[str]:
+    with Gradebook(db_url) as gb:
+        try:
+            submissions = gb.find_student(student).submissions
+        except MissingEntry:
+            return []
+        return sorted({s.assignment.name for s in submissions for nb in s.notebooks
+                       if any(g.manual_score is not None for g in nb.grades)
+                       or any(c.manual_comment for c in nb.comments)})
