@@ -51,6 +51,12 @@ EXPECTED_POINTS = {  # automatic points out of 45 for the homework
 }
 
 
+def canvas_prefix(student: str) -> str:
+    """What Canvas's "Download Submissions" puts before the ids: the sortable name "Last, First" squashed, lower case."""
+    first, last = NAMES[student]
+    return f"{last}{first}".lower()
+
+
 def ben_tiers(course: "Course") -> list[str]:
     """The tiers ben's checkpoint (the model without downsampling) reaches: its QUICK figure lies near 0.15, so
     which side it falls on is the recipe's business; the grader must give exactly those tiers."""
@@ -131,8 +137,8 @@ def build_class(course: Course, artifacts: Path, out_zip: Path) -> dict:
     with zipfile.ZipFile(out_zip, "w", zipfile.ZIP_DEFLATED) as archive:
         for student, (nb, weights, stamp) in plans.items():
             user, sub = CANVAS_IDS[student]
-            late = "LATE_" if stamp == LATE else ""
-            prefix = f"{student}_{late}{user}_{sub}_"
+            late = "late_" if stamp == LATE else ""
+            prefix = f"{canvas_prefix(student)}_{late}{user}_{sub}_"
             archive.writestr(prefix + f"{ASSIGNMENT}.ipynb", nbformat.writes(nb))
             if weights is not None:
                 stem = ASSIGNMENT if weights == "main" else f"{ASSIGNMENT}_nodown"
@@ -160,7 +166,7 @@ def build_concepts_class(course: Course, out_zip: Path) -> None:
     with zipfile.ZipFile(out_zip, "w", zipfile.ZIP_DEFLATED) as archive:
         for student, nb in plans.items():
             user, sub = CANVAS_IDS[student]
-            archive.writestr(f"{student}_{user}_{sub + 100}_{CONCEPTS}.ipynb", nbformat.writes(nb))
+            archive.writestr(f"{canvas_prefix(student)}_{user}_{sub + 100}_{CONCEPTS}.ipynb", nbformat.writes(nb))
         archive.writestr("timestamps.csv", "student_id,timestamp\n" + "".join(f"{s},{ON_TIME}\n" for s in plans))
 
 

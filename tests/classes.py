@@ -16,12 +16,14 @@ def concepts_class(target: Path, copies: int = 0, release_homework: bool = False
     homework too (no submissions; no training: ``generate_assignment`` only). Uses the gradebook of
     ``$SEGMENTATION_GRADEBOOK_URL`` when set."""
     from autograder.collect import collect
-    from autograder.demo import ASSIGNMENT, CONCEPTS, build_concepts_class, new_course
+    from autograder.demo import ASSIGNMENT, CONCEPTS, build_concepts_class, new_course, write_roster
     from autograder.release import release
+    from autograder.roster import import_roster, read_roster
 
     course = new_course(target / "course")
     release(course, [CONCEPTS, ASSIGNMENT] if release_homework else [CONCEPTS], validate=False)
     build_concepts_class(course, target / "concepts.zip")
+    import_roster(course.db_url, read_roster(write_roster(target / "roster.csv")), log=lambda *_: None)  # first
     collect(course, CONCEPTS, target / "concepts.zip")
     originals = ["ada", "ben", "cara"]
     for n in range(copies):
