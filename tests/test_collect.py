@@ -162,6 +162,32 @@ def test_a_zip_bomb_stops_at_the_cap_whether_it_declares_its_size_or_lies(tmp_pa
     assert not (tmp_path / "b.pt").exists()
 
 
+def test_matching_never_gives_a_held_canvas_id_to_anyone_else_and_guesses_no_ambiguous_name():
+    from autograder.canvas_export import Match, match_students
+
+    people = {p.student: p for p in [
+        Person("ben", "Ben", "Okafor", lms_user_id="1001"),
+        Person("wei1", "Wei", "Wang"), Person("wei2", "Wei", "Wang"),  # two roster students of one name, no ids
+        Person("ada", "Ada", "Lovelace"),
+        Person("twice", lms_user_id="1010"), Person("twice-too", lms_user_id="1010"),  # a gradebook edited by hand
+        Person("okaforben", lms_user_id="1011"),  # a login that is some other student's prefix
+        Person("lindqvistcara", lms_user_id="1012"),  # a stand-in of an earlier collect
+        Person("cara", "Cara", "Lindqvist"),  # ... whom the roster now names (without her id)
+    ]}
+    users = {"1001": ["byronben"], "1002": ["wangwei"], "1003": ["lovelaceada"], "1004": ["lovelaceada"],
+             "1010": ["x"], "1020": ["okaforben"], "1021": ["-dash"], "1012": ["lindqvistcara"]}
+    matches, problems = match_students(users, people, {"lindqvistcara": {"canvas_id": "1012"}})
+    assert matches["1001"].student == "ben"  # the id, whatever the prefix
+    assert matches["1002"] == Match("wangwei", "stand-in")  # two Wangs on the roster: no guess
+    assert {matches["1003"].student, matches["1004"].student} == {"lovelaceada", "lovelaceada-1004"}  # nor here
+    assert "held by twice, twice-too" in problems["1010"] and "1010" not in matches
+    assert matches["1020"].student == "okaforben-1020"  # never into another student's folder
+    assert matches["1021"].student == "canvas-1021"
+    assert (matches["1012"].student, matches["1012"].how, matches["1012"].replaces) == ("cara", "name",
+                                                                                        "lindqvistcara")
+    assert len({m.student for m in matches.values()}) == len(matches)
+
+
 # ------------------------------------------------------------------------------------ a class, as Canvas exports it
 
 ROSTER = [  # (sortable name, Canvas id, login)
