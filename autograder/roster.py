@@ -27,6 +27,7 @@ from pathlib import Path
 
 from nbgrader.api import Gradebook, MissingEntry
 
+from autograder.canvas_names import name_key
 from autograder.errors import GraderError
 from autograder.safe_unzip import name_problem, shown
 
@@ -181,6 +182,8 @@ def import_roster(db_url: str, people, log=print, course_root: Path | None = Non
     for line in skipped:
         log(f"roster: {line}")
     on_roster = {p.student for p in people}
+    if course_root is not None:
+        _make_way(Path(course_root), db_url, people, lambda line: log(f"roster: {line}"))
     holders = lms_holders(db_url)
     merges, cleared = [], []
     for person in people:
@@ -209,6 +212,28 @@ def import_roster(db_url: str, people, log=print, course_root: Path | None = Non
         _forget_standins(Path(course_root), on_roster)
     log(f"roster: {len(people)} student(s) written to the gradebook")
     return len(people)
+
+
+def _make_way(course_root: Path, db_url: str, people: list[Person], log) -> None:
+    """A stand-in whose name is the login of another Canvas user on the roster (``zhaozoe`` named after Zoe Zhao's
+    prefix, the roster's ``zhaozoe`` someone else) moves to ``<name>-<canvas id>`` first, so that neither gets the
+    other's folder. A roster row without a Canvas id is the stand-in's own when its name squashes to the prefix."""
+    known, taken = standins(course_root), set(roster_of(db_url)) | {p.student for p in people}
+    for person in people:
+        entry = known.get(person.student)
+        if entry is None or person.lms_user_id == entry["canvas_id"]:
+            continue
+        if not person.lms_user_id and name_key(f"{person.last_name or ''}{person.first_name or ''}") == \
+                name_key(entry["prefix"]):
+            continue
+        uid = entry["canvas_id"]
+        new = next(c for c in (f"{person.student}-{uid}", f"canvas-{uid}") if c not in taken)
+        taken.add(new)
+        record_lms_ids(db_url, {new: uid})
+        merge_student(course_root, db_url, person.student, new, log)
+        record_standins(course_root, {new: entry})
+        log(f"the stand-in {person.student} (Canvas id {uid}) is now {new}: the roster's {person.student} is "
+            f"someone else")
 
 
 def lms_holders(db_url: str) -> dict[str, list[str]]:

@@ -145,3 +145,22 @@ def test_a_roster_that_gives_a_held_canvas_id_to_another_login_needs_the_course_
     assert (tmp_path / "submitted" / "ben" / "segmentation_hw" / "segmentation_hw.ipynb").is_file()
     assert not (tmp_path / "submitted" / "okaforben").exists() and not (tmp_path / "autograded" / "okaforben").exists()
     assert "okaforben merged into ben" in lines[0] and "grade it again for ben" in lines[0]
+
+
+def test_a_stand_in_named_like_another_students_login_makes_way_and_keeps_its_files(tmp_path, db_url):
+    from autograder.roster import record_standins, standins
+
+    record_lms_ids(db_url, {"zhaozoe": "1099"})  # collect named Canvas user 1099 after her prefix
+    record_standins(tmp_path, {"zhaozoe": {"canvas_id": "1099", "prefix": "zhaozoe"}})
+    folder = tmp_path / "submitted" / "zhaozoe" / "segmentation_hw"
+    folder.mkdir(parents=True)
+    (folder / "segmentation_hw.ipynb").write_text("zoe's")
+    lines = []
+    import_roster(db_url, [Person("zhaozoe", "Zoey", "Zhao-Lee", lms_user_id="2000")], log=lines.append,
+                  course_root=tmp_path)  # the roster's zhaozoe is someone else
+    people = roster_of(db_url)
+    assert (people["zhaozoe"].lms_user_id, people["zhaozoe-1099"].lms_user_id) == ("2000", "1099")
+    assert (tmp_path / "submitted" / "zhaozoe-1099" / "segmentation_hw" / "segmentation_hw.ipynb").read_text() == "zoe's"
+    assert not (tmp_path / "submitted" / "zhaozoe").exists()
+    assert standins(tmp_path) == {"zhaozoe-1099": {"canvas_id": "1099", "prefix": "zhaozoe"}}
+    assert any("is now zhaozoe-1099" in line for line in lines)
