@@ -381,6 +381,19 @@ def test_bad_entries_are_listed_and_the_rest_of_the_class_is_collected(collected
     assert (course.root / "grading" / A / "collect.json").is_file()
 
 
+def test_the_canvas_import_file_has_one_row_per_canvas_id(collected, tmp_path):
+    course, report, _, _ = collected
+    with Gradebook(course.db_url) as gb:
+        gb.update_or_create_assignment(A)
+    canvas_csv({A: scores_table(course, A)}, tmp_path / "canvas_import.csv", roster_of(course.db_url))
+    rows = pd.read_csv(tmp_path / "canvas_import.csv", dtype=str).iloc[1:]  # after Canvas's "Points Possible"
+    assert not rows["ID"].duplicated().any() and rows["ID"].notna().all()
+    assert dict(zip(rows["SIS Login ID"], rows["ID"])) == {
+        "ada": "1005", "ben": "1001", "dev": "1006", "evildot": "1007", "joerg": "1002", "juergen": "1004",
+        "sean": "1003", "zhaozoe": "1099"}  # no "..", no "okaforben", no phantom
+    assert not (course.root / A).exists()  # a login of ".." would have written <course>/segmentation_hw/
+
+
 # ------------------------------------------------------------------ a name change, no roster, the roster afterwards
 
 
