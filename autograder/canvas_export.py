@@ -81,9 +81,11 @@ def match_students(users: dict[str, list[str]], people: dict[str, Person], known
             matches[uid] = Match(held[0], "stand-in")
             continue
         prefix = users[uid][0].lower()
-        for candidate in (prefix, f"{prefix}-{uid}", f"canvas-{uid}"):
-            if not student_id_problem(candidate) and candidate not in taken:
-                break
+        candidate = next((c for c in (prefix, f"{prefix}-{uid}", f"canvas-{uid}")
+                          if not student_id_problem(c) and c not in taken), None)
+        if candidate is None:
+            problems[uid] = f"no free student id for Canvas id {uid}: add them to the roster"
+            continue
         taken.add(candidate)
         matches[uid] = Match(candidate, "stand-in")
     for uid, match in matches.items():
