@@ -1,7 +1,9 @@
 """The own-code rule of the concepts assignment: a graded cell is written with torch and math alone.
 
-``course_lib``, ``torchvision`` and ``torchmetrics`` hold the grader's reference implementations (its oracles),
-so a graded cell that calls them earns nothing for its topic. What counts as using an oracle, exactly:
+``course_lib``, ``torchvision`` and ``torchmetrics`` hold finished versions of several exercises (torchvision's
+RoIAlign and focal loss, course_lib's IoU, losses and upsampling blocks), so a graded cell that calls them earns
+nothing for its topic. (The grader's oracles of the exercises themselves live in ``autograder.oracles``, which
+students never receive.) What counts as using one, exactly:
 
 1. an ``import`` or ``from ... import`` of ``course_lib``, ``torchvision`` or ``torchmetrics`` (any submodule);
 2. reading one of the names the notebook's set-up cell binds to an oracle (``losses``, ``metrics``, ``models``,

@@ -5,8 +5,7 @@ import torch
 import torch.nn.functional as F
 
 from course_lib.losses import (
-    LOSSES, binary_dice_loss, build_loss, ce_dice_loss, class_frequencies, class_weights, cross_entropy, dice_loss,
-    focal_loss, ohem_cross_entropy, tversky_loss,
+    LOSSES, build_loss, ce_dice_loss, cross_entropy, dice_loss, focal_loss, ohem_cross_entropy, tversky_loss,
 )
 
 
@@ -89,13 +88,6 @@ def test_absent_class_policy():
         dice_loss(logits, target, absent="bogus")
 
 
-def test_binary_dice():
-    target = torch.tensor([[[1, 1, 0, 255]]])
-    logits = torch.tensor([[[[20.0, 20.0, -20.0, 20.0]]]])
-    assert binary_dice_loss(logits, target).item() == pytest.approx(0.0, abs=1e-6)
-    assert binary_dice_loss(-logits, target, eps=0.0).item() == pytest.approx(1.0, abs=1e-6)
-
-
 def test_ohem_keeps_hardest_pixels():
     logits, target = batch(4)
     full = ohem_cross_entropy(logits, target, keep_fraction=1.0)
@@ -131,17 +123,3 @@ def test_every_loss_decreases_when_logits_move_towards_target(name):
 def test_build_loss_lists_valid_names():
     with pytest.raises(ValueError, match="valid names"):
         build_loss("hinge")
-
-
-def test_class_weights_hand_computed():
-    masks = torch.tensor([[[0, 0, 0, 0, 0, 0, 1, 1], [2, 255, 255, 255, 255, 255, 255, 255]]])
-    freq = class_frequencies(masks, num_classes=4)
-    assert freq.tolist() == pytest.approx([6 / 9, 2 / 9, 1 / 9, 0.0])
-    inv = class_weights(masks, 4, "inverse")
-    raw = torch.tensor([9 / 6, 9 / 2, 9 / 1])
-    assert inv[:3].tolist() == pytest.approx((raw / raw.mean()).tolist(), rel=1e-5)
-    assert inv[3] == 0
-    med = class_weights(masks, 4, "median")
-    assert med[:3].tolist() == pytest.approx([(2 / 9) / (6 / 9), 1.0, 2.0], rel=1e-5)
-    with pytest.raises(ValueError, match="valid methods"):
-        class_weights(masks, 4, "sqrt")

@@ -1,4 +1,4 @@
-"""Losses: pure functions in ``functional``, modules in ``modules``, class weights in ``weights``.
+"""Losses: pure functions in ``functional``, modules in ``modules``.
 
 ``LOSSES`` maps the names accepted by ``TrainConfig.loss`` to loss modules.
 """
@@ -8,12 +8,11 @@ from __future__ import annotations
 from torch import nn
 
 from course_lib.losses.functional import (
-    binary_dice_loss, ce_dice_loss, cross_entropy, dice_loss, focal_loss, ohem_cross_entropy, tversky_loss,
+    ce_dice_loss, cross_entropy, dice_loss, focal_loss, ohem_cross_entropy, tversky_loss,
 )
 from course_lib.losses.modules import (
     CEDiceLoss, CrossEntropyLoss, DiceLoss, FocalLoss, OhemCrossEntropyLoss, TverskyLoss,
 )
-from course_lib.losses.weights import class_frequencies, class_weights
 from course_lib.registry import build
 
 LOSSES: dict[str, type[nn.Module]] = {
@@ -32,7 +31,7 @@ def build_loss(name: str, **kwargs) -> nn.Module:
 
 
 __all__ = [
-    "LOSSES", "build_loss", "cross_entropy", "dice_loss", "binary_dice_loss", "ce_dice_loss", "focal_loss",
-    "tversky_loss", "ohem_cross_entropy", "class_frequencies", "class_weights", "CrossEntropyLoss", "DiceLoss",
+    "LOSSES", "build_loss", "cross_entropy", "dice_loss", "ce_dice_loss", "focal_loss",
+    "tversky_loss", "ohem_cross_entropy", "CrossEntropyLoss", "DiceLoss",
     "CEDiceLoss", "FocalLoss", "TverskyLoss", "OhemCrossEntropyLoss",
 ]

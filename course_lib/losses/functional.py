@@ -90,22 +90,6 @@ def dice_loss(logits: torch.Tensor, target: torch.Tensor, ignore_index: int = 25
     return tversky_loss(logits, target, 0.5, 0.5, 1.0, ignore_index, eps, absent)
 
 
-def binary_dice_loss(logits: torch.Tensor, target: torch.Tensor, ignore_index: int = 255, eps: float = 1.0) -> torch.Tensor:
-    """Soft Dice loss of one foreground class on sigmoid probabilities.
-
-    Args:
-        logits: (N, 1, H, W) or (N, H, W) float.
-        target: (N, H, W) with 0, 1 or ``ignore_index``.
-    """
-    logits = logits.squeeze(1) if logits.ndim == 4 else logits
-    valid = _valid_pixels(target, ignore_index)
-    if not valid.any():
-        return logits.sum() * 0.0
-    probs = torch.sigmoid(logits.float())[valid]
-    truth = target[valid].float()
-    return 1 - (2 * (probs * truth).sum() + eps) / (probs.sum() + truth.sum() + eps)
-
-
 def ce_dice_loss(logits: torch.Tensor, target: torch.Tensor, ignore_index: int = 255, dice_weight: float = 1.0,
                  weight: torch.Tensor | None = None) -> torch.Tensor:
     """Cross-entropy + ``dice_weight`` · Dice: stable per-pixel gradients plus a direct push on overlap."""

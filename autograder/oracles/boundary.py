@@ -1,4 +1,5 @@
-"""Boundary F1 (the contour measure of Csurka, Larlus and Perronnin, BMVC 2013; the BF score of DAVIS).
+"""Boundary F1 (the contour measure of Csurka, Larlus and Perronnin, BMVC 2013; the BF score of DAVIS): the
+grader's oracle of topic 2's ``mask_boundary`` and ``boundary_f1``.
 
 For each class, the boundary of its predicted region is compared with the boundary of its true
 region: a predicted boundary pixel is correct when a true boundary pixel lies within ``tolerance``

@@ -1,5 +1,6 @@
 """Mask AP, the COCO measure of instance segmentation (Lin et al., "Microsoft COCO: Common Objects in Context",
-ECCV 2014; the evaluation of ``pycocotools.cocoeval``), for one class of one image.
+ECCV 2014; the evaluation of ``pycocotools.cocoeval``), for one class of one image: the grader's oracle of topic
+6's ``mask_ap``.
 
 At an IoU threshold t, the predictions are taken in order of decreasing score. Each one is matched to the
 still-unmatched ground-truth mask it overlaps best, provided that IoU reaches t (a true positive); otherwise it

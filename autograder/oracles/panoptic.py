@@ -1,4 +1,5 @@
-"""Panoptic quality: Kirillov, He, Girshick, Rother and Dollár, "Panoptic Segmentation", CVPR 2019.
+"""Panoptic quality: Kirillov, He, Girshick, Rother and Dollár, "Panoptic Segmentation", CVPR 2019; the grader's
+oracle of topic 1's ``panoptic_quality`` (tested against torchmetrics' ``PanopticQuality``).
 
 A segment is a (category, instance) pair; for stuff categories the instance id is ignored (one
 segment per category). A predicted and a true segment of the same category match when their IoU
