@@ -266,7 +266,7 @@ def lookup_checkpoint(path: Path, public, remember: bool) -> None:
 ATTACKS = [
     Attack("patch_judging", 1, 27.0, lambda f, c: (_edit_cell(f, "residual_block", prefix=PATCH_JUDGING), untrained(f, c)),
            "must agree"),
-    Attack("always_equal", 1, 59.0, always_equal_concepts, "attention_flops", assignment="segmentation_concepts"),
+    Attack("always_equal", 1, 60.0, always_equal_concepts, "attention_flops", assignment="segmentation_concepts"),
     Attack("sys_exit", 2, 45.0, lambda f, c: _edit_cell(f, "residual_block", suffix="\nimport sys\nsys.exit(0)\n")),
     Attack("keyboard_interrupt", 2, 45.0, lambda f, c: _edit_cell(f, "residual_block", suffix="\nraise KeyboardInterrupt\n")),
     Attack("os_exit", 2, 2.0, lambda f, c: _edit_cell(f, "segmentation_model", suffix="\nimport os\nos._exit(0)\n"),

@@ -128,7 +128,8 @@ PLANTED = {
                         "iou = tp / (tp + fp + fn).clamp(min=1)"),
     "test_t7_sam": ("t7_sam", "descending=True, stable=True", "descending=False, stable=True"),
     "test_t8_upsampling": ("t8_upsampling", "coverage[i * stride + k] += 1", "coverage[i + k] += 1"),
-    "test_t9_imbalance": ("t9_imbalance", "median / freq.clamp(min=1e-12)", "1.0 / freq.clamp(min=1e-12)"),
+    "test_t9_imbalance": ("t9_imbalance", "counts.sum(0)[occurs] / exposure[occurs]",
+                          "counts.sum(0)[occurs] / image_pixels.sum()"),
     "test_t10_segformer": ("t10_segformer", "keys = num_tokens // sr_ratio**2", "keys = num_tokens // sr_ratio"),
 }
 
@@ -153,7 +154,7 @@ def test_calling_course_lib_instead_of_writing_the_code_earns_nothing(reference,
                                  "from course_lib.metrics import iou_per_class\n\n\ndef iou_and_dice(confusion):")
     assert failed == {"test_t6_metrics"} and "uses ['course_lib']" in verdict.checks["test_t6_metrics"].message
     failed, verdict = judge_with(reference, tmp_path / "b", "t6_metrics", "    cm = confusion.double()",
-                                 "    return metrics.iou_per_class(confusion), metrics.dice_per_class(confusion)")
+                                 "    return metrics.iou_per_class(confusion), metrics.iou_per_class(confusion)")
     assert failed == {"test_t6_metrics"} and "uses ['metrics']" in verdict.checks["test_t6_metrics"].message
 
 
@@ -188,7 +189,7 @@ def test_a_source_notebooks_hidden_test_is_the_judges_verdict(reference, tmp_pat
     the judge's own message where it fails; one judge run serves every cell of a saved state."""
     from autograder import hidden
 
-    assert "course_lib" in hidden.hidden_check(ASSIGNMENT, "test_t6_metrics", reference)
+    assert "IoU and Dice per class right" in hidden.hidden_check(ASSIGNMENT, "test_t6_metrics", reference)
     failed, verdict = judge_with(reference, tmp_path, *PLANTED["test_t10_segformer"])
     with pytest.raises(AssertionError) as err:
         hidden.hidden_check(ASSIGNMENT, "test_t10_segformer", tmp_path / "planted")

@@ -61,14 +61,14 @@ ALTERNATIVES = {  # cell: two correct implementations, unlike the reference and 
             p, t = pred.reshape(-1).long(), truth.reshape(-1).long()
             valid = t != -1
             ids, areas = torch.unique(p, return_counts=True)
-            valid_area = {int(i): int((p[valid] == i).sum()) for i in ids}
-            ignored = {int(i) for i, a in zip(ids, areas) if int(i) == -1 or 2 * valid_area[int(i)] < int(a)}
+            valid_area = {int(i): int((p[valid] == i).sum()) for i in ids if int(i) != -1}
+            mostly_void = {int(i) for i, a in zip(ids, areas) if int(i) != -1 and 2 * valid_area[int(i)] < int(a)}
             true_ids, true_areas = torch.unique(t[valid], return_counts=True)
             true_area = dict(zip(true_ids.tolist(), true_areas.tolist()))
             pairs, overlaps = torch.unique(torch.stack([p[valid], t[valid]]), dim=1, return_counts=True)
             tp, fp, fn, iou_sum, hit_p, hit_t = Counter(), Counter(), Counter(), Counter(), set(), set()
             for (a, b), n in zip(pairs.t().tolist(), overlaps.tolist()):
-                if a in ignored or a // 1000 != b // 1000:
+                if a == -1 or a // 1000 != b // 1000:
                     continue
                 iou = n / (valid_area[a] + true_area[b] - n)
                 if iou > 0.5:
@@ -76,7 +76,7 @@ ALTERNATIVES = {  # cell: two correct implementations, unlike the reference and 
                     tp[a // 1000] += 1
                     iou_sum[a // 1000] += iou
             for a in valid_area:
-                if a not in ignored and a not in hit_p:
+                if a not in mostly_void and a not in hit_p:
                     fp[a // 1000] += 1
             for b in true_area:
                 if b not in hit_t:
@@ -107,14 +107,23 @@ ALTERNATIVES = {  # cell: two correct implementations, unlike the reference and 
         def panoptic_quality(pred, truth):
             valid = truth != -1
             true_segments = _segments(truth, valid)
-            pred_segments = {i: region & valid for i, region in _segments(pred, torch.ones_like(valid)).items()
-                             if region.sum() >= 2 * (region & ~valid).sum()}  # mostly void: ignored
+            whole = _segments(pred, torch.ones_like(valid))
             per_class = {}
-            for c in {i // 1000 for i in [*pred_segments, *true_segments]}:
-                ps = [m for i, m in pred_segments.items() if i // 1000 == c]
+            for c in {i // 1000 for i in [*whole, *true_segments]}:
+                ps = {i: m for i, m in whole.items() if i // 1000 == c}
                 ts = [m for i, m in true_segments.items() if i // 1000 == c]
-                ious = [iou for pm in ps for tm in ts if (iou := (pm & tm).sum().item() / (pm | tm).sum().item()) > 0.5]
-                tp, fp, fn = len(ious), len(ps) - len(ious), len(ts) - len(ious)
+                matched, ious = set(), []
+                for i, pm in ps.items():
+                    for tm in ts:
+                        iou = (pm & tm).sum().item() / ((pm & valid) | tm).sum().item()
+                        if iou > 0.5:
+                            matched.add(i)
+                            ious.append(iou)
+                unmatched = [pm for i, pm in ps.items() if i not in matched]
+                tp, fn = len(ious), len(ts) - len(ious)
+                fp = sum(1 for pm in unmatched if pm.sum() >= 2 * (pm & ~valid).sum())  # mostly void: ignored
+                if tp + fp + fn == 0:
+                    continue
                 sq = sum(ious) / tp if tp else 0.0
                 rq = tp / (tp + (fp + fn) / 2)
                 per_class[c] = (sq * rq, sq, rq)
@@ -370,7 +379,7 @@ ALTERNATIVES = {  # cell: two correct implementations, unlike the reference and 
     "t7_sam": [
         """
         def fourier_point_encoding(points, frequencies):
-            angles = torch.einsum("nd,df->nf", points, frequencies) * (2 * math.pi)
+            angles = torch.einsum("nd,df->nf", points * 2 - 1, frequencies) * (2 * math.pi)
             return torch.hstack((angles.sin(), angles.cos()))
 
         def stability_score(mask_logits, offset=1.0):
@@ -390,7 +399,8 @@ ALTERNATIVES = {  # cell: two correct implementations, unlike the reference and 
         """,
         """
         def fourier_point_encoding(points, frequencies):
-            z = torch.matmul(points, frequencies).mul(2 * math.pi)
+            centred = points.sub(0.5).mul(2)  # [0, 1] -> [-1, 1]
+            z = torch.matmul(centred, frequencies).mul(2 * math.pi)
             e = torch.polar(torch.ones_like(z), z)  # sin and cos from one complex exponential
             return torch.cat([e.imag, e.real], dim=1)
 
@@ -436,14 +446,17 @@ ALTERNATIVES = {  # cell: two correct implementations, unlike the reference and 
     "t9_imbalance": [
         """
         def median_frequency_weights(masks, num_classes, ignore_index=255):
-            valid = masks.flatten()
-            valid = valid[valid != ignore_index]
-            counts = torch.stack([(valid == c).sum() for c in range(num_classes)]).double()
-            present = counts > 0
-            freq = counts / counts.sum()
-            weights = torch.zeros(num_classes, dtype=torch.float64)
-            weights[present] = torch.median(freq[present]) / freq[present]
-            return weights.float()
+            pixels, exposure = torch.zeros(num_classes), torch.zeros(num_classes)
+            for mask in masks:
+                labels = mask[mask != ignore_index].long()
+                counts = torch.bincount(labels, minlength=num_classes)[:num_classes].float()
+                pixels += counts
+                exposure += (counts > 0).float() * labels.numel()
+            present = pixels > 0
+            freq = pixels[present] / exposure[present]
+            weights = torch.zeros(num_classes)
+            weights[present] = torch.quantile(freq, 0.5) / freq
+            return weights
 
         def ohem_keep_mask(pixel_losses, keep_fraction):
             k = max(1, round(keep_fraction * pixel_losses.numel()))
@@ -452,12 +465,16 @@ ALTERNATIVES = {  # cell: two correct implementations, unlike the reference and 
         """,
         """
         def median_frequency_weights(masks, num_classes, ignore_index=255):
-            labels = [v for v in masks.flatten().tolist() if v != ignore_index]
-            counts = [labels.count(c) for c in range(num_classes)]
-            total = sum(counts)
-            frequencies = sorted(n / total for n in counts if n > 0)
-            median = frequencies[(len(frequencies) - 1) // 2]  # the lower middle value, as torch.median
-            return torch.tensor([median / (n / total) if n else 0.0 for n in counts])
+            import statistics
+
+            images = [[v for v in image.flatten().tolist() if v != ignore_index] for image in masks]
+            freq = {}
+            for c in range(num_classes):
+                holding = [image for image in images if c in image]
+                if holding:
+                    freq[c] = sum(image.count(c) for image in holding) / sum(len(image) for image in holding)
+            median = statistics.median(freq.values()) if freq else 0.0
+            return torch.tensor([median / freq[c] if c in freq else 0.0 for c in range(num_classes)])
 
         def ohem_keep_mask(pixel_losses, keep_fraction):
             flat = pixel_losses.reshape(-1)
@@ -481,6 +498,9 @@ ALTERNATIVES = {  # cell: two correct implementations, unlike the reference and 
             scores = scores - scores.max(dim=1, keepdim=True).values
             weights = scores.exp() / scores.exp().sum(dim=1, keepdim=True)
             return weights @ keys
+
+        def depthwise_conv3x3(x, weight):
+            return F.conv2d(x.unsqueeze(0), weight.unsqueeze(1), padding=1, groups=x.shape[0]).squeeze(0)
         """,
         """
         def _matmul_flops(n, k, m):
@@ -498,14 +518,19 @@ ALTERNATIVES = {  # cell: two correct implementations, unlike the reference and 
         def reduced_attention(tokens, height, width, sr_ratio):
             kv = _pool(tokens, height, width, sr_ratio)
             return F.scaled_dot_product_attention(tokens.unsqueeze(0), kv.unsqueeze(0), kv.unsqueeze(0)).squeeze(0)
+
+        def depthwise_conv3x3(x, weight):
+            channels, height, width = x.shape
+            patches = F.unfold(x.unsqueeze(1), kernel_size=3, padding=1)  # (C, 9, H*W), zeros beyond the edge
+            return torch.einsum("ck,ckp->cp", weight.reshape(channels, 9), patches).view(channels, height, width)
         """],
 }
 
 # One planted bug per graded function: (cell, function) -> [(text of the reference, replacement)].
 BUGS = {
     ("t1_panoptic", "panoptic_map"): [("    panoptic[is_thing] = -1", "    pass")],
-    ("t1_panoptic", "panoptic_quality"): [("if p == -1 or 2 * int((in_p & void).sum()) > int(in_p.sum()):",
-                                           "if p == -1:")],  # a segment lying on void counted as a false positive
+    ("t1_panoptic", "panoptic_quality"): [("if 2 * int((in_p & void).sum()) <= int(in_p.sum()):",
+                                           "if True:")],  # a segment lying on void counted as a false positive
     ("t2_unet", "mask_boundary"): [('mode="replicate"', 'value=0.0')],  # the image edge drawn as an outline
     ("t2_unet", "boundary_f1"): [("(true_boundary & near(pred_boundary))", "(true_boundary & pred_boundary)")],
     ("t3_roi_align", "roi_align_one"): [("[float(v) - 0.5 for v in box]", "[float(v) for v in box]")],
@@ -517,17 +542,20 @@ BUGS = {
     ("t6_metrics", "iou_and_dice"): [("iou = torch.where(tp + fp + fn > 0, tp / (tp + fp + fn).clamp(min=1), nan)",
                                       "iou = tp / (tp + fp + fn).clamp(min=1)")],
     ("t6_metrics", "mask_ap"): [("free[best], hits[i] = False, 1.0", "hits[i] = 1.0")],  # an object matched twice
-    ("t7_sam", "fourier_point_encoding"): [("2 * math.pi * points @ frequencies", "math.pi * points @ frequencies")],
+    ("t7_sam", "fourier_point_encoding"): [("2 * math.pi * (2 * points - 1) @ frequencies",
+                                            "2 * math.pi * points @ frequencies")],  # SAM's [-1, 1] mapping forgotten
     ("t7_sam", "stability_score"): [("high / low.clamp(min=1)", "high / mask_logits[0].numel()")],
     ("t7_sam", "plausible_masks"): [("descending=True, stable=True", "descending=False, stable=True")],
     ("t8_upsampling", "transposed_conv_coverage"): [("coverage[i * stride + k] += 1", "coverage[i + k] += 1")],
     ("t8_upsampling", "upsampler_parameters"): [("9 * in_channels * out_channels * 4 + out_channels * 4",
                                                  "9 * in_channels * out_channels + out_channels")],
-    ("t9_imbalance", "median_frequency_weights"): [("median / freq.clamp(min=1e-12)", "1.0 / freq.clamp(min=1e-12)")],
+    ("t9_imbalance", "median_frequency_weights"): [("counts.sum(0)[occurs] / exposure[occurs]",
+                                                    "counts.sum(0)[occurs] / image_pixels.sum()")],  # share of all pixels
     ("t9_imbalance", "ohem_keep_mask"): [("flat.topk(k).indices", "flat.topk(k, largest=False).indices")],
     ("t10_segformer", "attention_flops"): [("keys = num_tokens // sr_ratio**2", "keys = num_tokens // sr_ratio")],
     ("t10_segformer", "reduced_attention"): [("tokens.t().reshape(1, channels, height, width)",
                                                "tokens.reshape(1, channels, height, width)")],
+    ("t10_segformer", "depthwise_conv3x3"): [("F.pad(x, (1, 1, 1, 1))", 'F.pad(x, (1, 1, 1, 1), mode="replicate")')],
 }
 
 
@@ -577,7 +605,7 @@ def test_a_bug_in_one_function_loses_that_functions_points_only(cell, function):
 def test_no_mask_ap_case_hinges_on_a_tie_or_a_rounding():
     """The grader's AP scenes: no prediction overlaps two objects equally (pycocotools would take the last of them,
     a simple argmax the first), and G is 1, 3 or 7 (no recall TP / G sits on a level k / 100 other than 0 and 1)."""
-    from course_lib.metrics import mask_iou
+    from autograder.oracles import mask_iou
 
     for case in INPUTS["t6"]["ap_cases"]:
         assert case["true_masks"].shape[0] in (1, 3, 7)
