@@ -613,3 +613,21 @@ def test_no_mask_ap_case_hinges_on_a_tie_or_a_rounding():
         for row in mask_iou(case["pred_masks"], case["true_masks"]):
             positive = [v for v in row.tolist() if v > 0]
             assert len(positive) == len(set(positive)), row
+
+
+@pytest.mark.parametrize("cell, function", sorted(BUGS), ids=lambda v: str(v))
+def test_a_function_that_raises_loses_its_own_part_only(cell, function):
+    """A function left as the stub (it raises) costs its part; the cell's other functions are still graded."""
+    source = reference_cell(cell)
+    tree = __import__("ast").parse(source)
+    node = next(n for n in tree.body if getattr(n, "name", None) == function)
+    lines = source.splitlines()
+    body_start = node.body[0].lineno - 1
+    lines[body_start:node.end_lineno] = ['    raise NotImplementedError("not written yet")']
+    fraction, message = judge(cell, "\n".join(lines))
+    parts = part_points(message)
+    if not parts:
+        assert fraction == 0.0, message
+        return
+    lost = {name for name, (earned, _) in parts.items() if earned == 0}
+    assert lost == {function} and "NotImplementedError" in message, message
