@@ -95,7 +95,20 @@ def match_students(users: dict[str, list[str]], people: dict[str, Person], known
     return {u: m for u, m in matches.items() if u not in problems}, problems
 
 
-def _timestamps(archive: zipfile.ZipFile, info: zipfile.ZipInfo | None, keys: dict[str, str]
+def _student_keys(matches: dict[str, Match], users: dict[str, list[str]]) -> dict[str, set[str]]:
+    """What ``timestamps.csv`` may name a student by → the students it names: a login or a Canvas id names whom it
+    belongs to; a prefix (a display name, which a student may set to a classmate's login) only when no login or
+    Canvas id is spelled so. A key that names two students is used for neither."""
+    exact, prefixes = defaultdict(set), defaultdict(set)
+    for uid, match in matches.items():
+        exact[uid].add(match.student)
+        exact[match.student].add(match.student)
+        for prefix in users[uid]:
+            prefixes[prefix.lower()].add(match.student)
+    return {**{k: v for k, v in prefixes.items() if k not in exact}, **exact}
+
+
+def _timestamps(archive: zipfile.ZipFile, info: zipfile.ZipInfo | None, keys: dict[str, set[str]]
                 ) -> tuple[dict[str, str], list[str]]:
     """``timestamps.csv`` → {student: UTC ISO time}; rows that name nobody or hold no time are listed."""
     from nbgrader.utils import parse_utc
@@ -111,15 +124,32 @@ def _timestamps(archive: zipfile.ZipFile, info: zipfile.ZipInfo | None, keys: di
         return {}, [f"{TIMESTAMPS} is not a readable CSV file ({err})"]
     for number, row in enumerate(rows, start=2):
         who, when = (row.get("student_id") or "").strip().lower(), (row.get("timestamp") or "").strip()
-        student = keys.get(who)
-        if student is None:
-            problems.append(f"{TIMESTAMPS}, line {number}: {shown(who, 60)!r} has no collected submission")
+        named = sorted(keys.get(who, ()))
+        if len(named) != 1:
+            problems.append(f"{TIMESTAMPS}, line {number}: {shown(who, 60)!r} " + (
+                f"names {', '.join(named)}: not used; name each student by login" if named else
+                "has no collected submission"))
             continue
+        student = named[0]
         try:
             stamps[student] = parse_utc(when).isoformat()
         except (ValueError, OverflowError, TypeError) as err:
             problems.append(f"{TIMESTAMPS}, line {number}: {shown(when, 60)!r} is no time ({err})")
     return stamps, problems
+
+
+AMBIGUOUS = "ambiguous"
+
+
+def _ambiguity(name: str) -> str | None:
+    """Why ``name`` cannot be given to one Canvas user (``canvas_names.readings``), or ``None``."""
+    found = canvas_names.readings(name)
+    if len({r.user_id for r in found}) < 2:
+        return None
+    return (f"{AMBIGUOUS}: the name reads as " + ", and as ".join(
+        f"Canvas user {r.user_id}'s {shown(r.uploaded, 60)!r}" for r in found) + " (a sortable name that ends in "
+        "digits, or an upload named with them): not collected; find in Canvas whose file it is and ask them to "
+        "upload it under another name")
 
 
 def _sort_entries(infos: list[zipfile.ZipInfo]):
@@ -135,7 +165,7 @@ def _sort_entries(infos: list[zipfile.ZipInfo]):
             stamps = info
             continue
         parsed = None if name_problem(name) else canvas_names.parse(name)
-        reason = (name_problem(name)
+        reason = (name_problem(name) or (parsed and _ambiguity(name))
                   or (f"appears {repeated[name]} times in the export: none is collected; download the submissions "
                       f"again" if repeated[name] > 1 else None)
                   or (parsed and (member_problem(info) or name_problem(parsed.file)))
@@ -144,7 +174,8 @@ def _sort_entries(infos: list[zipfile.ZipInfo]):
                       and f"not collected: only {', '.join(VALID_EXT)} files are graded (and {ARCHIVE_EXT} "
                           f"archives of them unpacked)"))
         if reason:
-            refused.append({"entry": shown(name), "canvas_id": parsed.user_id if parsed else None, "reason": reason})
+            owner = parsed.user_id if parsed and not reason.startswith(AMBIGUOUS) else None
+            refused.append({"entry": shown(name), "canvas_id": owner, "reason": reason})
         elif parsed:
             candidates.append((index, name, parsed))
         else:
@@ -177,22 +208,22 @@ def plan(course: Course, zip_path: Path, limits: Limits = Limits()) -> dict:
         raise GraderError(f"{zip_path} is not a zip file ({err}): download the submissions from Canvas again")
     with archive:
         infos = archive.infolist()
-        total = sum(i.file_size for i in infos)
-        if total > limits.export_bytes:
-            raise GraderError(f"{zip_path} unpacks to {total / 1e9:.1f} GB, over the {limits.export_bytes / 1e9:.1f} "
-                              f"GB an export may (autograder.safe_unzip.Limits): check it is the submissions export")
         candidates, refused, unmatched, stamps_info = _sort_entries(infos)
         newest, superseded = _newest(candidates)
+        declared = defaultdict(int)  # Canvas id → what its files declare; each student writes their allowance at most
+        for index, _, parsed in newest:
+            declared[parsed.user_id] += infos[index].file_size
+        total = sum(min(size, limits.student_bytes) for size in declared.values())
+        if total > limits.export_bytes:
+            raise GraderError(f"{zip_path} unpacks to {total:,} bytes (each student's files counted up to their "
+                              f"{limits.student_bytes:,}-byte allowance), over the {limits.export_bytes:,} an export "
+                              f"may (autograder.safe_unzip.Limits): check it is the submissions export")
         users = defaultdict(list)  # Canvas id → the prefixes its files carry, in the export's order
         for _, _, parsed in sorted(newest, key=lambda c: c[0]):
             if parsed.prefix not in users[parsed.user_id]:
                 users[parsed.user_id].append(parsed.prefix)
         matches, problems = match_students(dict(users), roster_of(course.db_url), standins(course.root))
-        keys = {}  # what timestamps.csv may name a student by
-        for uid, match in matches.items():
-            for key in (uid, match.student, *(p.lower() for p in users[uid])):
-                keys.setdefault(key, match.student)
-        stamps, notes = _timestamps(archive, stamps_info, keys)
+        stamps, notes = _timestamps(archive, stamps_info, _student_keys(matches, users))
     entries = []
     for index, name, parsed in newest:
         if parsed.user_id in problems:

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -42,8 +43,10 @@ from autograder.canvas_export import ARCHIVE_EXT, VALID_EXT, has_ext, plan
 from autograder.course import Course, nbgrader_env
 from autograder.errors import GraderError
 from autograder.roster import merge_student, record_lms_ids, record_standins, roster_of, standins, student_id_problem
-from autograder.safe_unzip import (FILE_MODE, FOLDER_MODE, Budget, Limits, Refused, make_folder, member_name,
-                                   name_problem, shown, write_member)
+from autograder.safe_unzip import (FILE_MODE, FOLDER_MODE, Budget, Limits, Refused, listing_bytes, make_folder,
+                                   member_name, name_problem, shown, write_member)
+
+LISTED_PER_ARCHIVE = 20  # refused entries of one uploaded archive listed one by one; the rest in one line
 
 
 def unpack_planned(zip_path: Path, extracted: Path, the_plan: dict) -> dict:
@@ -96,30 +99,54 @@ def _unpack_nested(archive: zipfile.ZipFile, info: zipfile.ZipInfo, folder: Path
         try:
             with archive.open(info) as stream:
                 shutil.copyfileobj(stream, spool, 1 << 20)
+            listing = listing_bytes(spool)
+            if listing is not None and listing > limits.archive_listing_bytes:
+                yield None, (f"an archive with a {listing:,}-byte directory, over the {limits.archive_listing_bytes:,} "
+                             f"read (tens of thousands of entries): not unpacked; ask the student to upload the "
+                             f"files handed in, one by one")
+                return
             nested = zipfile.ZipFile(spool)
-        except (zipfile.BadZipFile, OSError, EOFError, NotImplementedError, RuntimeError) as err:
-            yield None, f"not a readable zip archive ({err}): ask the student to upload the files one by one"
+        except Exception as err:  # BadZipFile, UnicodeDecodeError of a name flagged UTF-8, zlib.error...
+            yield None, (f"not a readable zip archive ({type(err).__name__}: {err}): ask the student to upload the "
+                         f"files one by one")
             return
         with nested:
-            for member in nested.infolist():
-                name = member_name(member)
-                if member.is_dir():
-                    continue
-                parts = name.split("/")
-                base = parts[-1]
-                if name.startswith("/") or any(p in ("", ".", "..") for p in parts) or "\\" in name:
-                    yield name, "a path that leaves its folder (absolute, '..' or '\\'): not unpacked"
-                elif has_ext(ARCHIVE_EXT, base):
-                    yield name, "an archive inside an uploaded archive: not unpacked"
-                elif name_problem(base) or not any(has_ext(e, base) for e in VALID_EXT):
-                    yield name, name_problem(base) or f"not collected: only {', '.join(VALID_EXT)} files are graded"
-                else:
-                    try:
-                        size, digest = write_member(nested, member, folder / base, budget)
-                    except Refused as err:
-                        yield name, str(err)
+            listed, unlisted, last = 0, 0, None
+            for name, outcome in _nested_members(nested, folder, budget):
+                if isinstance(outcome, str):
+                    if listed == LISTED_PER_ARCHIVE:
+                        unlisted, last = unlisted + 1, (name, outcome)
                         continue
-                    yield name, {"file": base, "bytes": size, "sha256": digest}
+                    listed += 1
+                yield name, outcome
+            if unlisted:
+                yield None, (f"{unlisted:,} more entries not unpacked, not listed one by one (the last, "
+                             f"{shown(last[0])}: {last[1]})")
+
+
+def _nested_members(nested: zipfile.ZipFile, folder: Path, budget: Budget):
+    """Each member of an uploaded archive written flat into ``folder``, or refused: (member, outcome). ``\\``
+    separates folders as ``/`` does (Windows PowerShell's ``Compress-Archive`` writes it; Info-ZIP and libarchive
+    read it so)."""
+    for member in nested.infolist():
+        name = member_name(member)
+        if member.is_dir() or name.endswith("\\"):
+            continue
+        parts = re.split(r"[/\\]", name)
+        base = parts[-1]
+        if name[:1] in ("/", "\\") or re.match("[A-Za-z]:", name) or any(p in ("", ".", "..") for p in parts):
+            yield name, "a path that leaves its folder (absolute, a drive or '..'): not unpacked"
+        elif has_ext(ARCHIVE_EXT, base):
+            yield name, "an archive inside an uploaded archive: not unpacked"
+        elif name_problem(base) or not any(has_ext(e, base) for e in VALID_EXT):
+            yield name, name_problem(base) or f"not collected: only {', '.join(VALID_EXT)} files are graded"
+        else:
+            try:
+                size, digest = write_member(nested, member, folder / base, budget)
+            except Refused as err:
+                yield name, str(err)
+                continue
+            yield name, {"file": base, "bytes": size, "sha256": digest}
 
 
 def _plan_trait():
@@ -281,7 +308,7 @@ def _log_report(report: dict, log) -> None:
         log(f"  {row['student']}: kept the newest upload {row['kept']}, not the older {row['entry']}")
     for row in report["refused"]:
         who = f"{row['student']}: " if row.get("student") else ""
-        log(f"  refused: {who}{row['entry']}: {row['reason']}")
+        log(f"  refused: {who}{row['entry']}: {shown(row['reason'], 2000)}")
     for entry in report["unmatched"]:
         log(f"  unmatched (not a Canvas submission name): {entry}")
     for student in report["without_notebook"]:

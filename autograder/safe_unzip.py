@@ -4,8 +4,11 @@ Every name written is one validated path component (no ``/``, ``\\``, NUL, contr
 ``.``/``..``, not hidden, at most 255 bytes); only regular files are written, each created new (``O_EXCL``,
 ``O_NOFOLLOW``) with mode 0644 in folders of mode 0755, whatever permission bits the archive carries; a set-uid,
 set-gid or sticky bit, a link, a device or an encrypted entry is refused; members are read as streams and
-counted against the uploader's budget (``Limits``), so an archive that unpacks past it (a zip bomb) stops there.
-Refusals raise ``Refused`` with the reason, for the caller to list; nothing else stops.
+counted against the uploader's budget (``Limits``), so an archive that unpacks past it (a zip bomb) stops there;
+what a member unpacked to before it failed (a bad checksum is found at its end) counts too. An archive whose
+directory is larger than ``Limits.archive_listing_bytes`` is not opened (``listing_bytes``: zipfile reads it all
+into memory, one object per entry). Refusals raise ``Refused`` with the reason, for the caller to list; nothing
+else stops: whatever a damaged or hostile stream raises while it is read is a refusal.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ from __future__ import annotations
 import hashlib
 import os
 import stat
+import struct
 import unicodedata
 import zipfile
 from dataclasses import dataclass, field
@@ -32,12 +36,15 @@ class Limits:
         student_bytes: what one student's files may unpack to, the contents of their own archives included.
         student_files: how many files one student's upload may unpack to.
         nested_archive_bytes: the largest archive inside the export that is opened at all.
+        archive_listing_bytes: the largest directory (the list of entries) of such an archive that is read, about
+            30,000 entries (46 bytes each and their names); a hand-in lists a few.
     """
 
     export_bytes: int = 4 * 1024**3
     student_bytes: int = 1024**3
     student_files: int = 100
     nested_archive_bytes: int = 512 * 1024**2
+    archive_listing_bytes: int = 4 * 1024**2
 
 
 class Refused(Exception):
@@ -143,10 +150,37 @@ def write_member(archive: zipfile.ZipFile, info: zipfile.ZipInfo, target: Path, 
                     raise Refused(f"unpacks past the student's {budget.bytes_left:,}-byte allowance; stopped there")
                 digest.update(block)
                 out.write(block)
-    except (Refused, zipfile.BadZipFile, NotImplementedError, OSError, EOFError, RuntimeError) as err:
+    except Exception as err:  # zlib.error, lzma.LZMAError, BadZipFile, OSError...: the stream is the student's
         target.unlink(missing_ok=True)
+        budget.bytes_left -= min(size, budget.bytes_left)  # the work was done: a bad CRC is found at the end
         raise Refused(str(err) if isinstance(err, Refused) else f"unreadable ({type(err).__name__}: {err})")
     budget.bytes_left -= size
     budget.files_left -= 1
     budget.written.append(target.name)
     return size, digest.hexdigest()
+
+
+_END = struct.Struct("<4s4H2LH")  # the end of central directory record
+_END64_LOCATOR = struct.Struct("<4sLQL")
+_END64 = struct.Struct("<4sQ2H2L4Q")
+
+
+def listing_bytes(fp) -> int | None:
+    """The size of a zip's directory as ``zipfile`` will read it (the end record found as zipfile finds it, its
+    ZIP64 record when there is one), without reading the directory; ``None`` when there is no end record."""
+    fp.seek(0, os.SEEK_END)
+    size = fp.tell()
+    fp.seek(max(size - _END.size - 0xFFFF - _END64_LOCATOR.size - _END64.size, 0))  # a comment is at most 64 KiB
+    tail = fp.read()
+    at = len(tail) - _END.size  # no comment: the record ends the file; else the last one in the tail
+    if at < 0 or tail[at:at + 4] != b"PK\x05\x06" or tail[-2:] != b"\0\0":
+        at = tail.rfind(b"PK\x05\x06")
+        if at < 0 or at + _END.size > len(tail):
+            return None
+    directory = _END.unpack_from(tail, at)[5]
+    locator_at = at - _END64_LOCATOR.size
+    if locator_at >= 0 and tail[locator_at:locator_at + 4] == b"PK\x06\x07":
+        record_at = locator_at - _END64.size
+        if record_at >= 0 and tail[record_at:record_at + 4] == b"PK\x06\x06":
+            directory = _END64.unpack_from(tail, record_at)[8]
+    return directory
