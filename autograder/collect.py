@@ -14,7 +14,8 @@ file that was not collected.
 3. The report is written to ``grading/<a>/collect.json``: per student, the Canvas id, how they were matched,
    Canvas's late marker and the submission time when known, and per file its entry, upload id, copy number,
    size and sha256; students not on the roster, roster students without a submission, superseded uploads,
-   refused and unmatched entries.
+   refused and unmatched entries. A student whose submission collected before is newer than this export's (its
+   newest Canvas file id is larger: an export downloaded earlier, collected later) keeps it (``kept_newer``).
 
 Accepted: ``.ipynb``, ``.pt`` and ``.json`` files (what the assignments hand in) and ``.zip`` archives of them.
 Submission times, which Canvas's export does not carry, may come from an optional ``timestamps.csv`` at the top of
@@ -201,6 +202,7 @@ def collect(course: Course, assignment: str, zip_path: Path, log=print, limits: 
     for uid, standin in the_plan["replaces"].items():  # the roster now names a user collected under a stand-in
         merge_student(course.root, course.db_url, standin, the_plan["students"][uid], log)
         record_lms_ids(course.db_url, {the_plan["students"][uid]: uid})
+    kept = _keep_newer(course, assignment, the_plan)
     downloaded = course.root / "downloaded" / assignment
     archive_dir = downloaded / "archive"
     shutil.rmtree(archive_dir, ignore_errors=True)
@@ -220,7 +222,7 @@ def collect(course: Course, assignment: str, zip_path: Path, log=print, limits: 
     if proc.returncode != 0 or not Path(the_plan["manifest"]).is_file():
         raise GraderError(f"nbgrader zip_collect failed:\n{proc.stdout[-2000:]}\n{proc.stderr[-2000:]}")
     manifest = json.loads(Path(the_plan["manifest"]).read_text())
-    report = _report(course, assignment, zip_path, the_plan, manifest)
+    report = _report(course, assignment, zip_path, the_plan, manifest, kept)
     _settle(course, assignment, the_plan, report)
     out = course.results_dir(assignment) / "collect.json"
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -229,10 +231,38 @@ def collect(course: Course, assignment: str, zip_path: Path, log=print, limits: 
     return report
 
 
-def _report(course: Course, assignment: str, zip_path: Path, the_plan: dict, manifest: dict) -> dict:
+def _keep_newer(course: Course, assignment: str, the_plan: dict) -> list[dict]:
+    """Takes out of ``the_plan`` the entries of each student whose submission collected before is newer than this
+    export's (an export downloaded earlier, collected after a later one): Canvas's file ids grow with every upload,
+    so the newest file id of each says which is newer. Returns the rows of the report's ``kept_newer``, each with
+    the submission record collected before (``collect.json``), which the report carries on."""
+    previous_report = course.results_dir(assignment) / "collect.json"
+    if not previous_report.is_file():
+        return []
+    previous = {sub["canvas_id"]: sub for sub in json.loads(previous_report.read_text())["submissions"].values()
+                if sub.get("files") and all("file_id" in f for f in sub["files"])}
+    newest = defaultdict(int)
+    for entry in the_plan["entries"]:
+        newest[entry["canvas_id"]] = max(newest[entry["canvas_id"]], entry["file_id"])
+    kept = []
+    for uid, export in sorted(newest.items(), key=lambda item: int(item[0])):
+        student = the_plan["students"][uid]
+        if uid not in previous or not (course.root / "submitted" / student / assignment).is_dir():
+            continue
+        collected = max(f["file_id"] for f in previous[uid]["files"])
+        if export < collected:
+            kept.append({"student": student, "canvas_id": uid, "collected": collected, "export": export,
+                         "submission": {**previous[uid], "matched_by": the_plan["matched_by"][uid]}})
+    older = {row["canvas_id"] for row in kept}
+    the_plan["entries"] = [e for e in the_plan["entries"] if e["canvas_id"] not in older]
+    return kept
+
+
+def _report(course: Course, assignment: str, zip_path: Path, the_plan: dict, manifest: dict,
+            kept: list[dict]) -> dict:
     students, matched_by = the_plan["students"], the_plan["matched_by"]
     known = standins(course.root)
-    submissions = {}
+    submissions = {row["student"]: row["submission"] for row in kept}
     for record in manifest["files"]:
         uid = record["canvas_id"]
         student = students[uid]
@@ -265,6 +295,7 @@ def _report(course: Course, assignment: str, zip_path: Path, the_plan: dict, man
         "not_on_roster": not_on_roster if roster_size else [],
         "roster_without_submission": [s for s in on_roster if s not in submissions],
         "superseded": the_plan["superseded"],
+        "kept_newer": [{k: v for k, v in row.items() if k != "submission"} for row in kept],
         "refused": the_plan["refused"] + manifest["refused"],
         "unmatched": sorted(the_plan["unmatched"]),
         "marked_late_by_lms": sorted(s for s, sub in submissions.items() if sub["late"]),
@@ -306,6 +337,10 @@ def _log_report(report: dict, log) -> None:
         log(f"  on the roster, no submission: {', '.join(report['roster_without_submission'])}")
     for row in report["superseded"]:
         log(f"  {row['student']}: kept the newest upload {row['kept']}, not the older {row['entry']}")
+    for row in report["kept_newer"]:
+        log(f"  {row['student']}: kept the submission collected before (Canvas file ids up to {row['collected']}); "
+            f"this export holds an older one (up to {row['export']}): not collected (to collect it all the same, "
+            f"remove submitted/{row['student']}/{report['assignment']} and collect again)")
     for row in report["refused"]:
         who = f"{row['student']}: " if row.get("student") else ""
         log(f"  refused: {who}{row['entry']}: {shown(row['reason'], 2000)}")

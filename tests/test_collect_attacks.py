@@ -303,6 +303,42 @@ def test_one_students_upload_over_the_exports_limit_stops_only_that_upload(attac
     assert "past what is left" in refused(report, "bo")[upload("bo", 6600, f"{A}_checkpoint.pt")]
 
 
+# ------------------------------------------------------------------------------------------------ careless TA
+
+
+@pytest.mark.slow  # three collects
+def test_collecting_twice_is_the_same_and_an_older_export_after_a_newer_one_keeps_the_newer_submission(
+        tmp_path, empty_gradebook, monkeypatch):
+    monkeypatch.setenv("PATH", f"{os.path.dirname(sys.executable)}{os.pathsep}{os.environ['PATH']}")
+    course = new_course(tmp_path / "course", empty_gradebook)
+    import_roster(course.db_url, read_roster(write_roster(tmp_path / "roster.csv", ROSTER[:2])), log=lambda *_: None,
+                  course_root=course.root)
+    ben = lambda file_id, uploaded: upload("ben", file_id, uploaded)
+    eve = (upload("eve", 6000, f"{A}.ipynb", "Okafor, Ben"), notebook("eve, renamed 'Okafor, Ben'"))
+    zoe = (canvas_file_name("Zhao, Zoe", 1099, 3000, f"{A}.ipynb"), notebook("zoe, not on the roster"))
+    exports = {"older": [(ben(5000, f"{A}.ipynb"), notebook("ben")), (ben(5001, f"{A}_checkpoint.pt"), b"weights"),
+                         eve, zoe],
+               "newer": [(ben(5000, f"{A}.ipynb"), notebook("ben")), (ben(7000, f"{A}-1.ipynb"), notebook("ben, again")),
+                         eve, zoe]}
+    reports, logs = [], []
+    for name in ("newer", "newer", "older"):
+        (tmp_path / f"{name}.zip").write_bytes(zip_bytes(exports[name]))
+        reports.append(collect(course, A, tmp_path / f"{name}.zip", log=logs.append))
+        if len(reports) == 1:
+            tree = {s: folder(course, s) for s in reports[0]["students"]}
+            assert tree == {"ben": {f"{A}.ipynb": notebook("ben, again")}, "eve": {f"{A}.ipynb": eve[1]},
+                            "zhaozoe": {f"{A}.ipynb": zoe[1]}}
+        assert {s: folder(course, s) for s in tree} == tree
+    first, twice, older = reports
+    assert (twice["students"], twice["submissions"], twice["kept_newer"]) == (first["students"],
+                                                                             first["submissions"], [])
+    assert sorted(p.lms_user_id for p in roster_of(course.db_url).values()) == ["1001", "1002", "1099"]
+    assert [(row["student"], row["collected"], row["export"]) for row in older["kept_newer"]] == [
+        ("ben", 7000, 5001)]
+    assert any("ben: kept the submission collected before" in line for line in logs)
+    assert older["submissions"]["ben"] == first["submissions"]["ben"]  # a later collect still knows it
+
+
 # ------------------------------------------------------------------------ defences that hold (regression tests)
 
 
