@@ -30,7 +30,7 @@ from autograder.errors import GraderError
 from autograder.course import Course, nbgrader_config, run_nbgrader
 from autograder.leaks import scan, secret_lines
 from autograder.term import GradedSetting, ensure_term_secret
-from autograder.term_reference import (ReferenceError, calibration, check_reference, ensure_reference, parametrised,
+from autograder.term_reference import (ReferenceError, adopt_reference, calibration, check_reference, ensure_reference, parametrised,
                                        results_name)
 from course_lib.answers import miou_disagreement, notebook_answers, parse_results_table
 
@@ -110,12 +110,14 @@ def release(course: Course, assignments: list[str] | None = None, log=print, val
             failures.append(f"{assignment}: generate_assignment failed\n{proc.stdout[-1500:]}{proc.stderr[-1500:]}")
             continue
         log(f"{assignment}: release/{assignment}/ regenerated")
-        if validate:
-            try:
+        try:
+            if validate:
                 failures += _validate(course, assignment, source_nb, setting, log, reference, train_overrides,
                                       allow_cpu)
-            except ReferenceError as err:
-                failures.append(f"{assignment}: {err}")
+            elif reference is not None and get_assignment(assignment).reference_artifacts:
+                adopt_reference(course.root / "source" / assignment, get_assignment(assignment), setting, reference, log)
+        except ReferenceError as err:
+            failures.append(f"{assignment}: {err}")
         leaks = scan([course.root / "release" / assignment, Path(__file__).resolve().parents[1] / "course_lib"],
                      secret_lines(source_nb))
         if leaks:

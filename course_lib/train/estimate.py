@@ -175,7 +175,7 @@ def estimate_recipe(recipe: Recipe, train_data: SegmentationTensors, val_data: S
     from course_lib.models import FCN
 
     height, width = train_data.image_size
-    stand_in = FCN(num_classes=train_data.num_classes, width=recipe.model_kwargs.get("width", 32))
+    stand_in = FCN(num_classes=train_data.num_classes, width=3 * recipe.model_kwargs.get("width", 16) // 2)
     measured = estimate_fit(stand_in, train_data, val_data, recipe.train, steps, warmup)
     ratio = sum(recipe.train_gflops) * (height * width / 64**2) / _gflops(stand_in, (height, width))
     return replace(measured, seconds=measured.seconds * ratio, seconds_per_step=measured.seconds_per_step * ratio,
