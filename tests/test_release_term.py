@@ -1,4 +1,5 @@
-"""``release`` prepares the declared term (fast: nothing trains). A reference made for another setting is refused
+"""``release`` prepares the declared term (nothing trains; two tests are slow: nbgrader runs, timed probes). A reference
+made for another setting is refused
 with the reason; a release that fails is never marked released in formgrader; a GPU recipe is not trained on a CPU
 without being asked; the source runs with the term's parameters injected; the calibration table reads the
 reference's curves and warns when the tiers do not discriminate. The CamVid term released with validation on:
@@ -69,6 +70,7 @@ def test_a_reference_missing_a_file_is_refused_naming_it(tmp_path):
         release(course, [ASSIGNMENT], reference=reference, log=lambda *a: None)
 
 
+@pytest.mark.slow  # four nbgrader runs
 def test_a_release_that_fails_validation_is_not_marked_released(tmp_path, monkeypatch):
     import autograder.release as release_module
 
@@ -83,6 +85,7 @@ def test_a_release_that_fails_validation_is_not_marked_released(tmp_path, monkey
     assert list((course.root / "exchange").rglob(f"outbound/{ASSIGNMENT}"))
 
 
+@pytest.mark.slow  # the estimate's timed probes train a few steps
 def test_a_gpu_recipe_is_not_trained_on_a_cpu_unless_asked_and_the_estimate_says_how_long(tmp_path):
     import torch
 
