@@ -1,9 +1,8 @@
-"""``release`` prepares the declared term (nothing trains; two tests are slow: nbgrader runs, timed probes). A reference
-made for another setting is refused
-with the reason; a release that fails is never marked released in formgrader; a GPU recipe is not trained on a CPU
-without being asked; the source runs with the term's parameters injected; the calibration table reads the
-reference's curves and warns when the tiers do not discriminate. The CamVid term released with validation on:
-``tests/test_camvid_term.py``."""
+"""``release`` prepares the declared term (nothing trains here; two tests are slow: nbgrader runs, timed probes).
+A reference made for another setting is refused with the reason; a release that fails is never marked released in
+formgrader; a GPU recipe is not trained on a CPU without being asked; the source runs with the term's parameters
+injected; the calibration table reads the reference's curves and warns when the tiers do not discriminate. The
+CamVid term released with validation on: ``tests/test_camvid_term.py``."""
 
 from __future__ import annotations
 
