@@ -7,7 +7,11 @@
     <out>.zip                                     the same, one file to upload to the LMS
 
 The wheel is built from a tree that holds only the root ``pyproject.toml``, ``course_lib/`` and the student
-README, so nothing of the course repository (sources, grader, tests) can slip into it. Before the zip is written
+README, so nothing of the course repository (sources, grader, tests) can slip into it; it also carries the term's
+announcement (``course_lib/_announced.py``: data set, size, mode, tiers, the packed file's name; nothing grader-only),
+which the notebooks read through ``course_lib.term``. The README names the term's setting and tiers, the packed data
+file students download from the LMS beside the bundle, and how to train on a GPU (a hosted notebook service or a
+university cluster). Before the zip is written
 the bundle is checked (``bundle_leaks``): no solution region, model answer or hidden test of any source notebook,
 no line of a reference solution, no grader module, checkpoint or gradebook, and not the term's secret; a bundle
 that fails is refused.
@@ -31,6 +35,8 @@ from autograder.course import Course
 from autograder.errors import GraderError
 from autograder.leaks import MIN_LENGTH, scan, secret_lines
 from autograder.term import GradedSetting, stored_secret
+from course_lib.term import Announcement
+from course_lib.train.recipes import get_recipe
 
 FORBIDDEN_NAMES = ("autograder", "term_secret", "gradebook", ".pt", "_results.json", "/source/", "hidden")
 
@@ -62,10 +68,14 @@ jupyter lab {first_notebook}
 
 {setting_line}
 
+{tiers_line}
+
 Run the cells from the top. While developing, keep `MODE = "QUICK"` (a few minutes on a laptop's CPU). Each
 notebook says at the top what is graded, for how many points, and how long it takes. Check your work with the
 visible test cells and with the Validate button; save the notebook (Ctrl+S) before the last cells, which read the
 saved file.
+
+{gpu_section}
 
 ## Hand in
 
@@ -76,14 +86,84 @@ and reads your written answers from the notebook.
 """
 
 
+def _size(setting: GradedSetting) -> str:
+    height, width = setting.image_size
+    return f"{height}" if height == width else f"({height}, {width})"
+
+
+def _data_line(announced: Announcement, folder: str) -> str:
+    """What to write as ``DATA`` when the term's file sits in ``folder``."""
+    if announced.data == "synthetic":
+        return '"synthetic"'
+    if announced.data_file:
+        return f'"{announced.data_spec(folder)}"'
+    return f'"{announced.data}:<the folder holding the data>"'
+
+
 def _setting_line(setting: GradedSetting) -> str:
     height, width = setting.image_size
-    size = f"{height}" if height == width else f"({height}, {width})"
-    data = {"synthetic": '"synthetic"', "voc": '"voc:<the folder holding VOCdevkit/>"',
-            "camvid": '"camvid:<where you keep camvid_seg96x128.npz>"'}[setting.data.kind]
+    announced = setting.announcement()
+    download = (f" The data is one file, `{announced.data_file}`: download it from the LMS beside this bundle (keep "
+                "it out of your hand-in)." if announced.data_file else "")
     return (f"**This term** grades the homework in {setting.mode} mode on {setting.data.kind} data at {height}x{width}: "
-            f"before your final training run set `MODE = \"{setting.mode}\"`, `DATA = {data}` and "
-            f"`IMAGE_SIZE = {size}` in the notebook's first code cell.")
+            f"before your final training run set `MODE = \"{setting.mode}\"`, "
+            f"`DATA = {_data_line(announced, '~/data')}` and `IMAGE_SIZE = {_size(setting)}` in the notebook's first "
+            f"code cell.{download}")
+
+
+def _tiers_line(setting: GradedSetting) -> str:
+    return (f"**Tiers** (5 points each), on the validation mIoU the grader recomputes from your checkpoint: "
+            f"{setting.tiers.describe()}.")
+
+
+GPU_SECTION = """## Training on a GPU
+
+This term's {mode} recipe trains two models for {epochs} epochs each. Time per model: {minutes}. On a laptop's CPU
+a GPU recipe takes many hours; the notebook's set-up cell prints the device it found and warns when it is not a GPU.
+Any machine with an NVIDIA GPU works. You need {files}: the wheel is in this bundle's `wheels/` folder, the data
+file is on the LMS ({data_file}).
+
+**On a hosted notebook service** (Google Colab, Kaggle):
+
+1. Open the notebook. Colab: File → Upload notebook, then Runtime → Change runtime type → a GPU. Kaggle: Create →
+   New Notebook, File → Import Notebook, then Settings → Accelerator → a GPU.
+2. Upload the wheel and the data file. Colab: the Files pane (folder icon) → Upload; they land in `/content`.
+   Kaggle: Add Input → Upload → a private data set holding both; it appears under `/kaggle/input/<its name>/`.
+3. Install, in a new cell at the top: `!pip install -q /content/{wheel}` (Kaggle:
+   `!pip install -q /kaggle/input/<its name>/{wheel}`). These services already have PyTorch; pip keeps it.
+4. In the first code cell: `MODE = "{mode}"`, `DATA = {data_colab}` (Kaggle: `DATA = {data_kaggle}`),
+   `IMAGE_SIZE = {size}`.
+5. Run all cells. The files to hand in are written to the working folder: `/content` on Colab (Files pane → ⋮ →
+   Download), `/kaggle/working` on Kaggle (the Output panel). Download them and the notebook (File → Download
+   .ipynb) as soon as training ends: a hosted session ends after a time limit and its files go with it.
+
+**On a university cluster** (Slurm; your site's partition, account and module names differ):
+
+```bash
+# once, on a login node, in this unpacked bundle
+python3.11 -m venv ~/seg-venv && source ~/seg-venv/bin/activate
+pip install wheels/{wheel} && python -m course_lib.student_setup
+# copy the data file to your home or scratch folder; then JupyterLab on a GPU node for two hours
+srun --partition=gpu --gres=gpu:1 --time=02:00:00 --pty bash -c \\
+    'source ~/seg-venv/bin/activate && jupyter lab --no-browser --ip=$(hostname) --port=8888'
+# on your own computer: a tunnel to the node it names, then open http://localhost:8888 with the token it printed
+ssh -N -L 8888:<node>:8888 <you>@<login node>
+```
+
+Set `MODE`, `DATA` (the data file's path on the cluster) and `IMAGE_SIZE` as above; the files to hand in appear next
+to the notebook. Copy them back (`scp`) and upload them to the LMS."""
+
+
+def _gpu_section(setting: GradedSetting, wheel_name: str, notebook: str) -> str:
+    """The README's "Training on a GPU": a hosted notebook service and a university cluster."""
+    recipe = get_recipe(setting.mode)
+    announced = setting.announcement()
+    files = f"`{wheel_name}`, `{notebook}`" + (f" and `{announced.data_file}`" if announced.data_file else "")
+    return GPU_SECTION.format(
+        mode=setting.mode, epochs=recipe.train.num_epochs, minutes=recipe.minutes, files=files, wheel=wheel_name,
+        data_file=f"`{announced.data_file}`" if announced.data_file else "none this term: the data is generated",
+        data_colab=_data_line(announced, "/content"), data_kaggle=_data_line(announced, "/kaggle/input/<its name>"),
+        size=_size(setting))
 
 
 def _hand_in(assignments: list[str]) -> str:
@@ -102,11 +182,19 @@ def _student_requirements() -> list[str]:
     return tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["dependencies"]
 
 
-def build_wheel(out: Path) -> Path:
-    """The ``course_lib`` wheel, built from a tree holding only ``pyproject.toml``, ``course_lib/`` and a README."""
+ANNOUNCED_MODULE = ('"""What this term announces: written by the student bundle (``autograder.bundle``), read by '
+                    '``course_lib.term``."""\n\nANNOUNCED = {announced!r}\n')
+
+
+def build_wheel(out: Path, announced: Announcement | None = None) -> Path:
+    """The ``course_lib`` wheel, built from a tree holding only ``pyproject.toml``, ``course_lib/`` and a README; with
+    ``announced``, it carries the term's announcement as ``course_lib/_announced.py``."""
     with tempfile.TemporaryDirectory(prefix="course-lib-wheel-") as tmp:
         tree = Path(tmp) / "course-lib"
-        shutil.copytree(REPO / "course_lib", tree / "course_lib", ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+        shutil.copytree(REPO / "course_lib", tree / "course_lib",
+                        ignore=shutil.ignore_patterns("__pycache__", "*.pyc", "_announced.py"))
+        if announced is not None:
+            (tree / "course_lib" / "_announced.py").write_text(ANNOUNCED_MODULE.format(announced=announced.to_dict()))
         shutil.copy(REPO / "pyproject.toml", tree / "pyproject.toml")
         (tree / "README.md").write_text("course_lib: the library of the image-segmentation course.\n")
         proc = subprocess.run([sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "--no-build-isolation",
@@ -163,13 +251,15 @@ def build_bundle(course: Course, out: Path | None = None, assignments: list[str]
         if not (release / get_assignment(name).notebook).is_file():
             raise GraderError(f"{release} has no notebook: run `python -m autograder release` first")
         shutil.copytree(release, out / name, ignore=shutil.ignore_patterns(".ipynb_checkpoints", "__pycache__"))
-    wheel = build_wheel(out / "wheels")
     setting = GradedSetting.read(course.root)
+    wheel = build_wheel(out / "wheels", setting.announcement())
     wheel_path = f"wheels/{wheel.name}"
+    first_notebook = f"{assignments[0]}/{get_assignment(assignments[0]).notebook}"
     (out / "README.md").write_text(README.format(
-        title="Image segmentation", wheel_path=wheel_path,
-        first_notebook=f"{assignments[0]}/{get_assignment(assignments[0]).notebook}",
-        setting_line=_setting_line(setting), hand_in=_hand_in(assignments)))
+        title="Image segmentation", wheel_path=wheel_path, first_notebook=first_notebook,
+        setting_line=_setting_line(setting), tiers_line=_tiers_line(setting),
+        gpu_section=_gpu_section(setting, wheel.name, get_assignment(assignments[0]).notebook),
+        hand_in=_hand_in(assignments)))
     (out / "environment.yml").write_text(
         "# conda env create -f environment.yml && conda activate segmentation-student\n"
         "name: segmentation-student\nchannels:\n  - conda-forge\ndependencies:\n  - python=3.11\n  - pip\n  - pip:\n"
@@ -181,4 +271,19 @@ def build_bundle(course: Course, out: Path | None = None, assignments: list[str]
     log(f"student bundle: {out} and {archive} ({archive.stat().st_size / 1e6:.2f} MB): "
         f"{', '.join(assignments)}, {wheel.name}; no solution, model answer, hidden test, reference, grader file "
         "or term secret in it")
+    _say_what_else_to_upload(setting, log)
     return archive
+
+
+def _say_what_else_to_upload(setting: GradedSetting, log) -> None:
+    """The term's data file goes to the LMS beside the bundle (its README names it); a VOC folder should be packed."""
+    location = setting.data.location
+    if location is None:
+        return
+    if location.is_file():
+        log(f"upload the term's data file too: {location} ({location.stat().st_size / 1e6:,.1f} MB), named "
+            f"{location.name} as the bundle's README says")
+    elif setting.data.kind == "voc":
+        log(f"the term's data is a VOC folder ({location}): students would need the whole data set. Pack it once "
+            f"(python -m course_lib.data pack voc {location} --size {setting.image_size[0]} --out voc"
+            f"{setting.image_size[0]}.npz), declare the file in course.toml and build the bundle again")

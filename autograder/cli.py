@@ -1,6 +1,7 @@
 """The TA pipeline's one entry point: ``python -m autograder <command>``.
 
-    release                           regenerate, validate and leak-scan every assignment (instructor)
+    release [--reference DIR]         prepare the declared term: its reference (trained here or from DIR, checked),
+            [--allow-cpu]             regenerate, validate on the term's data and tiers, leak-scan (instructor)
     bundle [--out DIR]                what students receive: release notebooks, course_lib wheel, README (+ .zip)
     collect <assignment> <lms.zip>    LMS export → submitted/ (nbgrader zip_collect) with a report
     roster <file.csv>                 names, emails and LMS ids into the gradebook (Canvas gradebook or people CSV)
@@ -48,8 +49,12 @@ def _run(argv: list[str] | None) -> int:
     parser = argparse.ArgumentParser(prog="python -m autograder", description=__doc__.splitlines()[0])
     parser.add_argument("--course", type=Path, default=None, help="course directory (holds nbgrader_config.py)")
     sub = parser.add_subparsers(dest="command", required=True)
-    p = sub.add_parser("release", help="regenerate and check release/ (instructor)")
+    p = sub.add_parser("release", help="prepare the declared term: reference, release/, validation (instructor)")
     p.add_argument("assignments", nargs="*")
+    p.add_argument("--reference", type=Path, default=None,
+                   help="reference checkpoints trained elsewhere (a GPU machine), checked against course.toml's term")
+    p.add_argument("--allow-cpu", action="store_true",
+                   help="train a GPU recipe's reference on this machine without a GPU (hours; the estimate says)")
     p = sub.add_parser("bundle", help="the student bundle: release notebooks, course_lib wheel, environment, README")
     p.add_argument("--out", type=Path, default=None, help="bundle folder (default: <course>/student_bundle)")
     p = sub.add_parser("collect", help="LMS zip → submitted/")
@@ -83,7 +88,7 @@ def _run(argv: list[str] | None) -> int:
     if args.command == "release":
         from autograder.release import release
 
-        release(course, args.assignments or None)
+        release(course, args.assignments or None, reference=args.reference, allow_cpu=args.allow_cpu)
     elif args.command == "bundle":
         from autograder.bundle import build_bundle
 

@@ -25,9 +25,13 @@ from nbgrader.api import Gradebook, MissingEntry  # noqa: E402
 from autograder.errors import GraderError
 from autograder.course import Course, run_nbgrader  # noqa: E402
 from autograder.roster import roster_of  # noqa: E402
-from course_lib.train.recipes import MIOU_TIERS  # noqa: E402
+from autograder.term import GradedSetting  # noqa: E402
+from course_lib.term import Tiers  # noqa: E402
 
-TIER_CELLS = {f"test_miou_{name}": f"tier {threshold:g}" for name, threshold in MIOU_TIERS.items()}
+
+def tier_cells(tiers: Tiers) -> dict[str, str]:
+    """Each tier cell's label in the summary, from the term's declared thresholds (``GradedSetting.tiers``)."""
+    return {f"test_miou_{name}": f"tier {threshold:g}" for name, threshold in tiers.as_dict().items()}
 
 
 def scores_table(course: Course, assignment: str) -> pd.DataFrame:
@@ -77,7 +81,7 @@ def scores_table(course: Course, assignment: str) -> pd.DataFrame:
     return table[ordered + extra]
 
 
-def summary(table: pd.DataFrame, assignment: str) -> dict:
+def summary(table: pd.DataFrame, assignment: str, tiers: Tiers = Tiers()) -> dict:
     graded = table[table["status"] != "not submitted"]
     totals = graded["total"] if not graded.empty else pd.Series(dtype=float)
     describe = totals.describe() if len(totals) else pd.Series(dtype=float)
@@ -91,7 +95,7 @@ def summary(table: pd.DataFrame, assignment: str) -> dict:
         "min": float(totals.min()) if len(totals) else None,
         "max": float(totals.max()) if len(totals) else None,
         "quartiles": [float(describe[q]) for q in ("25%", "50%", "75%")] if len(totals) else [],
-        "tier_counts": {label: int((graded[cell] > 0).sum()) for cell, label in TIER_CELLS.items() if cell in graded},
+        "tier_counts": {label: int((graded[cell] > 0).sum()) for cell, label in tier_cells(tiers).items() if cell in graded},
         "status_counts": {k: int(v) for k, v in table["status"].value_counts().items()},
         "late": int((graded["late_seconds"] > 0).sum()) if "late_seconds" in graded else 0,
     }
@@ -152,7 +156,7 @@ def export(course: Course, assignments: list[str] | None = None, log=print) -> d
             continue
         tables[assignment] = table
         table.to_csv(out / f"{assignment}_scores.csv", index=False)
-        summaries[assignment] = summary(table, assignment)
+        summaries[assignment] = summary(table, assignment, GradedSetting.read(course.root).tiers)
         (out / f"{assignment}_summary.json").write_text(json.dumps(summaries[assignment], indent=2))
         histogram(table, assignment, out / f"{assignment}_histogram.png")
     canvas_tables = dict(tables)  # the LMS file always carries every graded assignment, not only those asked for

@@ -179,6 +179,7 @@ def judge_submission(folder: Path, assignment: str | Assignment = "segmentation_
             verdict.problems.append(f"{spec.checkpoint} is over {MAX_CHECKPOINT_BYTES // 1024**2} MB; not loaded")
             checkpoint = None
         data = data or grading_data(default_course_root(folder))
+        ctx["tiers"] = data.setting.tiers  # the term's declared thresholds (course.toml), read by the tier checks
         mismatch = data.setting.mismatch(results.get("mode"), results.get("measured_on"))
         if mismatch:
             verdict.problems.append(mismatch)

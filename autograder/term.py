@@ -3,10 +3,15 @@
 ``course.toml`` (read by every grader command; absent: the synthetic default at 64×64 in QUICK mode)::
 
     [grading]
-    data = "voc:/data/voc"     # "synthetic", "voc:<folder holding VOCdevkit/>", "camvid:<.npz file or folder>"
-    image_size = 64            # a side, or [height, width]
-    mode = "FULL"              # the recipe students train with: "QUICK" or "FULL"
-    evaluate_on = "cuda"       # where the judge runs a checkpoint's predictions: "cpu" (default) or "cuda"
+    data = "voc:/data/voc64.npz"   # "synthetic", "voc:<packed file or folder holding VOCdevkit/>", "camvid:<file>"
+    image_size = 64                # a side, or [height, width]
+    mode = "FULL"                  # the recipe students train with: "QUICK" or "FULL"
+    evaluate_on = "cuda"           # where the judge runs a checkpoint's predictions: "cpu" (default) or "cuda"
+    tiers = { target = 0.15, good = 0.25, excellent = 0.35 }   # optional; these are the homework's defaults
+
+The public part of the table (data set, size, mode, tiers) is parsed by ``course_lib.term.parse_grading``, which is
+also what a source notebook run by the instructor reads, and what the student bundle announces; the tiers are read
+everywhere through ``GradedSetting.tiers`` (grader) or ``course_lib.term.tiers()`` (notebooks, plots).
 
 The secret (``<course>/grading/term_secret.txt``, a folder the sandbox never sees) draws the held-out scenes of the
 synthetic set and the transformed copies of a public validation split (``autograder.heldout``). ``release``
@@ -19,13 +24,12 @@ from __future__ import annotations
 import hashlib
 import os
 import secrets
-import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from autograder.errors import GraderError
-from course_lib.data import DataSource, image_size
-from course_lib.train.recipes import RECIPES
+from course_lib.data import DataSource
+from course_lib.term import Announcement, Tiers, read_course_file
 
 CONFIG_FILE = "course.toml"
 SECRET_FILE = Path("grading") / "term_secret.txt"
@@ -48,12 +52,14 @@ class GradedSetting:
         mode: the recipe students train with (``course_lib.train.recipes.RECIPES``).
         evaluate_on: ``"cpu"`` or ``"cuda"``: where the sandbox computes a checkpoint's predictions (it falls back
             to the CPU, saying so, when CUDA is unusable there).
+        tiers: the mIoU thresholds of the three tier checks (default: the homework's 0.15 / 0.25 / 0.35).
     """
 
     data: DataSource = field(default_factory=lambda: DataSource("synthetic"))
     image_size: tuple[int, int] = (64, 64)
     mode: str = "QUICK"
     evaluate_on: str = "cpu"
+    tiers: Tiers = field(default_factory=Tiers)
 
     @classmethod
     def read(cls, course_root: str | os.PathLike) -> "GradedSetting":
@@ -62,14 +68,11 @@ class GradedSetting:
         if not path.is_file():
             return cls()
         try:
-            declared = tomllib.loads(path.read_text()).get("grading", {})
-            setting = cls(DataSource.parse(declared.get("data", "synthetic")),
-                          image_size(declared.get("image_size", 64)), str(declared.get("mode", "QUICK")),
-                          str(declared.get("evaluate_on", "cpu")))
-        except (tomllib.TOMLDecodeError, ValueError, TypeError) as err:
-            raise TermError(f"{path}: {err}. See the README's 'Running a term' for the format.") from err
-        if setting.mode not in RECIPES:
-            raise TermError(f"{path}: mode {setting.mode!r} is not one of {sorted(RECIPES)}")
+            data, announced, table = read_course_file(path)
+        except ValueError as err:
+            raise TermError(str(err)) from err
+        setting = cls(data, announced.image_size, announced.mode, str(table.get("grading", {}).get("evaluate_on", "cpu")),
+                      announced.tiers)
         if setting.evaluate_on not in ("cpu", "cuda"):
             raise TermError(f"{path}: evaluate_on {setting.evaluate_on!r} is not 'cpu' or 'cuda'")
         return setting
@@ -77,6 +80,27 @@ class GradedSetting:
     def describe(self) -> str:
         """E.g. ``"voc at 64x64, FULL mode"``."""
         return f"{self.data.kind} at {self.image_size[0]}x{self.image_size[1]}, {self.mode} mode"
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.data.class_names)
+
+    def announcement(self) -> Announcement:
+        """What students are told (``course_lib.term``): this setting without the grading machine's paths."""
+        data_file = self.data.location.name if self.data.location is not None and self.data.location.suffix == ".npz" \
+            else None
+        return Announcement(self.data.kind, self.image_size, self.mode, self.tiers, data_file)
+
+    def reference_mismatch(self, results: dict) -> str | None:
+        """Why a reference's results file (``course_lib.submission``) was not made for this setting: its data set,
+        image size, mode or class count, in words; ``None`` when it was."""
+        measured = results.get("measured_on") if isinstance(results.get("measured_on"), dict) else {}
+        theirs = {"data set": measured.get("dataset"), "image size": tuple(measured.get("image_size") or ()),
+                  "mode": results.get("mode"), "class count": measured.get("num_classes")}
+        ours = {"data set": self.data.kind, "image size": self.image_size, "mode": self.mode,
+                "class count": self.num_classes}
+        wrong = [f"{key} {_plain(theirs[key])} (this term: {_plain(ours[key])})" for key in ours if theirs[key] != ours[key]]
+        return "; ".join(wrong) or None
 
     def mismatch(self, mode: object, measured_on: object) -> str | None:
         """Why a results file's ``mode`` and ``measured_on`` (``course_lib.data.data_record``) are not this
@@ -90,6 +114,10 @@ class GradedSetting:
         return (f"this submission was made for {theirs[0]} at {size}, {mode} mode (its results file); this term "
                 f"grades {self.describe()}: the checkpoint is evaluated on the term's data, so train it in the "
                 "term's setting")
+
+
+def _plain(value) -> str:
+    return "x".join(map(str, value)) if isinstance(value, tuple) else str(value)
 
 
 def stored_secret(course_root: str | os.PathLike) -> str:

@@ -13,7 +13,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import torch
 
-from course_lib.train.recipes import MIOU_TIERS
+from course_lib.term import Tiers, tiers as term_tiers
 
 VOID_COLOUR = (224, 224, 192)
 
@@ -34,12 +34,14 @@ def colorize(mask: torch.Tensor | np.ndarray, palette: Sequence[tuple[int, int, 
     return lut[np.asarray(mask, dtype=np.int64).clip(0, 255)]
 
 
-def plot_history(histories, save_path: str | Path | None = None):
-    """Loss (train and validation) and validation mIoU per epoch.
+def plot_history(histories, save_path: str | Path | None = None, tiers: Tiers | None = None):
+    """Loss (train and validation) and validation mIoU per epoch, with the term's tiers as dotted lines.
 
     Args:
         histories: a ``History``, or a dict ``{label: History}`` to compare runs side by side.
+        tiers: the lines to draw (default: the term's, ``course_lib.term.tiers()``).
     """
+    tiers = tiers or term_tiers()
     if not isinstance(histories, dict):
         histories = {"": histories}
     fig, (ax_loss, ax_miou) = plt.subplots(1, 2, figsize=(10, 3.6))
@@ -49,10 +51,10 @@ def plot_history(histories, save_path: str | Path | None = None):
         ax_loss.plot(epochs, history.column("train_loss"), "-o", ms=3, label=f"{prefix}train")
         ax_loss.plot(epochs, history.column("val_loss"), "--o", ms=3, label=f"{prefix}val")
         ax_miou.plot(epochs, history.column("val_miou"), "-o", ms=3, label=label or "val mIoU")
-    for tier in MIOU_TIERS.values():
+    for tier in tiers.as_dict().values():
         ax_miou.axhline(tier, color="grey", lw=0.6, ls=":")
     ax_loss.set(xlabel="epoch", ylabel="loss", title="Loss")
-    ax_miou.set(xlabel="epoch", ylabel="mIoU", title="Validation mIoU (tiers " + " / ".join(f"{t:g}" for t in MIOU_TIERS.values()) + ")", ylim=(0, 1))
+    ax_miou.set(xlabel="epoch", ylabel="mIoU", title="Validation mIoU (tiers " + " / ".join(f"{t:g}" for t in tiers.as_dict().values()) + ")", ylim=(0, 1))
     ax_loss.legend(fontsize=8)
     ax_miou.legend(fontsize=8)
     return _finish(fig, save_path)

@@ -117,3 +117,43 @@ def test_a_bundle_with_grader_material_is_refused(tmp_path):
     with pytest.raises(GraderError, match="REFUSED"):
         build_bundle(course, tmp_path / "out" / "student_bundle", log=lambda *a: None)
     assert not (tmp_path / "out" / "student_bundle.zip").exists()
+
+
+def test_the_bundle_announces_the_declared_term_its_tiers_its_data_file_and_a_gpu_path(tmp_path):
+    """A VOC term on a packed file with tiers of its own: the README names them and says how to train on a GPU, and
+    the wheel carries the announcement that the notebooks read (``course_lib.term.announced``)."""
+    from test_data import build_voc_tree
+
+    from course_lib.data import DataSource
+    from course_lib.data.packed import pack
+
+    build_voc_tree(tmp_path / "voc")
+    data_file = tmp_path / "voc64.npz"
+    pack(DataSource("voc", tmp_path / "voc"), 64, data_file, log=lambda line: None)
+    course = course_copy(tmp_path / "course")
+    (course.root / "course.toml").write_text(f'[grading]\ndata = "voc:{data_file}"\nimage_size = 64\nmode = "FULL"\n'
+                                             + 'tiers = { target = 0.2, good = 0.3, excellent = 0.4 }\n')
+    said = []
+    archive = build_bundle(course, tmp_path / "out" / "student_bundle", log=said.append)
+    readme = (archive.parent / "student_bundle" / "README.md").read_text()
+    assert "grades the homework in FULL mode on voc data at 64x64" in readme
+    assert '`DATA = "voc:~/data/voc64.npz"`' in readme and "`voc64.npz`: download it from the LMS" in readme
+    assert "**Tiers** (5 points each)" in readme and "0.2 (target), 0.3 (good), 0.4 (excellent)" in readme
+    assert "0.35" not in readme  # the homework's default top tier is not this term's
+    gpu = readme[readme.index("## Training on a GPU"):]
+    for words in ("Colab", "Kaggle", "Slurm", "!pip install -q /content/course_lib-0.1.0-py3-none-any.whl",
+                  '`DATA = "voc:/content/voc64.npz"`', "/kaggle/working", "120 epochs", "an estimate",
+                  "srun --partition=gpu --gres=gpu:1", "ssh -N -L 8888"):
+        assert words in gpu, words
+    assert any(f"upload the term's data file too: {data_file}" in line for line in said)
+    wheel = next((archive.parent / "student_bundle" / "wheels").glob("*.whl"))
+    unpacked = tmp_path / "wheel"
+    zipfile.ZipFile(wheel).extractall(unpacked)
+    assert (unpacked / "course_lib" / "_announced.py").is_file()
+    code = ("import sys, os; sys.path.insert(0, sys.argv[1]); os.chdir(sys.argv[1]); import course_lib.term as t; "
+            "assert t.__file__.startswith(sys.argv[1]); a = t.announced(); print(a.data, a.mode, a.data_file, "
+            "t.tiers().as_dict())")
+    env = {k: v for k, v in os.environ.items() if k != "SEGMENTATION_COURSE_ROOT"}
+    out = subprocess.run([sys.executable, "-I", "-c", code, str(unpacked)], capture_output=True, text=True, env=env,
+                         check=True).stdout.strip()
+    assert out == "voc FULL voc64.npz {'target': 0.2, 'good': 0.3, 'excellent': 0.4}"

@@ -1,8 +1,10 @@
-"""A real-data term end to end: the course declared on CamVid (real photos, ``shared/data``), a class trained briefly
-on it, collected from a Canvas zip, graded, given feedback and exported. Skips cleanly when the file is absent.
+"""A real-data term end to end: the course declared on CamVid (real photos, ``shared/data``) with tiers of its own,
+released by the instructor's own command with validation on (``release`` trains the reference in the term's setting,
+on a shorter recipe declared here, and validates the source on CamVid and the declared tiers), then a class collected
+from a Canvas zip, graded, given feedback and exported. Skips cleanly when the file is absent.
 
 The class:
-    ada   the reference code and answers, trained 4 epochs on CamVid     her recomputed mIoU decides her tiers
+    ada   the reference code and answers, and the reference release trained    her recomputed mIoU decides her tiers
     bo    ada's code with a model that answers the validation masks from its buffers      no tier
     cy    ada's code with a model that reads the CamVid file at grading time             no tier (the file is hidden)
     dan   ada's code and a checkpoint made in the default setting (synthetic, 64x64)     named as such in his row
@@ -11,8 +13,8 @@ The class:
 from __future__ import annotations
 
 import json
+import re
 import zipfile
-from dataclasses import replace
 from pathlib import Path
 
 import nbformat
@@ -26,8 +28,14 @@ from autograder.heldout import HELDOUT_GAP
 pytestmark = pytest.mark.slow
 REPO = Path(__file__).resolve().parents[1]
 CAMVID = REPO.parent / "shared" / "data" / "camvid_seg96x128.npz"
-EPOCHS = 4
 CODE_AND_ANSWERS = 10 + 10 + 5 + 2  # both classes, the parameter count, the answers
+# The one test-only recipe override (release's train_overrides): QUICK for 10 epochs instead of 5 on CamVid, where 5
+# end near 0.25 and the source's visible tier cells still assert the homework's 0.35 (the notebook is wired to the
+# declared tiers in a later round). Seed 0, one thread: the reference ends at 0.388 (0.35 first crossed at epoch 6);
+# both models take about 1 + 3 min on a 2-core CPU, more under load. The cap is on these figures (20 min per model),
+# not on QUICK's synthetic ones. The term's top tier is its own, 0.36, so the declared tiers are what grades.
+CAMVID_TRAINING = {"num_epochs": 10, "max_seconds": 20 * 60, "expected_epoch_seconds": 6}
+CAMVID_TIERS = 'tiers = { target = 0.15, good = 0.25, excellent = 0.36 }\n'
 
 
 def canvas_zip(path: Path, submissions: dict[str, dict[str, bytes]]) -> None:
@@ -52,27 +60,19 @@ def camvid_term(tmp_path_factory):
     from course_lib.data import DataSource, load_synthetic
     from course_lib.models import count_parameters
     from course_lib.submission import results_table, save_submission
-    from course_lib.train import evaluate, fit
     from course_lib.train.recipes import QUICK
 
     root = tmp_path_factory.mktemp("camvid")
     course = new_course(root / "course")
     (course.root / "course.toml").write_text(f'[grading]\ndata = "camvid:{CAMVID}"\nimage_size = [96, 128]\n'
-                                             'mode = "QUICK"\n')
-    release(course, [ASSIGNMENT], validate=False, log=lambda *a: None)
+                                             f'mode = "QUICK"\n{CAMVID_TIERS}')
+    said = []
+    release(course, [ASSIGNMENT], train_overrides=CAMVID_TRAINING, log=said.append)  # validation on
 
     source = DataSource.parse(f"camvid:{CAMVID}")
-    train, val = source.load("train", (96, 128)), source.load("val", (96, 128))
-    kwargs = dict(QUICK.model_kwargs, num_classes=val.num_classes)
-    torch.manual_seed(0)
-    model = SegmentationModel(**kwargs)
-    fit(model, train, val, replace(QUICK.train, num_epochs=EPOCHS, max_seconds=None, progress=False), log=None)
-    measured = evaluate(model, val)
-    metrics = {"miou": measured.miou, "pixel_accuracy": measured.pixel_accuracy,
-               "num_parameters": count_parameters(model), "training_minutes": 1.0}
-    honest = root / "ada"
-    honest.mkdir()
-    save_submission(model, kwargs, metrics, honest, ASSIGNMENT, data=val, mode="QUICK")
+    val = source.load("val", (96, 128))
+    honest = course.root / "source" / ASSIGNMENT  # the reference release trained: ada hands it in
+    metrics = json.loads((honest / f"{ASSIGNMENT}_results.json").read_text())["metrics"]
 
     solved = {"residual_block", "segmentation_model"}
     notebook = student_notebook(course, solved, True, metrics)
@@ -104,23 +104,39 @@ def camvid_term(tmp_path_factory):
     pages = feedback(course, ASSIGNMENT, log=lambda *a: None)
     summaries = export(course, [ASSIGNMENT], log=lambda *a: None)
     return {"course": course, "results": results, "metrics": metrics, "pages": pages, "summaries": summaries,
-            "results_table": results_table(metrics)}
+            "results_table": results_table(metrics), "said": "\n".join(map(str, said))}
 
 
-def tiers_of(miou: float) -> int:
-    from course_lib.train.recipes import MIOU_TIERS
+def tiers_of(course, miou: float) -> int:
+    from autograder.term import GradedSetting
 
-    return sum(miou >= t for t in MIOU_TIERS.values())
+    return len(GradedSetting.read(course.root).tiers.reached(miou))
+
+
+def test_release_prepared_the_declared_term_with_validation_on(camvid_term):
+    said, course = camvid_term["said"], camvid_term["course"]
+    assert "term: camvid at 96x128, QUICK mode" in said and "0.36 (excellent)" in said
+    assert "training the reference for this term (camvid at 96x128, QUICK mode)" in said
+    assert "both reference models will take about" in said and "reference trained in" in said
+    assert "segmentation_hw: source validates on this term (every test passes)" in said
+    assert "release runs to the end and fails every test" in said
+    assert "marked released in formgrader" in said and "release OK" in said
+    assert "calibration of this term" in said and re.search(r"excellent 0\.36: \d+ / never", said), said
+    results = json.loads((course.root / "source" / ASSIGNMENT / f"{ASSIGNMENT}_nodown_results.json").read_text())
+    assert results["mode"] == "QUICK" and results["model_kwargs"]["num_classes"] == 11
+    assert results["measured_on"]["dataset"] == "camvid" and results["measured_on"]["image_size"] == [96, 128]
+    assert len(results["history"]["records"]) == CAMVID_TRAINING["num_epochs"]
 
 
 def test_the_honest_student_is_graded_on_the_real_validation_split(camvid_term):
-    ada, metrics = camvid_term["results"]["ada"], camvid_term["metrics"]
+    ada, metrics, course = camvid_term["results"]["ada"], camvid_term["metrics"], camvid_term["course"]
     miou = ada["miou"]
     assert miou["heldout_kind"] == "secretly transformed copies of the validation images"
     assert abs(miou["public"] - metrics["miou"]) < 1e-3, (miou, metrics)  # the grader recomputes her own figure
     assert miou["public"] - miou["heldout"] < HELDOUT_GAP and miou["effective"] == miou["public"]
-    assert tiers_of(metrics["miou"]) >= 1, f"{EPOCHS} epochs on CamVid should reach the first tier: {metrics['miou']}"
-    assert ada["auto_points"] == CODE_AND_ANSWERS + 3 + 5 * tiers_of(miou["public"]), ada["checks"]
+    assert tiers_of(course, metrics["miou"]) == 3, f"the term's reference should reach every tier: {metrics['miou']}"
+    assert ada["auto_points"] == CODE_AND_ANSWERS + 3 + 5 * tiers_of(course, miou["public"]), ada["checks"]
+    assert ada["checks"]["test_miou_excellent"]["message"].endswith(">= 0.36")  # the term's tier, not 0.35
     assert ada["problems"] == [] and ada["status"] == "graded"
 
 
@@ -148,3 +164,4 @@ def test_feedback_and_export_cover_the_whole_real_data_class(camvid_term):
         assert (course.root / "feedback" / student / ASSIGNMENT / f"{ASSIGNMENT}.html").is_file()
     grades = (course.root / "grading" / "export" / f"{ASSIGNMENT}_scores.csv").read_text()
     assert all(student in grades for student in ("ada", "bo", "cy", "dan"))
+    assert camvid_term["summaries"][ASSIGNMENT]["tier_counts"] == {"tier 0.15": 1, "tier 0.25": 1, "tier 0.36": 1}

@@ -174,7 +174,7 @@ def test_voc_cache_is_used_then_invalidated(tmp_path, monkeypatch):
 
 
 def test_voc_missing_folder_says_what_to_do(tmp_path):
-    with pytest.raises(DataError, match=r"VOCdevkit.*download=True.*synthetic"):
+    with pytest.raises(DataError, match=r"VOCdevkit.*python -m course_lib.data fetch voc .*packed file.*synthetic"):
         load_voc(tmp_path / "nowhere")
 
 

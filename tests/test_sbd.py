@@ -52,5 +52,5 @@ def test_an_sbd_label_for_an_image_voc_lacks_says_so(tmp_path):
 
 def test_missing_sbd_says_how_to_get_it(tmp_path):
     build_voc_tree(tmp_path / "data")
-    with pytest.raises(DataError, match="download=True"):
+    with pytest.raises(DataError, match="python -m course_lib.data fetch sbd"):
         write_sbd_labels(tmp_path / "nowhere", tmp_path / "data")

@@ -151,3 +151,57 @@ def test_a_source_notebook_executed_away_from_its_course_still_judges_with_the_c
     nbformat.write(nb, away / "copy.ipynb")
     _execute(away / "copy.ipynb", course)
     assert "SEGMENTATION_COURSE_ROOT" not in os.environ
+
+
+def test_the_tiers_are_declared_once_in_course_toml_and_default_to_the_homeworks(tmp_path):
+    from course_lib.term import Tiers
+    from course_lib.train.recipes import MIOU_TIERS
+
+    assert GradedSetting().tiers.as_dict() == MIOU_TIERS
+    write_config(tmp_path, '[grading]\ntiers = { target = 0.2, good = 0.3, excellent = 0.45 }\n')
+    assert GradedSetting.read(tmp_path).tiers == Tiers(0.2, 0.3, 0.45)
+    write_config(tmp_path, '[grading]\ntiers = [0.1, 0.2, 0.3]\n')
+    assert GradedSetting.read(tmp_path).tiers.as_dict() == {"target": 0.1, "good": 0.2, "excellent": 0.3}
+
+
+@pytest.mark.parametrize("tiers, fragment", [
+    ("{ target = 0.3, good = 0.2, excellent = 0.4 }", "tiers must rise strictly"),
+    ("{ target = 0.1, good = 0.2 }", "tiers names ['target', 'good', 'excellent']"),
+    ("[0.1, 0.2]", "a list of three thresholds"),
+    ("[0.1, 0.2, 1.5]", "between 0 and 1"),
+])
+def test_malformed_tiers_say_what_is_wrong(tmp_path, tiers, fragment):
+    write_config(tmp_path, f"[grading]\ntiers = {tiers}\n")
+    with pytest.raises(TermError, match=re.escape(fragment)):
+        GradedSetting.read(tmp_path)
+
+
+def test_the_tier_checks_judge_with_the_terms_thresholds():
+    from autograder.checks.segmentation_hw import CHECKS
+    from autograder.judge import run_check
+    from course_lib.term import Tiers
+
+    miou = {"public": 0.38, "heldout": 0.37, "effective": 0.38, "heldout_kind": "held-out scenes"}
+    default = run_check("test_miou_excellent", CHECKS["test_miou_excellent"], {}, {"miou": miou})
+    assert default.passed and default.message.endswith(">= 0.35")
+    declared = run_check("test_miou_excellent", CHECKS["test_miou_excellent"], {}, {"miou": miou, "tiers": Tiers(0.2, 0.3, 0.4)})
+    assert not declared.passed and "below 0.4" in declared.message
+
+
+def test_the_notebooks_read_the_tiers_of_the_course_they_run_in(tmp_path, monkeypatch):
+    """``course_lib.term``: the instructor's kernel (SEGMENTATION_COURSE_ROOT), a course folder above the working
+    directory, else the defaults (a student's wheel carries its own: tests/test_bundle.py)."""
+    from course_lib.term import Tiers, announced, tiers
+
+    monkeypatch.delenv("SEGMENTATION_COURSE_ROOT", raising=False)
+    monkeypatch.chdir(tmp_path)
+    assert tiers() == Tiers()
+    course = write_config(tmp_path / "course", '[grading]\ndata = "voc:/srv/voc64.npz"\nmode = "FULL"\n'
+                                               'tiers = [0.2, 0.3, 0.4]\n')
+    (course / "source" / "segmentation_hw").mkdir(parents=True)
+    monkeypatch.chdir(course / "source" / "segmentation_hw")
+    assert tiers() == Tiers(0.2, 0.3, 0.4)
+    assert (announced().data, announced().data_file, announced().mode) == ("voc", "voc64.npz", "FULL")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("SEGMENTATION_COURSE_ROOT", str(course))
+    assert tiers().excellent == 0.4 and announced().data_spec("/content") == "voc:/content/voc64.npz"

@@ -15,12 +15,13 @@ from autograder.assignment import Assignment
 from autograder.checks.common import CheckFailed, Part, PartialCredit, check_answers_complete, score_parts
 from autograder.checks.segmentation_hw_probes import MODEL_CONFIGS, block_parts, block_seed, set_block_weights
 from course_lib.answers import miou_disagreement
-from course_lib.train.recipes import MIOU_TIERS
+from course_lib.term import Tiers
 
 CHECKPOINT = "segmentation_hw_checkpoint.pt"
 RESULTS = "segmentation_hw_results.json"  # named in a check's message
 MAX_PARAMETERS = 5_000_000
-TIERS = {f"test_miou_{name}": threshold for name, threshold in MIOU_TIERS.items()}
+# grade id -> the homework's default threshold; a term's own come from course.toml through the judge (ctx["tiers"])
+TIERS = {f"test_miou_{name}": threshold for name, threshold in Tiers().as_dict().items()}
 
 
 def _probe(obs: dict, name: str, cell: str | None = None) -> dict:
@@ -242,11 +243,13 @@ def check_results_table(obs: dict, ctx: dict) -> str:
 
 
 def _tier(grade_id: str):
-    threshold = TIERS[grade_id]
+    name = grade_id.removeprefix("test_miou_")
 
     def check(obs: dict, ctx: dict) -> str:
         """The tier is judged on the mIoU recomputed from the checkpoint alone (the held-out figure when the
-        checkpoint does far worse on the held-out data than on the public validation split)."""
+        checkpoint does far worse on the held-out data than on the public validation split), against the term's
+        declared threshold (``ctx["tiers"]``, from ``GradedSetting.tiers``)."""
+        threshold = getattr(ctx.get("tiers") or Tiers(), name)
         miou = _recomputed(ctx)
         score = miou["effective"]
         note = "" if score == miou["public"] else (f" ({miou['heldout_kind']}: {miou['heldout']:.4f}, far below the "

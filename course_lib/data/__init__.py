@@ -1,4 +1,5 @@
-"""Data: PASCAL VOC 2012, CamVid, the synthetic default, and the device-side batch iterator."""
+"""Data: PASCAL VOC 2012, CamVid, the synthetic default, and the device-side batch iterator; ``fetch`` gets VOC's and
+SBD's archives, ``packed`` holds a term's splits in one file (``python -m course_lib.data``)."""
 
 from course_lib.data.camvid import load_camvid
 from course_lib.data.classes import CAMVID_CLASSES, CAMVID_PALETTE, IGNORE_INDEX, VOC_CLASSES, VOC_PALETTE, voc_palette

@@ -3,7 +3,8 @@
 Two sources are read:
 
 - the course's ``camvid_seg96x128.npz`` (arrays ``{split}_images`` (N, H, W, 3) uint8 RGB and
-  ``{split}_masks`` (N, H, W) uint8 with void 255), and
+  ``{split}_masks`` (N, H, W) uint8 with void 255), or a file ``python -m course_lib.data pack camvid`` wrote in the
+  same form with a manifest (``course_lib.data.packed``: checked on loading, read at its own size only), and
 - the usual folder layout of the SegNet tutorial: ``train/ trainannot/ val/ valannot/ test/ testannot/``
   with RGB PNGs and label PNGs holding 0..10 and 11 for "Unlabelled" (mapped to 255).
 
@@ -77,6 +78,10 @@ def load_camvid(path: str | os.PathLike, split: str = "train", size: int | tuple
         raise ValueError(f"unknown CamVid split {split!r}; valid splits: {list(CAMVID_SPLITS)}")
     path = Path(path).expanduser()
     if path.is_file():
+        from course_lib.data.packed import load_packed, read_manifest
+
+        if read_manifest(path) is not None:
+            return load_packed(path, split, size, kind="camvid")
         images, masks = _from_npz(path, split)
     elif path.is_dir():
         images, masks = _from_folder(path, split)

@@ -1,10 +1,12 @@
-"""One string names a data set and where it lives: ``"synthetic"``, ``"voc:<root>"`` or ``"camvid:<file or folder>"``.
+"""One string names a data set and where it lives: ``"synthetic"``, ``"voc:<root or packed file>"`` or
+``"camvid:<file or folder>"``.
 
 The notebook's ``DATA`` variable and the course's declared grading setting (``course.toml``) are written in this
 form and read by ``DataSource.parse``, so a student and the grader name the same data the same way::
 
     DataSource.parse("synthetic").load("val", 64)                          # the synthetic default
     DataSource.parse("voc:~/data").load("train_aug", 64)                   # the folder holding VOCdevkit/
+    DataSource.parse("voc:~/data/voc64.npz").load("train_aug", 64)         # the term's packed file (packed.py)
     DataSource.parse("camvid:~/camvid_seg96x128.npz").load("val", (96, 128))
 
 ``data_record`` is what a submission's results file says about the split it was measured on.
@@ -16,12 +18,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from course_lib.data.camvid import CAMVID_SPLITS, load_camvid
+from course_lib.data.classes import CAMVID_CLASSES, VOC_CLASSES
 from course_lib.data.dataset import SegmentationTensors
-from course_lib.data.synthetic import SPLIT_SIZES, load_synthetic
+from course_lib.data.synthetic import SPLIT_SIZES, SYNTHETIC_CLASSES, load_synthetic
 from course_lib.data.voc import VOC_SPLITS, load_voc
 
 KINDS = ("synthetic", "voc", "camvid")
 SPLITS = {"synthetic": tuple(SPLIT_SIZES), "voc": VOC_SPLITS, "camvid": CAMVID_SPLITS}
+CLASSES = {"synthetic": SYNTHETIC_CLASSES, "voc": VOC_CLASSES, "camvid": CAMVID_CLASSES}
 _NAME_PREFIX = {"synthetic": "synthetic", "voc2012": "voc", "camvid": "camvid"}  # SegmentationTensors.name → kind
 
 
@@ -40,8 +44,8 @@ class DataSource:
 
     Attributes:
         kind: ``"synthetic"``, ``"voc"`` or ``"camvid"``.
-        location: the VOC root (the folder holding ``VOCdevkit/``), the CamVid ``.npz`` file or folder;
-            ``None`` for the synthetic default, which is generated.
+        location: the VOC root (the folder holding ``VOCdevkit/``) or a packed file, the CamVid ``.npz`` file or
+            folder; ``None`` for the synthetic default, which is generated.
     """
 
     kind: str
@@ -49,11 +53,11 @@ class DataSource:
 
     @classmethod
     def parse(cls, spec: str) -> "DataSource":
-        """``"synthetic"``, ``"voc:<root>"`` or ``"camvid:<file or folder>"`` (``~`` expanded)."""
+        """``"synthetic"``, ``"voc:<root or packed file>"`` or ``"camvid:<file or folder>"`` (``~`` expanded)."""
         kind, _, location = str(spec).strip().partition(":")
         if kind not in KINDS:
-            raise ValueError(f"unknown data {spec!r}: write 'synthetic', 'voc:<folder holding VOCdevkit/>' or "
-                             "'camvid:<camvid_seg96x128.npz or folder>'")
+            raise ValueError(f"unknown data {spec!r}: write 'synthetic', 'voc:<folder holding VOCdevkit/ or "
+                             "packed file>' or 'camvid:<camvid_seg96x128.npz or folder>'")
         if kind == "synthetic":
             if location:
                 raise ValueError(f"the synthetic data has no location, got {spec!r}")
@@ -61,6 +65,16 @@ class DataSource:
         if not location:
             raise ValueError(f"{kind} data needs its location: '{kind}:<path>', got {spec!r}")
         return cls(kind, Path(location).expanduser())
+
+    @property
+    def class_names(self) -> tuple[str, ...]:
+        """The classes of this data set (a packed file holds the same ones, recorded in its manifest)."""
+        return CLASSES[self.kind]
+
+    @property
+    def is_packed(self) -> bool:
+        """True when ``location`` is one file holding the splits (a packed file, or the course's CamVid file)."""
+        return self.location is not None and self.location.is_file()
 
     def __str__(self) -> str:
         return self.kind if self.location is None else f"{self.kind}:{self.location}"

@@ -3,7 +3,8 @@
 Everingham et al., "The PASCAL Visual Object Classes (VOC) Challenge", IJCV 2010. SBD: Hariharan et
 al., "Semantic Contours from Inverse Detectors", ICCV 2011.
 
-Expected layout (the one ``torchvision.datasets.VOCSegmentation`` downloads and reads)::
+Expected layout (the one VOC's archive ``VOCtrainval_11-May-2012.tar`` extracts to; ``python -m course_lib.data fetch
+voc ROOT`` gets and checks it, ``course_lib.data.fetch``)::
 
     <root>/VOCdevkit/VOC2012/
         JPEGImages/<id>.jpg
@@ -18,6 +19,9 @@ SBD release (the list ``ImageSets/Segmentation/train_aug.txt`` is used instead w
 The first load decodes and resizes the split and writes it to one ``.pt`` file in ``cache_dir``; the
 file name carries a fingerprint of the split, the size and every source file's size and modification
 time, so a changed source or size gets a new cache and the stale one is removed.
+
+``root`` may also be a packed file (``course_lib.data.packed``: the splits of one term at its size, in one file):
+``load_voc("voc64.npz", "val", 64)`` reads it, checked against its manifest, without any cache.
 """
 
 from __future__ import annotations
@@ -57,9 +61,9 @@ def find_voc_root(root: str | os.PathLike) -> Path:
             return candidate
     raise DataError(
         f"no PASCAL VOC 2012 data found: expected {root / 'VOCdevkit' / 'VOC2012'} with JPEGImages/, "
-        "SegmentationClass/ and ImageSets/Segmentation/. Download it once with "
-        f"load_voc({str(root)!r}, download=True) (about 2 GB), or point data_root at the folder that holds "
-        "VOCdevkit/, or use the synthetic default (load_synthetic)."
+        "SegmentationClass/ and ImageSets/Segmentation/. Get it once with "
+        f"`python -m course_lib.data fetch voc {root}` (about 2 GB), or point data_root at the folder that holds "
+        "VOCdevkit/, or a packed file (voc64.npz), or use the synthetic default (load_synthetic)."
     )
 
 
@@ -127,10 +131,11 @@ def load_voc(root: str | os.PathLike, split: str = "train", size: int = 64, down
     """Loads a VOC 2012 split resized to ``size × size``.
 
     Args:
-        root: folder that holds ``VOCdevkit/`` (or the ``VOC2012`` folder itself).
+        root: folder that holds ``VOCdevkit/`` (or the ``VOC2012`` folder itself), or a packed file.
         split: one of ``VOC_SPLITS``.
         size: output side; images bilinear with antialias, masks nearest (255 kept).
-        download: fetch and extract VOC 2012 with torchvision first (needs internet, about 2 GB).
+        download: fetch and extract VOC 2012 first when it is not there (``course_lib.data.fetch``: its mirrors in
+            order, the published md5; about 2 GB).
         cache_dir: where the preprocessed split is cached (default ``default_cache_dir()``); ``False``-y
             string ``""`` disables the cache.
         num_workers: decoding threads for the first load.
@@ -141,10 +146,17 @@ def load_voc(root: str | os.PathLike, split: str = "train", size: int = 64, down
     """
     if split not in VOC_SPLITS:
         raise ValueError(f"unknown VOC split {split!r}; valid splits: {list(VOC_SPLITS)}")
-    if download:
-        from torchvision.datasets import VOCSegmentation
+    if Path(root).expanduser().is_file():
+        from course_lib.data.packed import load_packed
 
-        VOCSegmentation(str(root), year="2012", image_set="trainval", download=True)
+        return load_packed(root, split, size, kind="voc")
+    if download:
+        try:
+            find_voc_root(root)
+        except DataError:
+            from course_lib.data.fetch import fetch
+
+            fetch("voc", root)
     voc = find_voc_root(root)
     ids, image_paths, label_paths = voc_file_lists(voc, split)
     if not ids:

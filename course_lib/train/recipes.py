@@ -27,6 +27,10 @@ class Recipe:
         data: what it trains on: ``"synthetic"`` or ``"voc"``.
         device: the device it is meant for (``"cpu"`` or ``"cuda"``); it runs anywhere, only slower.
         minutes: expected minutes per model on that device, as measured (see the README's figures).
+        train_gflops: GFLOP of one training image (forward and backward) of the homework's model built with
+            ``model_kwargs`` at 64×64, with and without downsampling (torch's ``FlopCounterMode`` on the reference;
+            ``tests/test_estimate.py`` keeps them true). ``course_lib.train.estimate`` scales a timed probe by them
+            before the student's model exists.
     """
 
     name: str
@@ -35,6 +39,7 @@ class Recipe:
     data: str = "synthetic"
     device: str = "cpu"
     minutes: str = ""
+    train_gflops: tuple[float, float] = (0.0, 0.0)
 
     def with_loss(self, loss: str | None) -> "Recipe":
         """The same recipe with another loss (``None`` keeps the recipe's own)."""
@@ -57,6 +62,7 @@ QUICK = Recipe(
     data="synthetic",
     device="cpu",
     minutes="about 1.8 min with downsampling and 2.9 min without on an idle 2-core CPU",
+    train_gflops=(0.3051, 0.6948),
 )
 
 FULL = Recipe(
@@ -67,6 +73,7 @@ FULL = Recipe(
     data="voc",
     device="cuda",
     minutes="not yet measured on a GPU (an estimate: 10-20 min on one modern GPU)",
+    train_gflops=(2.6047, 6.1613),
 )
 
 RECIPES: dict[str, Recipe] = {"QUICK": QUICK, "FULL": FULL}
