@@ -1,0 +1,148 @@
+"""Calibration of ``python -m autograder similarity``: every score's distribution among honest pairs, measured.
+
+An honest class is trained with the homework's QUICK recipe on the synthetic default, each student with their own
+implementation (``bench/honest_students.py``: the reference, the structure tests' alternatives and independently
+drawn ways of writing the same specification; each passes the real checks). Two regimes:
+
+- ``seeds``: every student trains with a seed of their own (the issue's calibration class: independent trainings);
+- ``course``: every student trains as the released notebook makes them, with the recipe's fixed seed 0.
+
+Each student becomes a folder ``submitted/<student>/segmentation_hw/`` (the release notebook with their cells, the
+checkpoint and results file that ``save_submission`` wrote), the real tool scores every pair, and the distribution of
+each score among honest pairs is recorded. Planted copies (the same notebook renamed and reformatted; a checkpoint
+copied, copied and fine-tuned for one epoch, re-saved under another name) are scored beside them, to show the margin.
+
+The thresholds the tool uses are written to ``autograder/similarity/thresholds.json`` (with ``--write-thresholds``):
+for each score, the highest honest value of the ``seeds`` class plus a stated margin, with where it came from.
+
+Trained checkpoints are cached (``$SEGMENTATION_CACHE_DIR/similarity_calibration``, keyed by the student's code,
+the seed and the recipe), so reruns only score. Training is CPU-heavy (about 2 minutes per student on one thread):
+run it in the background with ``nice -n 19``; ``--workers`` processes train one model each, one thread apiece.
+
+Usage: python bench/similarity_calibration.py [--students 20] [--workers 2] [--train-only] [--write-thresholds]
+Writes bench/results/similarity_calibration_{cpu,gpu}.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import shutil
+import sys
+import tempfile
+import time
+from dataclasses import replace
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from common import ROOT, print_table, write_json  # noqa: E402
+from honest_students import Student, check_implementation, honest_class, namespace, student_notebook  # noqa: E402
+
+ASSIGNMENT = "segmentation_hw"
+REGIMES = ("seeds", "course")
+
+
+def cache_dir() -> Path:
+    base = Path(os.environ.get("SEGMENTATION_CACHE_DIR") or Path.home() / ".cache" / "segmentation-course")
+    return base / "similarity_calibration"
+
+
+def training_key(student: Student, seed: int) -> str:
+    """What makes a student's checkpoint: their code, the seed, the recipe and the library that trains it."""
+    from course_lib.train.recipes import QUICK
+
+    digest = hashlib.sha256()
+    digest.update(student.residual_block.encode() + student.segmentation_model.encode())
+    digest.update(repr((seed, QUICK)).encode())
+    for file in sorted((ROOT / "course_lib").rglob("*.py")):
+        digest.update(file.read_bytes())
+    return digest.hexdigest()[:16]
+
+
+def seed_of(regime: str, index: int) -> int:
+    return 0 if regime == "course" else 1000 + index
+
+
+def train_student(job: tuple[Student, int, str]) -> str:
+    """Trains one student's model as the notebook's training cell does and saves their submission into the cache."""
+    student, seed, key = job
+    import torch
+
+    from course_lib.data import load_synthetic
+    from course_lib.models import count_parameters
+    from course_lib.submission import save_submission
+    from course_lib.train import evaluate, fit, seed_everything
+    from course_lib.train.recipes import QUICK
+
+    torch.set_num_threads(1)
+    out = cache_dir() / key
+    if (out / f"{ASSIGNMENT}_checkpoint.pt").is_file():
+        return f"{student.name} seed {seed}: cached"
+    train, val = load_synthetic("train"), load_synthetic("val")
+    ns = namespace(student)
+    cfg = replace(QUICK.train, seed=seed, progress=False)
+    kwargs = dict(QUICK.model_kwargs, num_classes=val.num_classes)
+    seed_everything(seed)
+    model = ns["SegmentationModel"](**kwargs)
+    start = time.perf_counter()
+    history = fit(model, train, val, cfg, log=None)
+    minutes = (time.perf_counter() - start) / 60
+    final = evaluate(model, val, num_threads=1)
+    metrics = dict(miou=final.miou, pixel_accuracy=final.pixel_accuracy, num_parameters=count_parameters(model),
+                   training_minutes=minutes)
+    tmp = Path(tempfile.mkdtemp(prefix=f"{key}.", dir=cache_dir()))
+    save_submission(model, kwargs, metrics, tmp, ASSIGNMENT, history=history, data=val, mode="QUICK")
+    if out.exists():  # another worker finished it first
+        shutil.rmtree(tmp)
+    else:
+        os.replace(tmp, out)
+    return f"{student.name} seed {seed}: mIoU {final.miou:.4f} in {minutes:.1f} min"
+
+
+def train_class(students: list[Student], regimes: tuple[str, ...], workers: int, reverse: bool = False) -> None:
+    jobs = []
+    for regime in regimes:
+        for i, student in enumerate(students):
+            seed = seed_of(regime, i)
+            key = training_key(student, seed)
+            if not (cache_dir() / key / f"{ASSIGNMENT}_checkpoint.pt").is_file() and (student, seed, key) not in jobs:
+                jobs.append((student, seed, key))
+    if reverse:  # a second launcher can start from the other end; a finished model is never trained twice
+        jobs.reverse()
+    cache_dir().mkdir(parents=True, exist_ok=True)
+    print(f"{len(jobs)} models to train ({workers} workers, one thread each)", flush=True)
+    if not jobs:
+        return
+    import multiprocessing as mp
+
+    with mp.get_context("spawn").Pool(workers) as pool:
+        for line in pool.imap_unordered(train_student, jobs):
+            print(time.strftime("%H:%M:%S"), line, flush=True)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--students", type=int, default=20)
+    parser.add_argument("--regimes", default="seeds,course")
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--train-only", action="store_true")
+    parser.add_argument("--reverse", action="store_true", help="train the missing models last first")
+    parser.add_argument("--write-thresholds", action="store_true")
+    args = parser.parse_args()
+    regimes = tuple(r for r in args.regimes.split(",") if r)
+    students = honest_class(args.students)
+    for student in students:
+        check_implementation(student)
+    train_class(students, regimes, args.workers, args.reverse)
+    if args.train_only:
+        return
+    from similarity_scores import score_calibration  # the scoring half, kept apart from training
+
+    score_calibration(students, regimes, args.write_thresholds)
+
+
+if __name__ == "__main__":
+    main()
