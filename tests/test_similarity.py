@@ -3,7 +3,7 @@ and the thresholds sit above every honest pair the calibration measured.
 
 No training: a small class of honest students (implementations written differently, ``bench/honest_students.py``)
 with freshly initialised checkpoints, and planted copies made from them: the notebook renamed and reformatted, the
-checkpoint copied, copied and fine-tuned for a few steps, and re-saved under another name. The calibration itself
+checkpoint copied, copied and fine-tuned for a few steps, re-saved under another name, and stored as float16. The calibration itself
 (trained models, every score's honest distribution) is ``bench/similarity_calibration.py``; its committed results are
 read here.
 """
@@ -78,7 +78,7 @@ def fine_tune(folder: Path, student, steps: int = 20) -> None:
 
 @pytest.fixture(scope="module")
 def planted_class(tmp_path_factory):
-    """Six honest students and four planted copies of them."""
+    """Six honest students and five planted copies of them."""
     root = tmp_path_factory.mktemp("similarity")
     (root / "release" / "segmentation_hw").mkdir(parents=True)
     shutil.copy(RELEASE, root / "release" / "segmentation_hw")
@@ -98,6 +98,11 @@ def planted_class(tmp_path_factory):
     torch.save(payload, resaver / "st3_best.pt")
     (resaver / "st3_best.pt").replace(resaver / ASSIGNMENT.checkpoint)
     (resaver / "segmentation_hw_results.json").unlink()
+    halver = hand_in(root, "halver", students[9], seed=10, minutes=2.3)         # st5's weights stored as float16
+    payload = torch.load(root / "submitted/st5/segmentation_hw" / ASSIGNMENT.checkpoint, weights_only=True)
+    payload["state_dict"] = {k: v.half() if v.is_floating_point() else v for k, v in payload["state_dict"].items()}
+    payload["metrics"]["training_minutes"] = 2.3
+    torch.save(payload, halver / ASSIGNMENT.checkpoint)
     return Course(root), analyse(Course(root), "segmentation_hw")
 
 
@@ -124,15 +129,19 @@ def test_planted_copies_are_reported_with_their_evidence(planted_class):
     assert any("first saved as 'st3_best'" in f and "contains st3" in f for f in resaved.facts), resaved.facts
     assert any("serialization id" in f for f in resaved.facts), "the same payload saved again: the same digest"
     assert not any("byte for byte" in f for f in resaved.facts)
+    halved = pairs[frozenset(("st5", "halver"))]
+    assert halved.scores["identical"] == 1.0 and not halved.facts
+    assert all(r["identical_after_cast"] and not r["bit_identical"] for r in halved.layers)
 
 
 def test_no_honest_pair_is_reported(planted_class):
     _, analysis = planted_class
-    planted = {"renamer", "copier", "tuner", "resaver"}
+    planted = {"renamer", "copier", "tuner", "resaver", "halver"}
     honest = [p for p in analysis.reported() if not {p.a, p.b} & planted]
     assert honest == [], [(p.a, p.b, p.reasons) for p in honest]
     assert set(map(frozenset, ((p.a, p.b) for p in analysis.reported()))) == {
-        frozenset(x) for x in (("st0", "renamer"), ("st1", "copier"), ("st2", "tuner"), ("st3", "resaver"))}
+        frozenset(x) for x in (("st0", "renamer"), ("st1", "copier"), ("st2", "tuner"), ("st3", "resaver"),
+                               ("st5", "halver"))}
 
 
 def test_the_command_writes_the_report_and_the_csv_with_student_text_escaped(planted_class, capsys):
@@ -156,7 +165,7 @@ def test_the_command_writes_the_report_and_the_csv_with_student_text_escaped(pla
     assert page.count("<img") >= 2 and "percentile" in page
     rows = (course.root / "grading/similarity/segmentation_hw/pairs.csv").read_text().splitlines()
     assert rows[0].startswith("student_a,student_b,reported,code,identical,layers")
-    assert len(rows) == 1 + 11 * 10 // 2 and rows[1].split(",")[2] == "yes"
+    assert len(rows) == 1 + 12 * 11 // 2 and rows[1].split(",")[2] == "yes"
 
 
 def test_fingerprints_survive_renaming_and_reformatting_and_ignore_the_handout():

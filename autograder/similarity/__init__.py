@@ -34,6 +34,15 @@ SCORE_NAMES = {"code": "shared code (share of the smaller submission's fingerpri
                "layers": "weight correlation (median over layers)"}
 
 
+# Measured (bench/similarity_calibration.py, regime "course"): the release notebook seeds every student's training
+# with the recipe's seed 0, and every honest implementation of the specified layout draws the same initial weights;
+# students whose code does the same arithmetic then train the same weights. Weights alone are evidence only
+# between trainings that started apart.
+SAME_SEED_CAVEAT = ("the checkpoints share no file, save or training run: two students whose code does the same "
+                    "arithmetic train the same weights from the release notebook's fixed seed (seed_everything(0)), "
+                    "so compare the code before concluding")
+
+
 def load_thresholds(path: Path = THRESHOLDS) -> dict:
     """``{"scores": {score: {"threshold", "honest": [...], ...}}, "margin": ..., "source": ...}``."""
     try:
@@ -223,6 +232,8 @@ def _pair(a: Student, b: Student, scores: dict, facts: list[str], thresholds: di
         if scores[score] >= entry["threshold"]:
             reasons.append(f"{SCORE_NAMES[score]} {scores[score]:.3f}: above every honest pair of the calibration "
                            f"class (highest {max(entry['honest']):.3f}; reported from {entry['threshold']:.3f})")
+    if not facts and any(scores[s] >= thresholds["scores"][s]["threshold"] for s in ("identical", "layers")):
+        reasons.append(SAME_SEED_CAVEAT)
     pair = Pair(a.name, b.name, scores, facts, reasons,
                 thresholds_used={s: thresholds["scores"][s]["threshold"] for s in SCORES})
     if a.code is not None and b.code is not None and a.code.hashes and b.code.hashes:

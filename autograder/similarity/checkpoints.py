@@ -10,7 +10,8 @@ vectorised operations over the whole class (no loop over pairs for the scores):
   any name, gets the same id; any change, such as other training minutes, another); the training run the checkpoint
   says made it
   (the training minutes and every epoch's wall-clock seconds, which no second run repeats);
-- the same tensors: a hash of every tensor's values as float32 (bit for bit, or a copy stored in a wider dtype);
+- the same tensors: hashes of every tensor's values as float32, and rounded to float16 and to bfloat16 (bit for bit,
+  or a copy stored in another dtype);
 - the weights: per weight tensor (convolutions and linear layers), the Pearson correlation of the flattened values,
   estimated from a fixed 256-dimensional count sketch of each tensor; the pair's score is the median over the
   tensors both models have. Tensors are aligned by shape and order of appearance, not by name, so honest code with
@@ -34,6 +35,7 @@ import torch
 SKETCH_DIM = 256
 MIN_IDENTICAL_NUMEL = 64  # a tensor this small (a bias, a BatchNorm of a few channels) is no evidence on its own
 MAX_CHECKPOINT_BYTES = 200 * 1024**2  # as the judge (autograder.judge.MAX_CHECKPOINT_BYTES)
+PRECISIONS = {"f32:": torch.float32, "f16:": torch.float16, "bf16:": torch.bfloat16}
 
 
 @dataclass
@@ -46,7 +48,7 @@ class CheckpointPrint:
     serialization_id: str = ""
     training_run: str = ""  # "" when the checkpoint and results file record no training times
     slots: list = field(default_factory=list)  # (slot key, state-dict key, shape, dtype, numel)
-    exact: dict = field(default_factory=dict)  # hash of values as float32 → numel, tensors of MIN_IDENTICAL_NUMEL+
+    exact: dict = field(default_factory=dict)  # precision + hash of the values at it → numel (MIN_IDENTICAL_NUMEL+)
     sketches: dict = field(default_factory=dict)  # slot key of a weight tensor → unit sketch (SKETCH_DIM,) float32
     numel: int = 0
     error: str = ""
@@ -133,9 +135,11 @@ def fingerprint_checkpoint(path: Path, results_file: Path | None = None) -> Chec
         values = tensor.detach().to(torch.float32).contiguous()
         if not torch.isfinite(values).all():
             continue
-        if tensor.numel() >= MIN_IDENTICAL_NUMEL:
-            digest = hashlib.sha256(shape.__repr__().encode() + values.numpy().tobytes()).hexdigest()[:20]
-            fp.exact[digest] = fp.exact.get(digest, 0) + tensor.numel()
+        if tensor.numel() >= MIN_IDENTICAL_NUMEL and bool(values.max() != values.min()):  # constants say nothing
+            for precision, dtype in PRECISIONS.items():  # a copy cast to a narrower dtype matches at that precision
+                rounded = values.to(dtype).to(torch.float32).numpy().tobytes()
+                digest = precision + hashlib.sha256(repr(shape).encode() + rounded).hexdigest()[:20]
+                fp.exact[digest] = fp.exact.get(digest, 0) + tensor.numel()
         if tensor.ndim >= 2 and tensor.numel() >= 16:
             fp.sketches[slot] = _sketch(values)
     return fp
@@ -143,23 +147,27 @@ def fingerprint_checkpoint(path: Path, results_file: Path | None = None) -> Chec
 
 def identical_share(prints: list[CheckpointPrint]) -> np.ndarray:
     """``share[i, j]``: the share of the smaller model's values (tensors of ``MIN_IDENTICAL_NUMEL`` or more) that
-    the other checkpoint holds bit for bit, for every pair, through an index of tensor hashes."""
+    the other checkpoint holds bit for bit, or equal once both are cast to float16 or bfloat16 (a copy stored in a
+    narrower dtype), for every pair, through an index of tensor hashes; the highest of the three precisions."""
     n = len(prints)
-    common = np.zeros((n, n))
-    owners: dict[str, list[int]] = {}
-    for i, fp in enumerate(prints):
-        for digest in fp.exact:
-            owners.setdefault(digest, []).append(i)
-    for digest, who in owners.items():
-        if len(who) > 1:
-            idx = np.array(who)
-            counts = np.array([prints[i].exact[digest] for i in who], dtype=float)
-            common[np.ix_(idx, idx)] += np.minimum.outer(counts, counts)
-    totals = np.array([sum(fp.exact.values()) for fp in prints], dtype=float)
-    smaller = np.minimum.outer(totals, totals)
-    share = np.where(smaller > 0, common / np.maximum(smaller, 1), 0.0)
-    np.fill_diagonal(share, 0.0)
-    return share
+    best = np.zeros((n, n))
+    for precision in PRECISIONS:
+        common = np.zeros((n, n))
+        owners: dict[str, list[int]] = {}
+        for i, fp in enumerate(prints):
+            for digest in fp.exact:
+                if digest.startswith(precision):
+                    owners.setdefault(digest, []).append(i)
+        for digest, who in owners.items():
+            if len(who) > 1:
+                idx = np.array(who)
+                counts = np.array([prints[i].exact[digest] for i in who], dtype=float)
+                common[np.ix_(idx, idx)] += np.minimum.outer(counts, counts)
+        totals = np.array([sum(v for d, v in fp.exact.items() if d.startswith(precision)) for fp in prints], float)
+        smaller = np.minimum.outer(totals, totals)
+        best = np.maximum(best, np.where(smaller > 0, common / np.maximum(smaller, 1), 0.0))
+    np.fill_diagonal(best, 0.0)
+    return best
 
 
 def layer_correlation(prints: list[CheckpointPrint], min_shared: float = 0.5) -> np.ndarray:

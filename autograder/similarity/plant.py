@@ -3,14 +3,14 @@
 ``disguise_code`` renames every local variable and reformats the code (``ast.unparse``: other spacing, line breaks
 and quotes, no comments), keeping the names the docstrings require (classes, attributes, arguments), so the copy
 still earns the original's points. ``disguise_notebook`` does that to a notebook's graded code cells;
-``plant_copy`` makes a whole copied submission in a course's ``submitted/`` folder.
+``copied_hand_in`` makes a copier's files from another student's (for an LMS zip, as ``make demo`` builds), and
+``plant_copy`` a copied folder in a course's ``submitted/``.
 """
 
 from __future__ import annotations
 
 import ast
 import builtins
-import shutil
 from pathlib import Path
 
 import nbformat
@@ -53,31 +53,46 @@ def disguise_notebook(nb, code_cells) -> nbformat.NotebookNode:
     return nb
 
 
-def plant_copy(course_root: Path, assignment, original: str, copier: str, checkpoint: str = "copy") -> Path:
-    """Makes ``submitted/<copier>/<assignment>/`` from ``original``'s hand-in: the notebook disguised; the
-    checkpoint and results file copied byte for byte (``checkpoint="copy"``), left out (``"none"``), or loaded
-    and saved again under another name before being renamed to the hand-in name (``"resave"``: new bytes and
-    a new serialization id, the same tensors, and an inner archive name that gives the first name away).
+def copied_hand_in(files: dict[str, bytes], assignment, checkpoint: str = "copy",
+                   first_name: str = "my_model.pt") -> dict[str, bytes]:
+    """A copier's hand-in made from another student's (file name → bytes, as in an LMS zip or ``submitted/``).
+
+    The notebook's graded code cells are disguised (``disguise_code``). The checkpoint and results file are copied
+    byte for byte (``checkpoint="copy"``), left out (``"none"``), or the checkpoint is loaded and saved again as
+    ``first_name`` before taking the hand-in name (``"resave"``: new bytes, the same tensors, and an inner archive
+    name that gives the first name away).
 
     Args:
         assignment: the ``autograder.assignment.Assignment``.
-    Returns:
-        The copier's folder.
     """
+    import io
+    import tempfile
+
     import torch
 
+    out = {}
+    nb = nbformat.reads(files[assignment.notebook].decode("utf-8"), as_version=4)
+    out[assignment.notebook] = nbformat.writes(disguise_notebook(nb, set(assignment.code_cells))).encode("utf-8")
+    if not assignment.checkpoint or checkpoint == "none":
+        return out
+    for name in (assignment.checkpoint, assignment.results_file):
+        if name and name in files:
+            out[name] = files[name]
+    if checkpoint == "resave" and assignment.checkpoint in files:
+        payload = torch.load(io.BytesIO(files[assignment.checkpoint]), weights_only=True)
+        with tempfile.TemporaryDirectory() as tmp:
+            torch.save(payload, Path(tmp) / first_name)
+            out[assignment.checkpoint] = (Path(tmp) / first_name).read_bytes()
+    return out
+
+
+def plant_copy(course_root: Path, assignment, original: str, copier: str, checkpoint: str = "copy") -> Path:
+    """``submitted/<copier>/<assignment>/`` made from ``original``'s folder by ``copied_hand_in`` (a re-saved
+    checkpoint is first saved as ``<original>_weights.pt``). Returns the copier's folder."""
     source = Path(course_root) / "submitted" / original / assignment.name
     target = Path(course_root) / "submitted" / copier / assignment.name
+    files = {p.name: p.read_bytes() for p in source.iterdir() if p.is_file() and not p.is_symlink()}
     target.mkdir(parents=True, exist_ok=True)
-    nb = nbformat.read(source / assignment.notebook, as_version=4)
-    nbformat.write(disguise_notebook(nb, set(assignment.code_cells)), target / assignment.notebook)
-    if assignment.checkpoint and checkpoint != "none":
-        for name in (assignment.checkpoint, assignment.results_file):
-            if name and (source / name).is_file():
-                shutil.copyfile(source / name, target / name)
-        if checkpoint == "resave":
-            payload = torch.load(target / assignment.checkpoint, weights_only=True)
-            first = target / f"{original}_weights.pt"
-            torch.save(payload, first)
-            first.replace(target / assignment.checkpoint)
+    for name, data in copied_hand_in(files, assignment, checkpoint, f"{original}_weights.pt").items():
+        (target / name).write_bytes(data)
     return target

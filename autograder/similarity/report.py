@@ -42,27 +42,33 @@ def _png(fig) -> str:
 
 
 def distribution_plot(analysis: Analysis) -> str:
-    """Per score: the honest pairs of the calibration class, this class's pairs, the threshold and the reported
-    pairs, on one row of histograms."""
+    """Per score, one strip each: the honest pairs of the calibration class, this class's pairs, and the reported
+    pairs (red, numbered as in the table), with the threshold as a dashed line."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(1, len(SCORES), figsize=(5 * len(SCORES), 3.2))
+    fig, axes = plt.subplots(1, len(SCORES), figsize=(5.2 * len(SCORES), 2.4), sharey=True)
     upper = np.triu_indices(len(analysis.students), 1)
+    jitter = np.random.default_rng(0)
+    reported = analysis.reported()
     for ax, score in zip(axes, SCORES):
         entry = analysis.thresholds["scores"][score]
-        bins = np.linspace(min(-0.05, float(np.min(entry["honest"]))) if entry["honest"] else 0, 1.0, 41)
-        ax.hist(entry["honest"], bins=bins, alpha=0.6, density=True, label="honest pairs (calibration)")
-        ax.hist(analysis.matrices[score][upper], bins=bins, alpha=0.5, density=True, label="this class")
-        ax.axvline(entry["threshold"], color="#b00020", linestyle="--", label="reported from")
-        for pair in analysis.reported():
-            ax.axvline(pair.scores[score], color="black", alpha=0.4, linewidth=1)
-        ax.set_title(score, fontsize=10)
-        ax.set_yscale("log")
+        honest = np.asarray(entry["honest"], dtype=float)
+        ours = analysis.matrices[score][upper]
+        ax.scatter(honest, 2 + jitter.uniform(-0.25, 0.25, len(honest)), s=6, alpha=0.5, color="#1565c0")
+        ax.scatter(ours, 1 + jitter.uniform(-0.25, 0.25, len(ours)), s=6, alpha=0.3, color="#616161")
+        for rank, pair in enumerate(reported, 1):
+            ax.scatter([pair.scores[score]], [0], marker="x", color="#b00020", s=40)
+            if rank <= 12:
+                ax.annotate(str(rank), (pair.scores[score], 0), textcoords="offset points", xytext=(2, 4), fontsize=7)
+        ax.axvline(entry["threshold"], color="#b00020", linestyle="--", linewidth=1)
+        ax.set_xlim(min(-0.1, float(np.min(honest, initial=0)) - 0.02), 1.05)
+        ax.set_title(f"{score}: reported from {entry['threshold']:.3f}", fontsize=9)
         ax.set_xlabel(SCORE_NAMES[score], fontsize=7)
-    axes[0].legend(fontsize=7)
+    axes[0].set_yticks([0, 1, 2], ["reported pairs", "this class", f"honest pairs\n(calibration)"], fontsize=8)
+    axes[0].set_ylim(-0.6, 2.6)
     return _png(fig)
 
 
