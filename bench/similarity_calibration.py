@@ -131,6 +131,57 @@ def _train_logged(job: tuple[Student, int, str]) -> str:
         return f"{job[0].name} seed {job[1]}: FAILED {type(err).__name__}: {err}"
 
 
+def same_seed_probe(students: list[Student], steps: int = 25) -> dict:
+    """The released notebook's regime, cheaply: every student's model built after ``seed_everything(0)`` and trained
+    for ``steps`` steps of the QUICK recipe (batch order seed 0) on the first images of the training split. Which
+    students start from the same weights, and which are still bit for bit the same after those steps (the same
+    arithmetic: training on stays identical) or already apart."""
+    import torch
+
+    from course_lib.data import load_synthetic
+    from course_lib.train import fit, seed_everything
+    from course_lib.train.recipes import QUICK
+
+    torch.set_num_threads(1)
+    cfg = replace(QUICK.train, num_epochs=1, seed=0, progress=False, max_seconds=None, augment=True)
+    train, val = load_synthetic("train").subset(steps * cfg.batch_size), load_synthetic("val").subset(32)
+    kwargs = dict(QUICK.model_kwargs, num_classes=train.num_classes)
+    inits, trained = {}, {}
+    for student in students:
+        seed_everything(0)
+        model = namespace(student)["SegmentationModel"](**kwargs)
+        weights = lambda m: [t.detach().clone() for t in m.state_dict().values() if t.is_floating_point() and t.ndim >= 2]
+        inits[student.name] = weights(model)
+        fit(model, train, val, cfg, log=None)
+        trained[student.name] = weights(model)
+
+    def groups(table: dict) -> list[list[str]]:
+        out: list[list[str]] = []
+        for name, tensors in table.items():
+            for group in out:
+                other = table[group[0]]
+                if len(other) == len(tensors) and all(torch.equal(a, b) for a, b in zip(other, tensors)):
+                    group.append(name)
+                    break
+            else:
+                out.append([name])
+        return out
+
+    def corr(a: list, b: list) -> float:
+        values = []
+        for x, y in zip(a, b):
+            x, y = x.double().flatten() - x.double().mean(), y.double().flatten() - y.double().mean()
+            values.append(float(x @ y / (x.norm() * y.norm())))
+        return round(float(sorted(values)[len(values) // 2]), 4)
+
+    names = list(trained)
+    apart = [corr(trained[a], trained[b]) for i, a in enumerate(names) for b in names[i + 1:]
+             if not all(torch.equal(x, y) for x, y in zip(trained[a], trained[b]))]
+    return {"steps": steps, "students": len(names), "same_initial_weights": groups(inits),
+            "bit_identical_after_steps": groups(trained),
+            "median_layer_correlation_of_pairs_apart": sorted(apart)}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--students", type=int, default=20)
@@ -138,10 +189,17 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--train-only", action="store_true")
     parser.add_argument("--reverse", action="store_true", help="train the missing models last first")
+    parser.add_argument("--same-seed-probe", type=int, metavar="STUDENTS", default=0,
+                        help="only the released notebook's fixed-seed regime, 25 steps per student (cheap)")
     parser.add_argument("--write-thresholds", action="store_true")
     args = parser.parse_args()
     regimes = tuple(r for r in args.regimes.split(",") if r)
     students = honest_class(args.students)
+    if args.same_seed_probe:
+        probe = same_seed_probe(students[:args.same_seed_probe])
+        print(json.dumps(probe, indent=1))
+        write_json("similarity_same_seed_probe", probe)
+        return
     if not args.train_only:  # the scoring run proves each implementation correct; training runs skip it
         for student in students:
             check_implementation(student)

@@ -68,24 +68,24 @@ def build_course(root: Path, students: list[Student], regime: str, planted: bool
     shutil.copy(release, root / "release" / ASSIGNMENT)
     present = []
     for i, student in enumerate(students):
-        trained = cache_dir() / training_key(student, seed_of(regime, i))
-        if not (trained / f"{ASSIGNMENT}_checkpoint.pt").is_file():
-            continue  # not trained (yet): left out of this regime's class
         folder = root / "submitted" / student.name / ASSIGNMENT
         folder.mkdir(parents=True)
         nbformat.write(student_notebook(release, student), folder / f"{ASSIGNMENT}.ipynb")
+        trained = cache_dir() / training_key(student, seed_of(regime, i))
+        if not (trained / f"{ASSIGNMENT}_checkpoint.pt").is_file():
+            continue  # not trained (yet): the code is compared, the checkpoint scores leave this student out
         for name in (f"{ASSIGNMENT}_checkpoint.pt", f"{ASSIGNMENT}_results.json"):
             shutil.copy(trained / name, folder / name)
         present.append((i, student, trained))
     copies = {}
-    if planted and len(present) >= 4:
+    if planted and len(present) >= 2:
         extra = honest_class(len(students) + 4)[len(students):]  # copiers' own code, for the checkpoint copies
-        (i0, s0, t0), (i1, s1, t1), (i2, s2, t2), (i3, s3, t3) = present[-4:]
+        (_, s0, t0), (_, s1, t1) = present[:2]  # the originals: the first two students of the class
         plans = {
-            "copy_renamed": (s0, None, None),
+            "copy_renamed": (s1, None, None),
             "copy_ckpt": (s1, extra[0], t1),
-            "copy_finetuned": (s2, extra[1], _fine_tuned(s2, t2)),
-            "copy_resaved": (s3, extra[2], t3),
+            "copy_finetuned": (s0, extra[1], _fine_tuned(s0, t0)),
+            "copy_resaved": (s0, extra[2], t0),
         }
         for copier, (original, own_code, files) in plans.items():
             folder = root / "submitted" / copier / ASSIGNMENT
@@ -125,9 +125,13 @@ def score_regime(students: list[Student], regime: str, thresholds: dict | None) 
         analysis = analyse(course, ASSIGNMENT, thresholds or NEVER)
     names = [s.name for s in analysis.students]
     honest = [i for i, n in enumerate(names) if n not in copies]
-    pairs = [(i, j) for x, i in enumerate(honest) for j in honest[x + 1:]]
-    out = {"students": len(honest), "honest_pairs": len(pairs),
-           "distributions": {s: sorted(round(float(analysis.matrices[s][i, j]), 5) for i, j in pairs) for s in SCORES}}
+    trained = [i for i in honest if analysis.students[i].checkpoint_path is not None]
+    pairs = {"code": [(i, j) for x, i in enumerate(honest) for j in honest[x + 1:]]}
+    pairs["identical"] = pairs["layers"] = [(i, j) for x, i in enumerate(trained) for j in trained[x + 1:]]
+    out = {"students": len(honest), "trained_students": len(trained), "honest_pairs": len(pairs["code"]),
+           "trained_pairs": len(pairs["layers"]),
+           "distributions": {s: sorted(round(float(analysis.matrices[s][i, j]), 5) for i, j in pairs[s])
+                             for s in SCORES}}
     out["summary"] = {s: _summary(out["distributions"][s]) for s in SCORES}
     shown = {(p.a, p.b): p for p in analysis.pairs}
     honest_names = {names[i] for i in honest}
@@ -155,9 +159,10 @@ def thresholds_from(result: dict, source: str) -> dict:
     for score, values in result["distributions"].items():
         highest = max(values)
         scores[score] = {"threshold": round(min(highest + MARGIN, 0.999), 4), "honest_max": highest,
-                         "honest_median": round(float(np.median(values)), 4), "honest": values}
-    return {"source": source, "margin": MARGIN, "honest_students": result["students"],
-            "honest_pairs": result["honest_pairs"], "scores": scores}
+                         "honest_median": round(float(np.median(values)), 4),
+                         "students": result["students"] if score == "code" else result["trained_students"],
+                         "honest": values}
+    return {"source": source, "margin": MARGIN, "scores": scores}
 
 
 def score_calibration(students: list[Student], regimes: tuple[str, ...], write: bool) -> None:
@@ -166,9 +171,11 @@ def score_calibration(students: list[Student], regimes: tuple[str, ...], write: 
     first = {regime: score_regime(students, regime, None) for regime in regimes}
     calibration = first.get("seeds") or next(iter(first.values()))
     when = time.strftime("%Y-%m-%d")
-    table = thresholds_from(calibration, f"bench/similarity_calibration.py ({when}): {calibration['students']} "
-                                         f"honest students of the 'seeds' regime, {calibration['honest_pairs']} pairs; "
-                                         f"threshold = highest honest pair + {MARGIN}")
+    table = thresholds_from(calibration, f"bench/similarity_calibration.py ({when}): code from "
+                                         f"{calibration['students']} honest students ({calibration['honest_pairs']} "
+                                         f"pairs), checkpoints from {calibration['trained_students']} trained with "
+                                         f"seeds of their own ({calibration['trained_pairs']} pairs); threshold = "
+                                         f"highest honest pair + {MARGIN}")
     if write:
         THRESHOLDS.write_text(json.dumps(table, indent=1) + "\n")
         print(f"wrote {THRESHOLDS.relative_to(ROOT)}")
