@@ -19,7 +19,8 @@ Trained checkpoints are cached (``$SEGMENTATION_CACHE_DIR/similarity_calibration
 the seed and the recipe), so reruns only score. Training is CPU-heavy (about 2 minutes per student on one thread):
 run it in the background with ``nice -n 19``; ``--workers`` processes train one model each, one thread apiece.
 
-Usage: python bench/similarity_calibration.py [--students 20] [--workers 2] [--train-only] [--write-thresholds]
+Usage: python bench/similarity_calibration.py [--students 20] [--workers 2] [--train-only | --score-only]
+       [--write-thresholds] [--same-seed-probe 8]
 Writes bench/results/similarity_calibration_{cpu,gpu}.json.
 """
 
@@ -192,6 +193,8 @@ def main() -> None:
     parser.add_argument("--same-seed-probe", type=int, metavar="STUDENTS", default=0,
                         help="only the released notebook's fixed-seed regime, 25 steps per student (cheap)")
     parser.add_argument("--write-thresholds", action="store_true")
+    parser.add_argument("--score-only", action="store_true",
+                        help="score the students trained so far (the others' code is still compared)")
     args = parser.parse_args()
     regimes = tuple(r for r in args.regimes.split(",") if r)
     students = honest_class(args.students)
@@ -200,10 +203,11 @@ def main() -> None:
         print(json.dumps(probe, indent=1))
         write_json("similarity_same_seed_probe", probe)
         return
-    if not args.train_only:  # the scoring run proves each implementation correct; training runs skip it
+    if not (args.train_only or args.score_only):  # each implementation earns every point (also: honest_students.py)
         for student in students:
             check_implementation(student)
-    train_class(students, regimes, args.workers, args.reverse)
+    if not args.score_only:
+        train_class(students, regimes, args.workers, args.reverse)
     if args.train_only:
         return
     from similarity_scores import score_calibration  # the scoring half, kept apart from training
