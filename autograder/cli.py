@@ -10,6 +10,7 @@
     feedback <assignment>             nbgrader feedback, hidden test code never shown
     export [<assignment> ...]         CSVs, statistics, histogram, Canvas import file
     summary [<assignment> ...]        print the gradebook summary
+    similarity <assignment>           evidence of copying between every pair (code, checkpoints), for a person
 
 Every command takes ``--course DIR`` (default: $SEGMENTATION_COURSE_ROOT or the current directory) and is safe
 to run again: results are rewritten, never duplicated, and manual grades are kept.
@@ -82,6 +83,9 @@ def _run(argv: list[str] | None) -> int:
     p.add_argument("assignments", nargs="*")
     p = sub.add_parser("summary", help="print the gradebook summary")
     p.add_argument("assignments", nargs="*")
+    p = sub.add_parser("similarity", help="evidence of copying between every pair of students (HTML report + CSV)")
+    p.add_argument("assignment")
+    p.add_argument("--out", type=Path, default=None, help="folder (default: <course>/grading/similarity/<assignment>)")
     args = parser.parse_args(argv)
     course = Course.at(args.course)
 
@@ -123,6 +127,15 @@ def _run(argv: list[str] | None) -> int:
         from autograder.export import export, print_summary
 
         print_summary(course, export(course, args.assignments or None))
+    elif args.command == "similarity":
+        from autograder.similarity import similarity
+
+        analysis, html = similarity(course, args.assignment, args.out)
+        n = len(analysis.students)
+        print(f"{n} students, {n * (n - 1) // 2} pairs scored, {len(analysis.reported())} reported: {html}")
+        for pair in analysis.reported():
+            print(f"  {pair.a} / {pair.b}: {pair.reasons[0]}" + (f" (+{len(pair.reasons) - 1} more)"
+                                                                   if len(pair.reasons) > 1 else ""))
     return 0
 
 
