@@ -631,3 +631,63 @@ def test_a_function_that_raises_loses_its_own_part_only(cell, function):
         return
     lost = {name for name, (earned, _) in parts.items() if earned == 0}
     assert lost == {function} and "NotImplementedError" in message, message
+
+
+def _graded_run(tmp_path, cells: dict[str, str]) -> dict[str, float]:
+    """The probes' ``run`` as the sandbox calls it (the runner's shared namespace, the spec's cells), then the checks
+    of those cells: {cell: fraction of its points}."""
+    torch.save(INPUTS, tmp_path / "inputs.pt")
+    shared = {}
+    exec(probes.PREAMBLE, shared)
+    for source in cells.values():  # what the runner does: every cell into one namespace
+        exec(textwrap.dedent(source), shared)
+    observations = probes.run(shared, {"inputs": str(tmp_path / "inputs.pt"), "cells": cells})
+    return {cell: run_check(f"test_{cell}", CHECKS[f"test_{cell}"], observations,
+                            {"inputs": INPUTS, "cells": cells}).fraction for cell in cells}
+
+
+def test_a_later_cells_helper_never_replaces_an_earlier_cells_helper(tmp_path):
+    """Two correct cells with a top-level helper of the same name and another meaning: in the runner's one namespace
+    the later helper replaces the earlier one before any function is called (the upsampler parameters lost 3 points
+    this way); each cell is graded with its own."""
+    upsampling = textwrap.dedent('''
+        def _count(cin, cout, k, copies=1):
+            return copies * (cin * cout * k * k + cout)
+
+        def transposed_conv_coverage(kernel_size, stride, length):
+            return [sum(0 <= o - i * stride < kernel_size for i in range(length))
+                    for o in range((length - 1) * stride + kernel_size)]
+
+        def upsampler_parameters(in_channels, out_channels):
+            return {"transposed": _count(in_channels, out_channels, 2),
+                    "bilinear+conv": _count(in_channels, out_channels, 3),
+                    "pixelshuffle": _count(in_channels, out_channels, 3, 4)}
+        ''')
+    imbalance = reference_cell("t9_imbalance").replace(
+        "def ohem_keep_mask", "def _count(fraction, n):\n    return max(1, int(round(fraction * n)))\n\n\ndef ohem_keep_mask").replace(
+        "k = max(1, int(round(keep_fraction * flat.numel())))", "k = _count(keep_fraction, flat.numel())")
+    assert _graded_run(tmp_path, {"t8_upsampling": upsampling, "t9_imbalance": imbalance}) == \
+        {"t8_upsampling": 1.0, "t9_imbalance": 1.0}
+
+
+def test_a_cell_sees_the_graded_cells_above_it_and_not_those_below(tmp_path):
+    """As the check under each cell sees them in the notebook: a helper of a graded cell above is there, one of a
+    cell below is not (a NameError that costs the function using it, nothing else)."""
+    above = reference_cell("t8_upsampling") + "\n\ndef _how_many(fraction, n):\n    return max(1, int(round(fraction * n)))\n"
+    imbalance = reference_cell("t9_imbalance").replace("k = max(1, int(round(keep_fraction * flat.numel())))",
+                                                       "k = _how_many(keep_fraction, flat.numel())")
+    assert _graded_run(tmp_path, {"t8_upsampling": above, "t9_imbalance": imbalance})["t9_imbalance"] == 1.0
+    below = reference_cell("t8_upsampling").replace("    return {\n", "    return _blocks(in_channels, out_channels) or {\n")
+    assert below != reference_cell("t8_upsampling")
+    fractions = _graded_run(tmp_path, {"t8_upsampling": below,
+                                       "t9_imbalance": reference_cell("t9_imbalance") + "\n\ndef _blocks(a, b):\n    return None\n"})
+    assert fractions == {"t8_upsampling": 0.5, "t9_imbalance": 1.0}
+
+
+def test_the_probes_preamble_and_magics_are_the_runners():
+    """The probes run the cells again with the runner's preamble and its way of dropping IPython magics."""
+    from autograder import sandbox_runner
+
+    assert probes.PREAMBLE == sandbox_runner.PREAMBLE
+    cell = "%matplotlib inline\n  !ls\nx = 1  # 100% kept\n"
+    assert probes.strip_magics(cell) == sandbox_runner.strip_magics(cell)

@@ -1,8 +1,41 @@
 """Probes of Assignment 2, run in the sandbox: call the student's functions on the grader's inputs and record
-the outputs. Standalone (no autograder import); the inputs come from the grader in ``spec["inputs"]``."""
+the outputs. Standalone (no autograder import); the inputs come from the grader in ``spec["inputs"]``.
+
+Each topic's functions are called as its visible check calls them in the notebook: with the names of its own cell
+and of the graded cells above it. The runner executes every graded cell in one namespace before any probe runs, so
+there a later cell's top-level helper replaces an earlier cell's helper of the same name (two cells that each
+define ``_iou`` would share the last one); ``cell_namespaces`` runs the cells again, each in a namespace of its own.
+"""
 
 import torch
 from torch import nn
+
+# What the sandbox's runner binds before the student's cells and how it drops IPython magics (its ``PREAMBLE`` and
+# ``strip_magics``; tests/test_concepts_alternatives.py keeps the two copies the same).
+PREAMBLE = "import math\nimport torch\nimport torch.nn.functional as F\nfrom torch import nn\n"
+
+
+def strip_magics(code):
+    return "\n".join("" if line.lstrip().startswith(("%", "!")) else line for line in code.splitlines())
+
+
+def cell_namespaces(cells):
+    """{probe name: namespace}: the graded cells (grade id -> source, in the notebook's order) run again in order,
+    each in a copy of the names bound so far (the preamble's and the cells' above it), so that its functions keep
+    calling its own helpers whatever a later cell binds. A cell that raises keeps what it bound before the error
+    (the runner has reported the error already)."""
+    bound = {"__name__": "__student__"}
+    exec(PREAMBLE, bound)
+    spaces = {}
+    for grade_id, code in cells.items():
+        own = dict(bound)
+        try:
+            exec(compile(strip_magics(code), f"<cell {grade_id}>", "exec"), own)
+        except BaseException:  # SystemExit and KeyboardInterrupt included, as in the runner
+            pass
+        bound.update(own)
+        spaces[grade_id.split("_")[0]] = own
+    return spaces
 
 
 def _need(ns, name):
@@ -100,12 +133,13 @@ PROBES = {"t1": t1, "t2": t2, "t3": t3, "t4": t4, "t5": t5, "t6": t6, "t7": t7, 
 
 def run(namespace, spec):
     inputs = torch.load(spec["inputs"], weights_only=True)
+    spaces = cell_namespaces(spec.get("cells", {}))
     results = {}
     for name, probe in PROBES.items():
         try:
             torch.manual_seed(0)
             with torch.no_grad() if name not in ("t5",) else torch.enable_grad():
-                results[name] = probe(namespace, inputs[name])
+                results[name] = probe(spaces.get(name, namespace), inputs[name])
         except BaseException as err:
             results[name] = {"error": f"{type(err).__name__}: {str(err).splitlines()[0][:300] if str(err) else ''}"}
     return results
