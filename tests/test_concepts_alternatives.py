@@ -633,6 +633,44 @@ def test_a_function_that_raises_loses_its_own_part_only(cell, function):
     assert lost == {function} and "NotImplementedError" in message, message
 
 
+# Wrong at one of the edges the docstring draws, right everywhere else: each loses its function's part. (Before
+# review, the hidden inputs never reached these edges, so each of these earned every point.)
+EDGE_BUGS = {
+    ("t1_panoptic", "panoptic_quality", "a match at IoU 0.5, not above it"): [("if iou > 0.5:", "if iou >= 0.5:")],
+    ("t1_panoptic", "panoptic_quality", "a segment exactly half on void left out"): [
+        ("if 2 * int((in_p & void).sum()) <= int(in_p.sum()):", "if 2 * int((in_p & void).sum()) < int(in_p.sum()):")],
+    ("t3_roi_align", "roi_align_one", "no zero beyond the map"): [
+        ("    if y < -1 or y > h or x < -1 or x > w:\n        return feature.new_zeros(c)\n", "")],
+    ("t3_roi_align", "roi_align_one", "no clamping to the first and last rows"): [
+        ("y, x = min(max(y, 0.0), h - 1), min(max(x, 0.0), w - 1)", "pass")],
+    ("t6_metrics", "mask_ap", "the first object above the threshold, not the best"): [
+        ("best = int(candidates.argmax())",
+         "hit = (candidates >= iou_threshold).nonzero(); best = int(hit[0, 0]) if len(hit) else int(candidates.argmax())")],
+    ("t6_metrics", "mask_ap", "IoU above the threshold, not at least"): [
+        ("if candidates[best] >= iou_threshold:", "if candidates[best] > iou_threshold:")],
+    ("t7_sam", "plausible_masks", "scores above the thresholds, not at least"): [
+        ("keep = (predicted_iou >= iou_threshold) & (stability >= stability_threshold)",
+         "keep = (predicted_iou > iou_threshold) & (stability > stability_threshold)")],
+    ("t9_imbalance", "ohem_keep_mask", "none kept when the fraction rounds to zero"): [
+        ("k = max(1, int(round(keep_fraction * flat.numel())))", "k = int(round(keep_fraction * flat.numel()))")],
+}
+
+
+def with_bug(cell: str, replacements: list[tuple[str, str]]) -> str:
+    source = reference_cell(cell)
+    for old, new in replacements:
+        assert old in source, f"the planted bug no longer applies to the reference: {old!r}"
+        source = source.replace(old, new)
+    return source
+
+
+@pytest.mark.parametrize("cell, function, bug", sorted(EDGE_BUGS), ids=lambda v: str(v))
+def test_a_bug_at_an_edge_of_the_docstring_loses_that_functions_points(cell, function, bug):
+    fraction, message = judge(cell, with_bug(cell, EDGE_BUGS[cell, function, bug]))
+    lost = {name for name, (earned, _) in part_points(message).items() if earned == 0}
+    assert lost == {function}, message
+
+
 def _graded_run(tmp_path, cells: dict[str, str]) -> dict[str, float]:
     """The probes' ``run`` as the sandbox calls it (the runner's shared namespace, the spec's cells), then the checks
     of those cells: {cell: fraction of its points}."""

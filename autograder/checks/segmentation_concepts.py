@@ -64,7 +64,7 @@ def make_inputs() -> dict:
     spill_pred[0:2, 0:5], spill_pred[5, 0:3] = 1001, 2001  # the car over void; a person on void (ignored)
     pq_cases = [(pred, truth), (noisy.masked_fill(torch.rand(10, 10, generator=g) > 0.7, 1000), noisy), (truth, truth),
                 (torch.full((4, 4), -1), torch.full((4, 4), 1001)), (spill_pred, spill_truth),
-                (torch.full((3, 3), -1), torch.full((3, 3), -1))]
+                (torch.full((3, 3), -1), torch.full((3, 3), -1)), _pq_on_the_thresholds()]
     return {
         "t1": {"cases": [{"semantic": semantic, "masks": masks, "classes": torch.tensor([2, 3, 2]), "things": [2, 3]},
                          {"semantic": semantic, "masks": empty, "classes": torch.zeros(0, dtype=torch.long), "things": [1]}],
@@ -72,7 +72,10 @@ def make_inputs() -> dict:
         "t2": _boundary_inputs(g),
         "t3": {"feature": feature, "output_size": 3, "sampling_ratio": 2,
                "boxes": [torch.tensor([1.0, 1.5, 7.2, 6.0]), torch.tensor([0.0, 0.0, 10.9, 8.9]),
-                         torch.tensor([3.3, 2.7, 4.1, 3.9])],
+                         torch.tensor([3.3, 2.7, 4.1, 3.9]),
+                         # off the top-left and the bottom-right corners: samples beyond -1 or H, W read 0, samples
+                         # between -1 and 0 or between H - 1 and H read the first or the last row and column
+                         torch.tensor([-2.0, -1.6, 3.0, 2.4]), torch.tensor([8.0, 6.5, 12.6, 10.2])],
                "mask_logits": torch.randn(4, 5, 6, 6, generator=g), "labels": torch.tensor([0, 3, 3, 1]),
                "targets": (torch.rand(4, 6, 6, generator=g) > 0.5).float()},
         "t4": {"logits": torch.randn(2, 1, 8, 8, generator=g) * 2, "targets": (torch.rand(2, 1, 8, 8, generator=g) > 0.85).float(),
@@ -86,9 +89,14 @@ def make_inputs() -> dict:
                "plausible_cases": [(candidates, torch.tensor([0.93, 0.97, 0.90]), torch.tensor([1.0, 0.125, 1.0]), (0.88, 0.95)),
                                    (candidates, torch.tensor([0.90, 0.97, 0.90]), torch.tensor([1.0, 0.5, 1.0]), (0.5, 0.0)),
                                    (candidates, torch.tensor([0.5, 0.6, 0.7]), torch.tensor([1.0, 0.96, 0.2]), (0.88, 0.95)),
-                                   (candidates, torch.tensor([0.95, 0.95, 0.97]), torch.tensor([0.96, 0.97, 0.99]), (0.9, 0.95))]},
+                                   (candidates, torch.tensor([0.95, 0.95, 0.97]), torch.tensor([0.96, 0.97, 0.99]), (0.9, 0.95)),
+                                   # scores equal to the thresholds ("at least"), in values exact in float32 and float64
+                                   (candidates, torch.tensor([0.875, 0.97, 0.9]), torch.tensor([0.9375, 1.0, 0.875]),
+                                    (0.875, 0.9375))]},
         "t8": {"coverage_args": [(3, 2, 5), (2, 2, 4), (4, 2, 3), (3, 1, 4)], "param_args": [(8, 4), (64, 32)]},
-        "t9": {"weight_cases": _weight_cases(g), "losses": torch.rand(2, 5, 5, generator=g), "keep_fraction": 0.2},
+        "t9": {"weight_cases": _weight_cases(g),
+               "ohem_cases": [(torch.rand(2, 5, 5, generator=g), 0.2),
+                              (torch.tensor([0.3, 0.9, 0.1, 0.6, 0.2]), 0.05)]},  # round(0.25) = 0: at least one kept
         "t10": {"flop_args": [(4096, 32, 8), (1024, 64, 4), (256, 160, 2), (64, 256, 1)],
                 "attention_cases": [{"tokens": torch.randn(h * w, c, generator=g) * 2, "height": h, "width": w,
                                      "sr_ratio": r} for h, w, c, r in [(8, 8, 16, 2), (6, 9, 8, 3), (4, 4, 4, 1),
@@ -139,6 +147,28 @@ def _boundary_inputs(g: torch.Generator) -> dict:
     return {"masks": masks, "f1_cases": cases}
 
 
+def _pq_on_the_thresholds() -> tuple[torch.Tensor, torch.Tensor]:
+    """(pred, truth) on the two boundaries the docstring draws: a car predicted at IoU exactly 0.5 (no match: a false
+    positive and a false negative) and a person exactly half on void (a false positive all the same)."""
+    truth = torch.tensor([[1001, 1001, 3000, 3000], [1001, 1001, 3000, 3000], [3000, 3000, 3000, 3000], [-1, -1, -1, -1]])
+    pred = torch.tensor([[1001, 3000, 3000, 3000], [1001, 3000, 3000, 3000], [2001, 2001, 3000, 3000],
+                         [2001, 2001, 4001, 4001]])  # the bicycle (class 4) lies wholly on void: ignored
+    return pred, truth
+
+
+def _best_not_first_scene() -> list[dict]:
+    """Three objects; the best-scored prediction overlaps the first at IoU 1/3 and the second at IoU 1/2, so the
+    object it takes (the one it overlaps most) decides whether the next prediction, the second object exactly, is a
+    hit. At threshold 0.5 its IoU with the second object is the threshold itself (a match: IoU >= t)."""
+    truth = torch.zeros(3, 12, 12, dtype=torch.bool)
+    truth[0, 0:4, 0:4] = truth[1, 0:4, 5:9] = truth[2, 7:11, 0:4] = True
+    straddling = torch.zeros(12, 12, dtype=torch.bool)
+    straddling[0:4, 1:9] = True
+    pred = torch.stack([straddling, truth[1], truth[2]])
+    scores = torch.tensor([0.9, 0.8, 0.7])
+    return [{"pred_masks": pred, "scores": scores, "true_masks": truth, "iou_threshold": t} for t in (0.3, 0.5)]
+
+
 def _ap_cases(g: torch.Generator) -> list[dict]:
     """Scenes for ``mask_ap``: exact, shifted and duplicated predictions and false positives. G is 1, 3 or 7, so no
     recall TP / G falls on a recall level r = k / 100 other than 0 and 1 (no answer hinges on rounding there)."""
@@ -153,7 +183,7 @@ def _ap_cases(g: torch.Generator) -> list[dict]:
         pred = torch.stack(guesses)
         scores = torch.randperm(len(guesses), generator=g).float() / len(guesses) + 0.01  # all different
         cases += [{"pred_masks": pred, "scores": scores, "true_masks": truth, "iou_threshold": t} for t in thresholds]
-    return cases
+    return cases + _best_not_first_scene()
 
 
 def _outputs(obs: dict, probe: str, cell: str) -> dict:
@@ -406,10 +436,13 @@ def check_t9_imbalance(obs, ctx):
         return "Eigen and Fergus's weights right on three mask sets"
 
     def ohem():
-        expected = reference.ohem_keep_mask(x["losses"], x["keep_fraction"])
-        if not torch.equal(torch.as_tensor(_value(out, "keep")).bool(), expected):
-            raise CheckFailed(f"ohem_keep_mask must keep exactly the {int(expected.sum())} largest losses")
-        return "keeps exactly the largest losses"
+        for (losses, fraction), got in zip(x["ohem_cases"], _value(out, "keep", len(x["ohem_cases"]))):
+            expected = reference.ohem_keep_mask(losses, fraction)
+            got = torch.as_tensor(got)
+            if got.shape != expected.shape or not torch.equal(got.bool(), expected):
+                raise CheckFailed(f"ohem_keep_mask(keep_fraction={fraction}) on {losses.numel()} losses must keep "
+                                  f"exactly the {int(expected.sum())} largest")
+        return "keeps exactly the largest losses, at least one"
 
     return score_parts([Part("median_frequency_weights", 3, weights), Part("ohem_keep_mask", 3, ohem)])
 

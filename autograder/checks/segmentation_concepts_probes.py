@@ -117,7 +117,7 @@ def t8(ns, x):
 def t9(ns, x):
     return {"weights": _each(lambda: [_need(ns, "median_frequency_weights")(masks, num_classes)
                                       for masks, num_classes in x["weight_cases"]]),
-            "keep": _each(lambda: _need(ns, "ohem_keep_mask")(x["losses"], x["keep_fraction"]))}
+            "keep": _each(lambda: [_need(ns, "ohem_keep_mask")(losses, fraction) for losses, fraction in x["ohem_cases"]])}
 
 
 def t10(ns, x):
