@@ -438,6 +438,16 @@ def test_the_visible_check_fails_on_every_planted_bug(cell, function):
         run_visible(cell, source)
 
 
+def test_course_lib_states_no_graded_parameter_count():
+    """``upsampler_parameters`` asks for the parameter counts of course_lib's three upsampling blocks: the library
+    students install may hold the blocks, never the counts written out (its docstring once gave all three)."""
+    import re
+
+    for path in (REPO / "course_lib").rglob("*.py"):
+        text = path.read_text()
+        assert not re.search(r"\d+\s*[·*×]\s*c_?in\w*\s*[·*×]\s*c_?out", text), path
+
+
 def test_the_visible_checks_compute_no_answer_in_front_of_the_student():
     """No oracle in the code of a visible cell (its comments and messages may name them): no torchvision,
     torchmetrics or course_lib, no FLOP counter, no attention, pooling, convolution or RoI operation that is the

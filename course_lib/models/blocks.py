@@ -7,10 +7,6 @@ Upsampling (the trade-offs are topic 8 of the concepts assignment):
 - ``BilinearConvUp``: fixed bilinear interpolation, then a learnable 3×3 convolution.
 - ``PixelShuffleUp``: a 3×3 convolution to ``4 × out_channels`` then ``PixelShuffle(2)``
   (sub-pixel convolution, Shi et al., ESPCN, CVPR 2016).
-
-Parameter counts, with ``c_in`` in and ``c_out`` out:
-transposed ``4·c_in·c_out + c_out``; bilinear + conv ``9·c_in·c_out + c_out``;
-PixelShuffle ``36·c_in·c_out + 4·c_out``.
 """
 
 from __future__ import annotations
