@@ -4,7 +4,7 @@ For each topic it counts what a student must do: read the section's Markdown and
 graded functions (lines of the reference solution: docstrings, comments and blank lines left out), run the
 experiment, and write an answer as long as the model answer (words, the TA's marking notes left out). The rates
 below turn those counts into minutes; they are the assumptions of the estimate, stated once here and quoted by the
-notebook's introduction (``tests/test_concepts_content.py`` keeps the two in agreement). Replace them with
+notebook's introduction (``tests/test_concepts_facts.py`` keeps the two in agreement). Replace them with
 figures from a timed walk-through with students when one is made.
 
 Usage: python bench/concepts_time.py

@@ -22,7 +22,7 @@ from torch import nn
 
 from autograder.checks.segmentation_concepts import TOPICS
 from notebooks import REPO, cells_by_id, hidden_regions
-from test_concepts_alternatives import ALTERNATIVES, BUGS, judge, reference_cell
+from test_concepts_alternatives import ALTERNATIVES, BUGS, EDGE_BUGS, judge, reference_cell, with_bug
 
 CELLS = cells_by_id(nbformat.read(REPO / "source" / "segmentation_concepts" / "segmentation_concepts.ipynb",
                                   as_version=4))
@@ -436,6 +436,14 @@ def test_the_visible_check_fails_on_every_planted_bug(cell, function):
         source = source.replace(old, new)
     with pytest.raises(AssertionError):
         run_visible(cell, source)
+
+
+@pytest.mark.parametrize("cell, function, bug", sorted(EDGE_BUGS), ids=lambda v: str(v))
+def test_the_visible_check_fails_on_every_bug_at_an_edge_of_the_docstring(cell, function, bug):
+    """The edges the hidden check grades (a threshold met exactly, a box off the map, a fraction that rounds to no
+    pixel, ...) are in the visible check too."""
+    with pytest.raises(AssertionError):
+        run_visible(cell, with_bug(cell, EDGE_BUGS[cell, function, bug]))
 
 
 def test_course_lib_states_no_graded_parameter_count():

@@ -232,3 +232,17 @@ def test_rubrics_show_criteria_and_the_tas_copy_holds_the_content():
         assert answer.metadata["nbgrader"]["points"] == points
         notes = answer.source.split("**Marking notes (TA's copy; one point each):**")[1]
         assert all(f"({k})" in notes for k in range(1, points + 1)) or n == 9, n  # q9: (1)–(4) are four strategies
+
+
+def test_the_stated_times_are_the_estimates_of_bench_concepts_time():
+    """The introduction quotes bench/concepts_time.py's minutes per topic and their total in hours."""
+    import sys
+
+    sys.path.insert(0, str(REPO / "bench"))
+    from concepts_time import estimate
+
+    minutes = estimate()
+    intro = text("intro")
+    stated = [int(m) for _, m in re.findall(r"topic (\d+) (\d+) min", intro)]  # topic 1 80 min, topic 2 65 min, ...
+    assert stated == list(minutes.values()), (stated, minutes)
+    assert f"**Expected time** (about {round(sum(minutes.values()) / 60)} hours" in intro
