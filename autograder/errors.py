@@ -1,6 +1,6 @@
 """The grader's one error type for problems a TA or instructor must fix (a missing zip, a course that is not one, a
 release that fails). Library functions raise it with a message that says what is wrong and what to do; only the
-command lines (``autograder.cli``, ``autograder.demo``) turn it into an exit status."""
+command lines (``autograder.cli``, ``bench/demo.py``) turn it into an exit status."""
 
 
 class GraderError(Exception):

@@ -10,7 +10,7 @@ Each job is one worker process with one thread (one student at a time) that offe
 GPU. The coordinator (this process) reads ``submitted/``, sends each submission to a worker as bytes and writes the
 gradebook and results; the workers need the grader's Python environment only, not the course folder.
 
-Where a site cannot let the coordinator submit jobs, ``autograder/slurm/dask-workers.sbatch`` starts a job array
+Where a site cannot let the coordinator submit jobs, ``autograder/examples/dask-workers.sbatch`` starts a job array
 of workers by hand; then grade with ``grade --scheduler tcp://HOST:8786``.
 
 The jail (hidden files, no network, one uid per worker) needs root on the compute node, which Slurm jobs do not

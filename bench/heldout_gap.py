@@ -33,7 +33,7 @@ SECRETS = (11, 22, 33)
 @torch.no_grad()
 def miou_of(predict, data: SegmentationTensors) -> float:
     """mIoU of ``predict`` ((N, 3, H, W) uint8 images → (N, H, W) class ids) on ``data``."""
-    cm = ConfusionMatrix(data.num_classes, ignore_index=data.ignore_index)
+    cm = ConfusionMatrix(data.num_classes)
     cm.update(predict(data.images).long(), data.masks.long())
     return mean_iou(cm.matrix)
 

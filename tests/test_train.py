@@ -196,6 +196,9 @@ def test_checkpoint_errors_are_clear(tmp_path):
     torch.save([1, 2], tmp_path / "list.pt")
     with pytest.raises(CheckpointError, match="holds no state_dict"):
         load_checkpoint(tmp_path / "list.pt")
+    torch.save({"format": "course_lib.checkpoint/0", "state_dict": {}}, tmp_path / "old.pt")
+    with pytest.raises(CheckpointError, match="of format 'course_lib.checkpoint/0'; this course_lib reads"):
+        load_checkpoint(tmp_path / "old.pt")
 
 
 def test_strict_load_names_the_mismatch():

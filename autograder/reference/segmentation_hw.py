@@ -1,7 +1,7 @@
 """Reference solution of the homework's ``ResidualBlock`` and ``SegmentationModel``.
 
 Kept identical, line for line, to the solution regions of ``source/segmentation_hw/segmentation_hw.ipynb``
-(``tests/test_reference_sync.py`` checks it); the benchmarks and the grader import it from here.
+(``tests/test_hw_notebook.py`` checks it); the benchmarks and the grader import it from here.
 """
 
 import torch

@@ -9,9 +9,8 @@ class ConfusionMatrix:
     """Accumulates ``matrix[true, predicted]`` pixel counts over a data set.
 
     Args:
-        num_classes: classes 0..num_classes-1; any other target value (e.g. 255) is ignored.
+        num_classes: classes 0..num_classes-1; any other target value (the void label 255, say) is skipped.
         device: where the counts live (CPU or CUDA); updates move their inputs there.
-        ignore_index: documented void label; every target outside [0, num_classes) is skipped anyway.
 
     Example:
         >>> cm = ConfusionMatrix(21)
@@ -20,9 +19,8 @@ class ConfusionMatrix:
         >>> mean_iou(cm.matrix)
     """
 
-    def __init__(self, num_classes: int, device: torch.device | str = "cpu", ignore_index: int = 255) -> None:
+    def __init__(self, num_classes: int, device: torch.device | str = "cpu") -> None:
         self.num_classes = num_classes
-        self.ignore_index = ignore_index
         self.matrix = torch.zeros(num_classes, num_classes, dtype=torch.int64, device=device)
 
     def reset(self) -> None:

@@ -52,7 +52,8 @@ def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = 
         ``{"format", "state_dict", "model_kwargs", "config", "metrics"}``; a bare state_dict is accepted too
         and wrapped with empty metadata.
     Raises:
-        CheckpointError: the file is missing, is not a torch file, holds pickled objects, or has no state_dict.
+        CheckpointError: the file is missing, is not a torch file, holds pickled objects, has no state_dict, or
+            says it has another format than ``CHECKPOINT_FORMAT``.
     """
     path = Path(path)
     if not path.is_file():
@@ -67,6 +68,9 @@ def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = 
     if isinstance(payload, dict) and "state_dict" in payload:
         if not isinstance(payload["state_dict"], dict):
             raise CheckpointError(f"{path}: 'state_dict' is not a dict of tensors")
+        if payload.get("format", CHECKPOINT_FORMAT) != CHECKPOINT_FORMAT:
+            raise CheckpointError(f"{path} is a checkpoint of format {payload['format']!r}; this course_lib reads "
+                                  f"{CHECKPOINT_FORMAT!r}: save it again with course_lib.train.save_checkpoint")
         return {"format": payload.get("format", "unknown"), "model_kwargs": payload.get("model_kwargs", {}),
                 "config": payload.get("config", {}), "metrics": payload.get("metrics", {}),
                 "state_dict": payload["state_dict"]}

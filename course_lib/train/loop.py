@@ -132,7 +132,7 @@ def _evaluate(model: nn.Module, data: SegmentationTensors, device: torch.device,
     """``evaluate`` under the chosen thread count."""
     was_training = model.training
     model.eval()
-    cm = ConfusionMatrix(data.num_classes, device=device, ignore_index=data.ignore_index)
+    cm = ConfusionMatrix(data.num_classes, device=device)
     loss_sum, batches = 0.0, 0
     for images, masks in TensorLoader(data, batch_size, device=device):
         with _autocast(device, amp):
