@@ -2,21 +2,22 @@
 source/ and release/ are committed; submitted/, autograded/, feedback/ and gradebook.db are made by the TA pipeline.
 
 Override the gradebook with SEGMENTATION_GRADEBOOK_URL (any SQLAlchemy URL, e.g.
-postgresql://ta@dbhost/segmentation when several TAs share one gradebook).
+postgresql://ta@dbhost/segmentation when several TAs share one gradebook); the grader reads its environment in
+``autograder/config.py``.
 """
 
-import os
 from pathlib import Path
+
+from autograder.config import environment
 
 c = get_config()  # noqa: F821  (provided by nbgrader when it loads this file)
 
 ROOT = Path(__file__).resolve().parent
+ENV = environment()
 
 c.CourseDirectory.course_id = "segmentation"
-c.CourseDirectory.root = os.environ.get("SEGMENTATION_COURSE_ROOT", str(ROOT))
-c.CourseDirectory.db_url = os.environ.get(
-    "SEGMENTATION_GRADEBOOK_URL", f"sqlite:///{Path(c.CourseDirectory.root) / 'gradebook.db'}"
-)
+c.CourseDirectory.root = str(ENV.course_root or ROOT)
+c.CourseDirectory.db_url = ENV.gradebook_url or f"sqlite:///{Path(c.CourseDirectory.root) / 'gradebook.db'}"
 # Notebooks travel through the LMS, not nbgrader's exchange. The exchange still needs a folder it can use, or
 # formgrader shows "The exchange directory ... does not exist" on every page; `python -m autograder release` puts a
 # copy of each release there (nbgrader release_assignment), which formgrader shows as "released" rather than
@@ -29,10 +30,15 @@ c.CourseDirectory.ignore = [
 ]
 c.CourseDirectory.max_file_size = 100_000  # kB; a checkpoint of the allowed size is far below this
 
-# Per-cell limit. Grading never trains (the notebook loads the submitted checkpoint), so every cell is short.
+# Per-cell limit of the notebooks nbgrader executes: `nbgrader validate` (the instructor's release, a student's
+# Validate button). Grading executes no notebook (the judge runs the student's code cells in its sandbox, and
+# autograde only renders: autograder/rendering.py). Validation never trains (the notebook loads the checkpoint).
 c.ExecutePreprocessor.timeout = 120
 c.Execute.timeout = 120
 c.Execute.interrupt_on_timeout = True
+# Kernels started for those executions get CurveZMQ keys from their manager (jupyter_client >= 8.10), so the
+# kernel's ports on 127.0.0.1 are encrypted and ipykernel has no "running over TCP without encryption" to warn of.
+c.KernelManager.transport_encryption = "auto"
 
 c.ClearSolutions.code_stub = {"python": (
     "# YOUR CODE HERE\n"

@@ -15,9 +15,7 @@ crosses the term's tiers. The checkpoints are ignored by git and never copied in
 
 from __future__ import annotations
 
-import contextlib
 import json
-import os
 import re
 import shutil
 import tempfile
@@ -26,6 +24,7 @@ from pathlib import Path
 import nbformat
 
 from autograder.checks import get_assignment
+from autograder.config import course_root_for_kernels
 from autograder.errors import GraderError
 from autograder.course import Course, nbgrader_config, run_nbgrader
 from autograder.leaks import scan, secret_lines
@@ -41,28 +40,13 @@ class ReleaseError(GraderError):
     pass
 
 
-@contextlib.contextmanager
-def course_environment(course_root: Path):
-    """``SEGMENTATION_COURSE_ROOT`` set to ``course_root`` while kernels started here run a source notebook, whose
-    hidden tests then judge with that course's setting and secret wherever the notebook was copied to."""
-    previous = os.environ.get("SEGMENTATION_COURSE_ROOT")
-    os.environ["SEGMENTATION_COURSE_ROOT"] = str(course_root)
-    try:
-        yield
-    finally:
-        if previous is None:
-            os.environ.pop("SEGMENTATION_COURSE_ROOT", None)
-        else:
-            os.environ["SEGMENTATION_COURSE_ROOT"] = previous
-
-
 def _execute(notebook: Path, course_root: Path, timeout: int | None = 1200, allow_errors: bool = False) -> list[str]:
-    """Runs a notebook in its folder with the course's environment (``course_environment``) and writes it back;
+    """Runs a notebook in its folder with the course's environment (``course_root_for_kernels``) and writes it back;
     returns its error outputs (with ``allow_errors`` every cell runs; otherwise the first error raises)."""
     from nbconvert.preprocessors import ExecutePreprocessor
 
     nb = nbformat.read(notebook, as_version=4)
-    with course_environment(course_root):
+    with course_root_for_kernels(course_root):
         ExecutePreprocessor(timeout=timeout, kernel_name="python3", allow_errors=allow_errors).preprocess(
             nb, {"metadata": {"path": str(notebook.parent)}})
     nbformat.write(nb, notebook)
@@ -178,7 +162,7 @@ def _validate(course: Course, assignment: str, source_nb: Path, setting: GradedS
                                     results_cell=spec.results_table_cell)
         else:
             notebook = source_nb
-        with course_environment(course.root):
+        with course_root_for_kernels(course.root):
             problems = validation_problems(notebook, course.root)
     if problems:
         failures.append(f"{assignment}: the source does not validate on this term ({setting.describe()}):\n  "

@@ -29,6 +29,8 @@ import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
+from autograder.config import environment
+
 try:
     import resource
 except ImportError:  # not on Windows
@@ -54,7 +56,7 @@ class RunResult:
 
 
 REPO = Path(__file__).resolve().parents[1]
-SCRATCH_ROOT = Path(os.environ.get("SEGMENTATION_SCRATCH", Path(tempfile.gettempdir()) / "segmentation-grading"))
+SCRATCH_ROOT = environment().scratch
 JAIL_UID_BASE = 61000
 
 

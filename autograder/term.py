@@ -27,13 +27,14 @@ import secrets
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from autograder.config import TERM_SECRET, environment
 from autograder.errors import GraderError
 from course_lib.data import DataSource
 from course_lib.term import Announcement, Tiers, read_course_file
 
 CONFIG_FILE = "course.toml"
 SECRET_FILE = Path("grading") / "term_secret.txt"
-SECRET_VARIABLE = "SEGMENTATION_TERM_SECRET"
+SECRET_VARIABLE = TERM_SECRET
 PUBLISHED_SECRETS = frozenset({"20261121"})  # the held-out seed round 1 printed in the grader's source
 MIN_SECRET_LENGTH = 8
 
@@ -123,7 +124,7 @@ def _plain(value) -> str:
 def stored_secret(course_root: str | os.PathLike) -> str:
     """``$SEGMENTATION_TERM_SECRET`` or the text of ``<course>/grading/term_secret.txt`` ("" when neither), unchecked."""
     path = Path(course_root) / SECRET_FILE
-    return os.environ.get(SECRET_VARIABLE) or (path.read_text().strip() if path.is_file() else "")
+    return environment().term_secret or (path.read_text().strip() if path.is_file() else "")
 
 
 def term_secret(course_root: str | os.PathLike) -> str:
