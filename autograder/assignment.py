@@ -13,8 +13,38 @@ from pathlib import Path
 
 from autograder.errors import GraderError
 
-# A verdict: (observations from the sandbox, context built by the judge) -> message; raises AssertionError to fail.
-Check = Callable[[dict, dict], str]
+
+@dataclass(frozen=True)
+class CheckContext:
+    """What the judge hands every check beside the sandbox's observations: the submission as data, read in the
+    grader's process (never by student code).
+
+    Attributes:
+        answers: grade id → Markdown source of each written answer.
+        cells: grade id → source of each of the student's code cells that the probes ran.
+        inputs: what ``Assignment.make_inputs`` made for the probes (None when it makes none).
+        reported: the results table's figures as the student wrote them (``course_lib.answers.parse_results_table``).
+        results_metrics: the metrics of the submitted results file.
+        miou: the checkpoint's mIoU recomputed by the judge (``public``, ``heldout``, ``effective``, ``heldout_kind``),
+            None when it could not be evaluated, and then ``miou_error`` says why.
+        setting_mismatch: the judge's note when the submission was made for another setting than the term's.
+        tiers: the term's declared mIoU tiers (``course_lib.term.Tiers``, from ``course.toml``; None: the defaults).
+    """
+
+    answers: Mapping[str, str] = field(default_factory=dict)
+    cells: Mapping[str, str] = field(default_factory=dict)
+    inputs: dict | None = None
+    reported: Mapping[str, float] = field(default_factory=dict)
+    results_metrics: Mapping[str, object] = field(default_factory=dict)
+    miou: Mapping[str, object] | None = None
+    miou_error: str | None = None
+    setting_mismatch: str | None = None
+    tiers: object | None = None
+
+
+# A verdict: (observations from the sandbox, the judge's context) -> message, or ``PartialCredit``
+# (``autograder.checks.common``); raises AssertionError to fail.
+Check = Callable[[dict, CheckContext], object]
 
 
 class UnknownAssignment(GraderError, ValueError):
@@ -30,8 +60,9 @@ class Assignment:
         notebook: the notebook's file name.
         code_cells: grade ids of the student's code cells that the probes execute, in notebook order.
         checks: grade id of each autograded cell → its verdict (the one place a check is written).
-        points: grade id of each autograded cell → its points (the notebook's nbgrader metadata says the same:
-            tested); a check made of parts splits exactly these points among them.
+        points: grade id of each autograded cell → its points: the one place they are declared. The notebook's
+            nbgrader metadata must say the same (``tests/test_assignment_declaration.py``; ``grade`` refuses a
+            gradebook that disagrees); a check made of parts splits exactly these points among them.
         probes_file: a standalone script (no autograder import) run in the sandbox beside the student's code.
         make_inputs: makes the probes' inputs in the grader's process (``None``: the probes need none).
         checkpoint: hand-in weights the grader evaluates on its data (``None``: not graded on data).

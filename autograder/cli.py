@@ -9,11 +9,11 @@
           [--local-cluster N | --scheduler tcp://HOST:PORT] [--resources GPU=1]   on a Dask cluster instead
     feedback <assignment>             nbgrader feedback, hidden test code never shown
     export [<assignment> ...]         CSVs, statistics, histogram, Canvas import file
-    summary [<assignment> ...]        print the gradebook summary
+    summary [<assignment> ...]        print the gradebook summary (writes nothing)
     similarity <assignment>           evidence of copying between every pair (code, checkpoints), for a person
 
 Every command takes ``--course DIR`` (default: $SEGMENTATION_COURSE_ROOT or the current directory) and is safe
-to run again: results are rewritten, never duplicated, and manual grades are kept.
+to run again: records and exports are rewritten, never duplicated, and manual grades are kept.
 """
 
 from __future__ import annotations
@@ -81,7 +81,7 @@ def _run(argv: list[str] | None) -> int:
     p.add_argument("assignment")
     p = sub.add_parser("export", help="gradebook → CSV, statistics, histogram, Canvas CSV")
     p.add_argument("assignments", nargs="*")
-    p = sub.add_parser("summary", help="print the gradebook summary")
+    p = sub.add_parser("summary", help="print the gradebook summary (writes nothing)")
     p.add_argument("assignments", nargs="*")
     p = sub.add_parser("similarity", help="evidence of copying between every pair of students (HTML report + CSV)")
     p.add_argument("assignment")
@@ -123,10 +123,15 @@ def _run(argv: list[str] | None) -> int:
         from autograder.feedback import feedback
 
         feedback(course, args.assignment)
-    elif args.command in ("export", "summary"):
-        from autograder.export import export, print_summary
+    elif args.command == "export":
+        from autograder.export import export, print_summary, score_tables
 
-        print_summary(course, export(course, args.assignments or None))
+        export(course, args.assignments or None)
+        print_summary(course, score_tables(course, args.assignments or None, log=lambda *_: None))
+    elif args.command == "summary":
+        from autograder.export import print_summary, score_tables
+
+        print_summary(course, score_tables(course, args.assignments or None))
     elif args.command == "similarity":
         from autograder.similarity import similarity
 

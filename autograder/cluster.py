@@ -1,7 +1,7 @@
 """Grading on a Dask cluster when one machine is not enough (``grade --local-cluster N`` or ``--scheduler ADDR``).
 
 The coordinating process (the TA's ``grade``) stays the only one that reads ``submitted/`` and writes the
-gradebook and the result files. Each student's grading is one Dask task:
+gradebook and the grading records. Each student's grading is one Dask task:
 
 - what the judge reads of the submission (notebook, results file, checkpoint; ``judge.judged_files``) travels with
   the task as bytes, so the workers need no shared filesystem, only the grader's packages;
@@ -14,7 +14,7 @@ gradebook and the result files. Each student's grading is one Dask task:
 Faults: a worker that dies mid-task (killed, out of memory, its machine lost) has its students re-run on another
 worker by Dask's scheduler. A student whose grading kills a worker ``ALLOWED_FAILURES + 1`` times is recorded as
 crashed (Dask's ``KilledWorker``) and the run goes on. A coordinator stopped half-way resumes like the local pool:
-a student's result file is written last, and up-to-date students are skipped.
+a student's record is written last, and up-to-date students are skipped.
 
 GPUs are worker resources: when ``course.toml`` says ``evaluate_on = "cuda"`` each task asks for ``GPU=1``
 (start the workers with ``--resources GPU=1``); a cluster without such a worker is refused before anything runs.

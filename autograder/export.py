@@ -1,13 +1,14 @@
-"""``export``: the gradebook as tables, with pandas.
+"""``export``: the gradebook and the grading records as tables, with pandas; ``summary``: the same, printed only.
 
 Writes to ``grading/export/``:
 - ``<assignment>_scores.csv``: one row per student, one column per graded cell (manual score where a TA gave one,
-  else the automatic one), totals, lateness, status and problems from the judge;
+  else the automatic one), totals, lateness, and from the student's record (``autograder.records``): status,
+  problems, suspicions and the recomputed mIoU;
 - ``<assignment>_summary.json``: count, mean, median, standard deviation, quartiles, tier counts;
 - ``<assignment>_histogram.png``: the distribution of totals;
 - ``canvas_import.csv``: every assignment's total in Canvas' gradebook-import format;
 - ``nbgrader_grades.csv``: nbgrader's own ``export``.
-Every file is rewritten from the gradebook on each run, so running it twice gives the same files.
+Every file is rewritten from the gradebook and the records on each run, so running it twice gives the same files.
 """
 
 from __future__ import annotations
@@ -22,8 +23,9 @@ import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 from nbgrader.api import Gradebook, MissingEntry  # noqa: E402
 
-from autograder.errors import GraderError
+from autograder.errors import GraderError  # noqa: E402
 from autograder.course import Course, run_nbgrader  # noqa: E402
+from autograder.records import RecordStore  # noqa: E402
 from autograder.roster import roster_of  # noqa: E402
 from autograder.term import GradedSetting  # noqa: E402
 from course_lib.term import Tiers  # noqa: E402
@@ -66,17 +68,15 @@ def scores_table(course: Course, assignment: str) -> pd.DataFrame:
         table[name] = table.get(name, 0.0).fillna(0.0)
     table["total"] = table[names].sum(axis=1)
     table["max"] = sum(m for *_, m in cells)
-    judged = {}
-    folder = course.results_dir(assignment)
-    for student in table["student"]:
-        path = folder / f"{student}.json"
-        if path.is_file():
-            judged[student] = json.loads(path.read_text())
-    table["status"] = [judged.get(s, {}).get("status", st if isinstance(st, str) else "not graded")
+    records = {record.student: record for record in RecordStore(course, assignment).records()}
+    table["status"] = [records[s].status if s in records else st if isinstance(st, str) else "not graded"
                        for s, st in zip(table["student"], table.get("status", [None] * len(table)))]
-    table["problems"] = ["; ".join(judged.get(s, {}).get("problems", [])) for s in table["student"]]
-    table["recomputed_miou"] = [(judged.get(s, {}).get("miou") or {}).get("effective") for s in table["student"]]
-    ordered = ["student", *names, "total", "max", "late_seconds", "status", "problems", "recomputed_miou"]
+    table["problems"] = ["; ".join(records[s].problems) if s in records else "" for s in table["student"]]
+    table["suspicions"] = ["; ".join(records[s].flags) if s in records else "" for s in table["student"]]
+    table["recomputed_miou"] = [records[s].miou.effective if s in records and records[s].miou else None
+                                for s in table["student"]]
+    ordered = ["student", *names, "total", "max", "late_seconds", "status", "problems", "suspicions",
+               "recomputed_miou"]
     extra = [c for c in table.columns if c not in ordered]
     return table[ordered + extra]
 
@@ -144,19 +144,27 @@ def _in_gradebook(course: Course, assignment: str) -> bool:
             return False
 
 
-def export(course: Course, assignments: list[str] | None = None, log=print) -> dict:
-    out = course.root / "grading" / "export"
-    out.mkdir(parents=True, exist_ok=True)
-    assignments = assignments or course.assignments()
-    tables, summaries = {}, {}
-    for assignment in assignments:
+def score_tables(course: Course, assignments: list[str] | None = None, log=print) -> dict[str, pd.DataFrame]:
+    """``scores_table`` of each assignment (default: every one the course has) that has students in the gradebook."""
+    found = {}
+    for assignment in assignments or course.assignments():
         table = scores_table(course, assignment)
         if table.empty:
             log(f"{assignment}: no students in the gradebook yet")
             continue
-        tables[assignment] = table
+        found[assignment] = table
+    return found
+
+
+def export(course: Course, assignments: list[str] | None = None, log=print) -> dict[str, dict]:
+    """Writes every file above; returns each assignment's ``summary``."""
+    out = course.root / "grading" / "export"
+    out.mkdir(parents=True, exist_ok=True)
+    tables = score_tables(course, assignments, log)
+    tiers = GradedSetting.read(course.root).tiers
+    summaries = {assignment: summary(table, assignment, tiers) for assignment, table in tables.items()}
+    for assignment, table in tables.items():
         table.to_csv(out / f"{assignment}_scores.csv", index=False)
-        summaries[assignment] = summary(table, assignment, GradedSetting.read(course.root).tiers)
         (out / f"{assignment}_summary.json").write_text(json.dumps(summaries[assignment], indent=2))
         histogram(table, assignment, out / f"{assignment}_histogram.png")
     canvas_tables = dict(tables)  # the LMS file always carries every graded assignment, not only those asked for
@@ -174,12 +182,17 @@ def export(course: Course, assignments: list[str] | None = None, log=print) -> d
     return summaries
 
 
-def print_summary(course: Course, summaries: dict, log=print) -> None:
-    for assignment, s in summaries.items():
-        table = pd.read_csv(course.root / "grading" / "export" / f"{assignment}_scores.csv")
-        log(f"\n{assignment}: {s['submitted']} submitted of {s['students']} students, mean {s['mean']:.1f} / "
-            f"{s['max_points']:g}, median {s['median']:.1f}; tiers {s['tier_counts']}; late {s['late']}")
-        cols = ["student", "total", "max", "status", "problems"]
+def print_summary(course: Course, tables: dict[str, pd.DataFrame], log=print) -> None:
+    """The summary of each assignment's table and its students' totals, status, problems and suspicions, printed
+    (``summary`` prints ``score_tables(course)`` this way and writes nothing)."""
+    tiers = GradedSetting.read(course.root).tiers
+    for assignment, table in tables.items():
+        s = summary(table, assignment, tiers)
+        mean = f"{s['mean']:.1f}" if s["mean"] is not None else "-"
+        median = f"{s['median']:.1f}" if s["median"] is not None else "-"
+        log(f"\n{assignment}: {s['submitted']} submitted of {s['students']} students, mean {mean} / "
+            f"{s['max_points']:g}, median {median}; tiers {s['tier_counts']}; late {s['late']}")
+        cols = ["student", "total", "max", "status", "problems", "suspicions"]
         with pd.option_context("display.max_colwidth", 90, "display.width", 200):
             log(table[cols].fillna("").to_string(index=False))
 

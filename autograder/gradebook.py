@@ -1,9 +1,9 @@
-"""Writing the judge's verdicts into nbgrader's gradebook (SQLite or any SQLAlchemy URL).
+"""A grading record's scores in nbgrader's gradebook (SQLite or any SQLAlchemy URL), through nbgrader's ``Gradebook``.
 
-Only the main grading process writes here, one student at a time, so parallel workers never contend for the
-database. What is written comes from the judge and from the submission's own timestamp, never from a worker's
-scratch gradebook (which the student's kernel could have touched). Manual scores entered in formgrader are never
-changed: re-grading updates ``auto_score`` only.
+``write_record`` is called by ``autograder.records.RecordStore.save`` and nothing else: the store is the only writer
+of the gradebook's automatic scores. Only the main grading process writes, one student at a time, so parallel
+workers never contend for the database; what is written comes from the record, never from a worker's scratch
+gradebook (which the student's kernel could have touched). A TA's manual scores are never changed.
 """
 
 from __future__ import annotations
@@ -13,53 +13,59 @@ from datetime import datetime, timezone
 
 from nbgrader.api import Gradebook, MissingEntry
 
-
-def _ensure_student(gb: Gradebook, student: str) -> None:
-    try:
-        gb.find_student(student)
-    except MissingEntry:
-        gb.add_student(student)
+NO_RESPONSE = "No response."  # nbgrader's own comment on an answer left as released (``SaveAutoGrades``)
 
 
-def apply_verdict(grade, fraction: float) -> float:
-    """The one rule for an autograded cell: the check's ``fraction`` of its points (1 passed, 0 failed, between
-    for a check whose parts passed in part); a TA's manual score is never changed, and a cell a TA already scored
-    keeps its review flag. Returns the points."""
-    grade.auto_score = float(grade.max_score) * float(fraction)
-    grade.needs_manual_grade = False if grade.manual_score is None else grade.needs_manual_grade
-    return grade.auto_score
+def write_record(db_url: str, record, notebook: str) -> None:
+    """Sets one submission's automatic scores from ``record`` (``autograder.records.GradingRecord``).
 
-
-def record_verdict(db_url: str, assignment: str, student: str, notebook: str, scores: dict[str, float],
-                   timestamp: datetime | None, flagged: bool) -> dict:
-    """Sets the autograded cells of one submission from the judge's verdicts.
-
-    Args:
-        scores: ``{grade_id: fraction of the points}`` for autograded cells; others (manual answers) are left alone.
-        timestamp: submission time (UTC) for lateness, or None.
-        flagged: mark the notebook for a TA's attention (invalid notebook, crash, timeout).
-    Returns:
-        ``{grade_id: points}`` written.
+    - an autograded cell: the record's points; a cell a TA already scored keeps its review flag;
+    - a written answer (``record.written``): nbgrader's rule: left as released, 0 points and "No response."; answered,
+      no automatic score and a TA's turn;
+    - any other graded cell (a code cell no check covers, or answers of a notebook nbgrader could not render): a TA's
+      turn, unless a score is there already;
+    - the notebook is flagged for the TA when ``record.flagged``; the submission gets the record's time.
     """
-    written = {}
+    checks = {check.grade_id: check for check in record.checks}
+    written = {answer.grade_id: answer for answer in record.written}
     with Gradebook(db_url) as gb:
-        _ensure_student(gb, student)
-        kwargs = {"timestamp": timestamp.astimezone(timezone.utc).isoformat()} if timestamp else {}
+        try:
+            gb.find_student(record.student)
+        except MissingEntry:
+            gb.add_student(record.student)
         with warnings.catch_warnings():  # nbgrader's API trips SQLAlchemy 2's autoflush warnings
             warnings.simplefilter("ignore")
-            gb.update_or_create_submission(assignment, student, **kwargs)
-        nb = gb.find_submission_notebook(notebook.removesuffix(".ipynb"), assignment, student)
+            gb.update_or_create_submission(record.assignment, record.student, timestamp=_naive_utc(record.submitted_at))
+        nb = gb.find_submission_notebook(notebook.removesuffix(".ipynb"), record.assignment, record.student)
         for grade in nb.grades:
-            if grade.name in scores:
-                written[grade.name] = apply_verdict(grade, scores[grade.name])
+            if grade.name in checks:
+                grade.auto_score = checks[grade.name].points
+                grade.needs_manual_grade = grade.needs_manual_grade if grade.manual_score is not None else False
+            elif grade.name in written:
+                answered = written[grade.name].answered
+                grade.auto_score = None if answered else 0.0
+                grade.needs_manual_grade = answered or grade.manual_score is not None
             elif grade.auto_score is None and grade.manual_score is None:
                 grade.needs_manual_grade = True
-        nb.flagged = bool(flagged)
+        for comment in nb.comments:
+            if comment.name in written:
+                comment.auto_comment = None if written[comment.name].answered else NO_RESPONSE
+        nb.flagged = record.flagged
         gb.db.commit()
-    return written
 
 
-def max_scores(db_url: str, assignment: str, notebook: str) -> dict[str, float]:
+def _naive_utc(when: datetime | None) -> datetime | None:
+    """nbgrader keeps times as naive UTC."""
+    return when.astimezone(timezone.utc).replace(tzinfo=None) if when is not None else None
+
+
+def gradebook_points(db_url: str, assignment: str, notebook: str) -> dict[str, float]:
+    """``{grade_id: points}`` of the notebook's graded cells as the gradebook holds them (from the release)."""
+    from autograder.errors import GraderError
+
     with Gradebook(db_url) as gb:
-        nb = gb.find_notebook(notebook.removesuffix(".ipynb"), assignment)
+        try:
+            nb = gb.find_notebook(notebook.removesuffix(".ipynb"), assignment)
+        except MissingEntry:
+            raise GraderError(f"{assignment} is not in the gradebook: run `python -m autograder release` first") from None
         return {cell.name: float(cell.max_score) for cell in nb.grade_cells}

@@ -12,7 +12,6 @@
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import time
 from dataclasses import asdict, dataclass, field, replace
@@ -21,9 +20,9 @@ from pathlib import Path
 import torch
 
 from autograder import config
-from autograder.assignment import Assignment
+from autograder.assignment import Assignment, CheckContext
 from autograder.checks import get_assignment
-from autograder.checks.common import PartialCredit
+from autograder.checks.common import PartialCredit, PartScore
 from autograder.heldout import HELDOUT_GAP, GradingData, grading_data
 from autograder.notebook import (
     SubmissionError, answer_cells, duplicated_ids, first_cells_by_id, read_notebook, require_assignment,
@@ -40,11 +39,13 @@ MAX_RESULTS_BYTES = 1024**2
 
 @dataclass
 class CheckResult:
-    """One check's verdict: ``fraction`` of the cell's points (1 passed, 0 failed, between: some parts passed)."""
+    """One check's verdict: ``fraction`` of the cell's points (1 passed, 0 failed, between: some parts passed) and,
+    for a check made of weighted parts, each part's result."""
 
     grade_id: str
     message: str
     fraction: float
+    parts: tuple[PartScore, ...] = ()
     passed: bool = field(init=False)  # the whole check passed: fraction 1
 
     def __post_init__(self) -> None:
@@ -70,13 +71,14 @@ class Verdict:
     @classmethod
     def from_dict(cls, data: dict) -> "Verdict":
         """The verdict ``to_dict`` wrote (what a Dask worker returns, ``autograder.cluster``)."""
-        checks = {gid: CheckResult(c["grade_id"], c["message"], c["fraction"]) for gid, c in data["checks"].items()}
+        checks = {gid: CheckResult(c["grade_id"], c["message"], c["fraction"], tuple(PartScore(**p) for p in c["parts"]))
+                  for gid, c in data["checks"].items()}
         return cls(data["assignment"], data["status"], list(data["problems"]), checks, list(data.get("flags", [])),
                    data["miou"], dict(data["sandbox"]), data["seconds"])
 
 
 def _miou(preds: torch.Tensor, data: SegmentationTensors) -> float:
-    cm = ConfusionMatrix(data.num_classes, ignore_index=data.ignore_index)
+    cm = ConfusionMatrix(data.num_classes)
     cm.update(preds.long().clamp(max=data.num_classes - 1), data.masks.long())
     return mean_iou(cm.matrix)
 
@@ -117,8 +119,9 @@ def default_course_root(folder: Path) -> Path:
     every nbgrader run of the pipeline), else the nearest folder above ``folder`` that holds ``nbgrader_config.py``
     (a source notebook's ``<course>/source/<assignment>``, a student's ``<course>/submitted/<student>/<assignment>``),
     else this repository, itself a course."""
-    if os.environ.get("SEGMENTATION_COURSE_ROOT"):
-        return Path(os.environ["SEGMENTATION_COURSE_ROOT"])
+    env = config.environment()
+    if env.course_root is not None:
+        return env.course_root
     return next((p for p in Path(folder).resolve().parents if (p / "nbgrader_config.py").is_file()), config.REPO)
 
 
@@ -137,11 +140,12 @@ def judged_files(spec: Assignment) -> list[str]:
 
 
 def judge_submission(folder: Path, assignment: str | Assignment = "segmentation_hw", data: GradingData | None = None,
-                     limits: Limits = Limits(), jail: Jail | None = None) -> Verdict:
+                     limits: Limits = Limits(), jail: Jail | None = None, run=run_limited) -> Verdict:
     """Runs every hidden check of ``assignment`` (a name or a declaration) on the submission in ``folder``; the
     student's code runs in ``jail`` (default: hides the grader's files, the course's and the data's) where the
     machine supports it. ``data`` defaults to the term's (``autograder.heldout.grading_data``) of the default
-    course of ``folder`` (``default_course_root``)."""
+    course of ``folder`` (``default_course_root``). ``run`` starts the sandbox's runner (``sandbox.run_limited``;
+    the tests of what the checks decide pass one that runs it in their own process, ``tests/inprocess.py``)."""
     start = time.perf_counter()
     spec = assignment if isinstance(assignment, Assignment) else get_assignment(assignment)
     verdict = Verdict(spec.name)
@@ -165,12 +169,12 @@ def judge_submission(folder: Path, assignment: str | Assignment = "segmentation_
     answers = answer_cells(nb)
     code = {gid: cells[gid].source for gid in spec.code_cells if gid in cells}
     inputs = spec.make_inputs() if spec.make_inputs is not None else None
-    ctx = {"answers": answers, "cells": code, "inputs": inputs}
+    ctx = CheckContext(answers=answers, cells=code, inputs=inputs)
     checkpoint = None
     if spec.graded_on_data:
-        ctx["reported"] = parse_results_table(answers.get(spec.results_table_cell, ""))
         results = _read_results_json(folder / spec.results_file)
-        ctx["results_metrics"] = results.get("metrics") if isinstance(results.get("metrics"), dict) else {}
+        ctx = replace(ctx, reported=parse_results_table(answers.get(spec.results_table_cell, "")),
+                      results_metrics=results.get("metrics") if isinstance(results.get("metrics"), dict) else {})
         checkpoint = folder / spec.checkpoint
         if not checkpoint.is_file():
             verdict.problems.append(f"no checkpoint: {spec.checkpoint} is missing from the submission")
@@ -179,16 +183,17 @@ def judge_submission(folder: Path, assignment: str | Assignment = "segmentation_
             verdict.problems.append(f"{spec.checkpoint} is over {MAX_CHECKPOINT_BYTES // 1024**2} MB; not loaded")
             checkpoint = None
         data = data or grading_data(default_course_root(folder))
-        ctx["tiers"] = data.setting.tiers  # the term's declared thresholds (course.toml), read by the tier checks
+        ctx = replace(ctx, tiers=data.setting.tiers)  # the term's declared thresholds (course.toml), for the tier checks
         mismatch = data.setting.mismatch(results.get("mode"), results.get("measured_on"))
         if mismatch:
             verdict.problems.append(mismatch)
-            ctx["setting_mismatch"] = mismatch
+            ctx = replace(ctx, setting_mismatch=mismatch)
     obs = _run_probes(spec, code, checkpoint, data, inputs, limits, verdict,
-                      jail or course_jail(default_course_root(folder), data))
+                      jail or course_jail(default_course_root(folder), data), run)
     if spec.graded_on_data:
-        ctx["miou"], ctx["miou_error"] = _score_predictions(obs, data)
-        verdict.miou = ctx["miou"]
+        miou, miou_error = _score_predictions(obs, data)
+        ctx = replace(ctx, miou=miou, miou_error=miou_error)
+        verdict.miou = miou
         predictions = obs.get("predictions") if isinstance(obs.get("predictions"), dict) else {}
         verdict.sandbox.update({k: predictions[k] for k in ("device", "device_note") if predictions.get(k)})
     for gid, check in spec.checks.items():
@@ -197,7 +202,7 @@ def judge_submission(folder: Path, assignment: str | Assignment = "segmentation_
     return verdict
 
 
-def run_check(gid: str, check, obs: dict, ctx: dict) -> CheckResult:
+def run_check(gid: str, check, obs: dict, ctx: CheckContext) -> CheckResult:
     """One verdict on the observations: a message (full points), ``PartialCredit``, or a failure (none)."""
     try:
         result = check(obs, ctx)
@@ -206,21 +211,21 @@ def run_check(gid: str, check, obs: dict, ctx: dict) -> CheckResult:
     except Exception as err:  # malformed observations (a forged file) must not crash the grader
         return CheckResult(gid, f"could not be checked ({type(err).__name__}: {err})", 0.0)
     if isinstance(result, PartialCredit):
-        return CheckResult(gid, result.message, result.fraction)
+        return CheckResult(gid, result.message, result.fraction, result.parts)
     return CheckResult(gid, result, 1.0)
 
 
 def _run_probes(spec: Assignment, cells: dict, checkpoint: Path | None, data: GradingData | None, inputs: dict | None,
-                limits: Limits, verdict: Verdict, jail: Jail) -> dict:
+                limits: Limits, verdict: Verdict, jail: Jail, runner=run_limited) -> dict:
     work = scratch_dir("judge-")
     try:
-        return _probe_in(work, spec, cells, checkpoint, data, inputs, limits, verdict, jail)
+        return _probe_in(work, spec, cells, checkpoint, data, inputs, limits, verdict, jail, runner)
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
 
 def _probe_in(work: Path, spec: Assignment, cells: dict, checkpoint: Path | None, data: GradingData | None,
-              inputs: dict | None, limits: Limits, verdict: Verdict, jail: Jail) -> dict:
+              inputs: dict | None, limits: Limits, verdict: Verdict, jail: Jail, runner=run_limited) -> dict:
     shutil.copy(RUNNER, work / "runner.py")
     shutil.copy(spec.probes_file, work / "probes.py")
     spec = {"cells": cells, "probes_file": "probes.py", "out": "observations.pt", "checkpoint": None, "threads": 1,
@@ -239,7 +244,7 @@ def _probe_in(work: Path, spec: Assignment, cells: dict, checkpoint: Path | None
         spec["checkpoint"] = "checkpoint.pt"
     (work / "spec.json").write_text(json.dumps(spec))
     env = minimal_env({"HOME": str(work), "MPLCONFIGDIR": str(work)})
-    run = run_limited(python_command(work / "runner.py", "spec.json"), work, limits, env, jail)
+    run = runner(python_command(work / "runner.py", "spec.json"), work, limits, env, jail)
     verdict.sandbox = {"returncode": run.returncode, "timed_out": run.timed_out, "seconds": round(run.seconds, 2),
                        "stderr_tail": run.stderr_tail[-800:]}
     out = work / "observations.pt"

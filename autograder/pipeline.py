@@ -1,48 +1,43 @@
 """``grade``: judge every submission (or one) in parallel workers, one student's failure never touching another.
 
-Per student, in a worker thread: the judge (``autograder.judge``) runs the student's code in its sandbox, under
-its own uid in the jail, and decides every autograded cell. Then, in the main thread, one student at a time:
+Per student, in a worker thread (or on a Dask worker: ``autograder.cluster``): the judge (``autograder.judge``) runs
+the student's code in its sandbox, under its own uid in the jail, and decides every autograded cell. Then, in the
+main thread, one student at a time:
 
-1. a JSON result in ``grading/<assignment>/<student>.json`` (status, problems, each check's points and message);
-2. ``nbgrader autograde`` through nbgrader's API, executing nothing (``autograder.rendering``): it restores the
-   instructor's cells, removes the hidden tests, puts each check's line into its cell, writes ``autograded/`` and
-   the gradebook's autograded scores, and assigns late penalties;
-3. the judge's scores for every check (also those whose cell the student deleted) and the review flag, into the
-   master gradebook (``autograder.gradebook``).
+1. the record (``autograder.records.build_record``): every check's points from the assignment's declaration, the
+   problems and suspicions, the submission's digest and time;
+2. ``nbgrader autograde`` through nbgrader's API, executing nothing (``autograder.rendering``), given the record in
+   memory: it restores the instructor's cells, removes the hidden tests, puts each check's line into its cell,
+   writes ``autograded/`` and assigns late penalties;
+3. the record into the store (``RecordStore.save``): the gradebook's automatic scores and flag, then the record's
+   file, which marks the student as done.
 
-A notebook nbgrader cannot read (not JSON, another assignment) is shown as submitted. A student whose result is
-up to date (same submission hash, same grader version, not crashed) is skipped, so an interrupted run can simply be
-started again.
-
-The judging runs in a local pool of threads (``GradeOptions.workers``) or, with ``GradeOptions.cluster``, on a Dask
-cluster (``autograder.cluster``); either way only this process writes the gradebook and the result files.
+A notebook nbgrader cannot read (not JSON, another assignment) is shown as submitted. A student whose record is up
+to date (same submission hash, same grader version, not crashed) is skipped, so an interrupted run can simply be
+started again. Either engine, only this process writes the records and the gradebook.
 """
 
 from __future__ import annotations
 
 import hashlib
-import json
-import os
 import queue
 import shutil
 import time
 from concurrent.futures import ThreadPoolExecutor, as_completed
-from dataclasses import dataclass, field
-from datetime import datetime
+from dataclasses import dataclass
+from datetime import datetime, timezone
 from pathlib import Path
 
-from autograder.errors import GraderError
+from autograder.assignment import Assignment
 from autograder.checks import get_assignment
 from autograder.cluster import DaskGrading
-from autograder.assignment import Assignment
 from autograder.course import Course
-from autograder.gradebook import max_scores, record_verdict
+from autograder.errors import GraderError
 from autograder.heldout import grading_data
 from autograder.judge import Verdict, course_jail, judge_submission
+from autograder.records import GRADER_VERSION, GradingRecord, RecordStore, after_rendering, build_record
 from autograder.rendering import MAX_COPIED_FILE_BYTES, render_submission, too_big_files
 from autograder.sandbox import JAIL_UID_BASE, Limits, jail_reachability_problems, jail_supported
-
-GRADER_VERSION = 3  # 2: nbgrader no longer executes the notebook; 3: partial credit per part of a check
 
 
 @dataclass(frozen=True)
@@ -55,15 +50,13 @@ class GradeOptions:
     cluster: DaskGrading | None = None  # grade on a Dask cluster instead of the local pool (``autograder.cluster``)
 
 
-@dataclass
-class Outcome:
-    """A worker's report on one student: the judge's verdict, or why there is none."""
+@dataclass(frozen=True)
+class Judged:
+    """A worker's report on one student: the judge's verdict, or why grading failed (``crash``)."""
 
     student: str
-    status: str  # graded | invalid | crashed
-    problems: list[str] = field(default_factory=list)
-    verdict: Verdict | None = None
-    left_out: list[Path] = field(default_factory=list)  # submitted files too big to copy into autograded/
+    verdict: Verdict | None
+    crash: str | None = None
 
 
 def submission_hash(folder: Path) -> str:
@@ -76,26 +69,34 @@ def submission_hash(folder: Path) -> str:
     return digest.hexdigest()
 
 
-def read_timestamp(folder: Path) -> datetime | None:
+def read_timestamp(folder: Path) -> tuple[datetime | None, str | None]:
+    """The submission's time (UTC) from its ``timestamp.txt`` (written by ``collect``; None without one), and the
+    problem to report when the file holds no time (nbgrader would stop on it: the rendering then reads the folder
+    without it)."""
     from nbgrader.utils import parse_utc
 
     stamp = folder / "timestamp.txt"
     if not stamp.is_file():
-        return None
+        return None, None
+    text = stamp.read_text(errors="replace").strip()
     try:
-        return parse_utc(stamp.read_text().strip())
+        when = parse_utc(text) if text else None
     except Exception:
-        return None
+        when = None
+    if when is not None:
+        return when.replace(tzinfo=timezone.utc), None  # nbgrader's UTC, made explicit
+    said = f"holds {text[:60]!r}, which is not a time" if text else "is empty"
+    return None, (f"the submission's timestamp.txt {said}: its time is unknown, so lateness was not judged; correct "
+                  "it (collect's timestamps.csv, e.g. 2026-12-01 20:15:00 UTC) and grade this student again")
 
 
-def _grade_one(course: Course, spec: Assignment, student: str, opts: GradeOptions, data, slot: int) -> Outcome:
+def _grade_one(course: Course, spec: Assignment, student: str, opts: GradeOptions, data, slot: int) -> Judged:
     submitted = course.root / "submitted" / student / spec.name
     jail = course_jail(course.root, data, course.db_url, uid=JAIL_UID_BASE + slot)
-    verdict = judge_submission(submitted, spec, data, opts.limits, jail)
-    return _outcome(student, verdict, too_big_files(submitted))
+    return Judged(student, judge_submission(submitted, spec, data, opts.limits, jail))
 
 
-def _crashed(assignment: str, student: str, err: BaseException) -> Outcome:
+def _crashed(assignment: str, student: str, err: BaseException) -> Judged:
     from distributed import KilledWorker
 
     if isinstance(err, KilledWorker):
@@ -103,7 +104,7 @@ def _crashed(assignment: str, student: str, err: BaseException) -> Outcome:
                f"(`grade {assignment} --student {student}`) and look at its log")
     else:
         why = f"grading error: {type(err).__name__}: {err}"
-    return Outcome(student, "crashed", [why], Verdict(assignment, status="invalid"))
+    return Judged(student, None, why)
 
 
 def _local_outcomes(course: Course, spec: Assignment, students: list[str], opts: GradeOptions, data):
@@ -112,7 +113,7 @@ def _local_outcomes(course: Course, spec: Assignment, students: list[str], opts:
     for slot in range(max(1, opts.workers)):
         slots.put(slot)
 
-    def work(student: str) -> Outcome:
+    def work(student: str) -> Judged:
         slot = slots.get()
         try:
             return _grade_one(course, spec, student, opts, data, slot)
@@ -129,21 +130,14 @@ def _local_outcomes(course: Course, spec: Assignment, students: list[str], opts:
 
 
 def _cluster_outcomes(course: Course, spec: Assignment, students: list[str], opts: GradeOptions, data):
-    """The Dask engine (``autograder.cluster``): each student's judge runs on a worker; the outcome is built here."""
+    """The Dask engine (``autograder.cluster``): each student's judge runs on a worker; the record is built here."""
     for student, answer in opts.cluster.outcomes(course.root, spec, students, data, opts.limits):
         if isinstance(answer, BaseException):
             yield _crashed(spec.name, student, answer)
             continue
         verdict = Verdict.from_dict(answer["verdict"])
         verdict.sandbox.update(worker=f"{answer['host']}:{answer['worker_pid']}", jailed=answer["jailed"])
-        submitted = course.root / "submitted" / student / spec.name
-        yield _outcome(student, verdict, too_big_files(submitted))
-
-
-def _outcome(student: str, verdict: Verdict, left_out: list[Path]) -> Outcome:
-    problems = list(verdict.problems) + [f"suspicion: {flag}" for flag in verdict.flags] + [f"{path} is over {MAX_COPIED_FILE_BYTES // 1024**2} MB and was left out of "
-                                         "the graded copy" for path in left_out]
-    return Outcome(student, "invalid" if verdict.status == "invalid" else "graded", problems, verdict, left_out)
+        yield Judged(student, verdict)
 
 
 def _fallback_notebook(submitted: Path, target: Path, notebook: str) -> None:
@@ -155,108 +149,72 @@ def _fallback_notebook(submitted: Path, target: Path, notebook: str) -> None:
         shutil.copy(submitted / notebook, target / notebook)
 
 
-def _result(assignment: str, outcome: Outcome, digest: str, maxima: dict[str, float],
-            timestamp: datetime | None) -> dict:
-    """The student's result: what export, the CLI and the tests read, and what nbgrader's rendering shows."""
-    verdict = outcome.verdict
-    checks = {gid: {"passed": r.passed, "fraction": r.fraction, "points": maxima.get(gid, 0.0) * r.fraction,
-                    "max_points": maxima.get(gid), "message": r.message} for gid, r in verdict.checks.items()}
-    return {
-        "student": outcome.student, "assignment": assignment, "status": outcome.status,
-        "problems": outcome.problems, "submission_hash": digest, "grader_version": GRADER_VERSION,
-        "timestamp": timestamp.isoformat() if timestamp else None, "checks": checks,
-        "auto_points": sum(c["points"] for c in checks.values()),
-        "auto_max": sum(maxima.get(g, 0.0) for g in verdict.checks),
-        "miou": verdict.miou, "sandbox": verdict.sandbox, "seconds": {"judge": round(verdict.seconds, 2)},
-    }
+def _record(course: Course, spec: Assignment, store: RecordStore, judged: Judged, digest: str) -> GradingRecord:
+    """The student's record, nbgrader's rendering of it, and both into the store (gradebook, then the record file)."""
+    submitted = course.root / "submitted" / judged.student / spec.name
+    submitted_at, stamp_problem = read_timestamp(submitted)
+    left_out = too_big_files(submitted)
+    problems = [stamp_problem] if stamp_problem else []
+    problems += [f"{path} is over {MAX_COPIED_FILE_BYTES // 1024**2} MB and was left out of the graded copy"
+                 for path in left_out]
+    record = build_record(spec, judged.student, judged.verdict, digest=digest, submitted_at=submitted_at,
+                          problems=problems, crash=judged.crash)
+    problem, written, seconds = None, (), 0.0
+    if record.status == "invalid":
+        _fallback_notebook(submitted, course.root / "autograded" / judged.student / spec.name, spec.notebook)
+    else:
+        rendering = render_submission(course, record, [path.name for path in left_out],
+                                      without_timestamp=stamp_problem is not None)
+        written, seconds = rendering.written, rendering.seconds
+        if rendering.error is not None:
+            last = rendering.error.strip().splitlines()[-1][:200] if rendering.error.strip() else "no detail"
+            problem = f"nbgrader could not read the notebook; it is shown as submitted ({last})"
+            _fallback_notebook(submitted, course.root / "autograded" / judged.student / spec.name, spec.notebook)
+    record = after_rendering(record, written, problem, seconds)
+    store.save(record, spec.notebook)
+    return record
 
 
-def _write_json(path: Path, data: dict) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(data, indent=2))
-    os.replace(tmp, path)
-
-
-def _record(course: Course, spec: Assignment, outcome: Outcome, digest: str, maxima: dict[str, float]) -> dict:
-    """nbgrader's rendering, the judge's scores and the flag in the master gradebook, then the result file.
-
-    The result file is written last: it is what marks a student as done, so a run killed half-way through a
-    student grades that student again when restarted.
-    """
-    assignment = spec.name
-    submitted = course.root / "submitted" / outcome.student / assignment
-    timestamp = read_timestamp(submitted)
-    result = _result(assignment, outcome, digest, maxima, timestamp)
-    pending = course.results_dir(assignment) / ".pending"
-    _write_json(pending / f"{outcome.student}.json", result)  # what the rendering reads
-    start = time.perf_counter()
-    error = ("the notebook is not gradable as it is" if outcome.status == "invalid" else
-             render_submission(course.root, course.db_url, assignment, outcome.student, pending,
-                               [path.name for path in outcome.left_out]))
-    if error is not None:
-        if outcome.status != "invalid":
-            last = error.strip().splitlines()[-1][:200] if error.strip() else "no detail"
-            outcome.problems.append(f"nbgrader could not read the notebook; it is shown as submitted ({last})")
-        _fallback_notebook(submitted, course.root / "autograded" / outcome.student / assignment, spec.notebook)
-    scores = {gid: r.fraction for gid, r in outcome.verdict.checks.items()}
-    record_verdict(course.db_url, assignment, outcome.student, spec.notebook, scores, timestamp,
-                   flagged=outcome.status != "graded" or bool(outcome.problems))
-    result["problems"] = outcome.problems
-    result["seconds"]["render"] = round(time.perf_counter() - start, 2)
-    _write_json(course.results_dir(assignment) / f"{outcome.student}.json", result)
-    (pending / f"{outcome.student}.json").unlink(missing_ok=True)
-    return result
-
-
-def _up_to_date(course: Course, assignment: str, student: str, digest: str) -> bool:
-    path = course.results_dir(assignment) / f"{student}.json"
-    try:
-        previous = json.loads(path.read_text())
-    except (OSError, ValueError):
-        return False
-    return (previous.get("submission_hash") == digest and previous.get("grader_version") == GRADER_VERSION
-            and previous.get("status") != "crashed")  # a crash may have been the machine's: try again
-
-
-def grade(course: Course, assignment: str, students: list[str] | None = None, opts: GradeOptions = GradeOptions(),
-          log=print) -> list[dict]:
-    """Grades the given students (default: every submitted one) and returns their result dicts."""
-    spec = get_assignment(assignment)
-    everyone = course.submitted(assignment)
+def grade(course: Course, assignment: str | Assignment, students: list[str] | None = None,
+          opts: GradeOptions = GradeOptions(), log=print) -> list[GradingRecord]:
+    """Grades the given students (default: every submitted one) of ``assignment`` (a name, or a declaration) and
+    returns their records, by student (up-to-date students' records as they were)."""
+    spec = assignment if isinstance(assignment, Assignment) else get_assignment(assignment)
+    store = RecordStore(course, spec.name)
+    everyone = course.submitted(spec.name)
     students = students or everyone
     unknown = sorted(set(students) - set(everyone))
     if unknown:
-        raise GraderError(f"no submission of {assignment} for {unknown} in {course.root / 'submitted'}")
+        raise GraderError(f"no submission of {spec.name} for {unknown} in {course.root / 'submitted'}")
     unreachable = jail_reachability_problems() if jail_supported() else []
     if unreachable:
         raise GraderError("cannot grade: student code runs in a jail as an unprivileged uid, and " + "; ".join(unreachable)
                          + ". Let others enter that directory (chmod o+x), or keep the course's virtual environment "
                          "and checkout in a directory others can enter, then grade again.")
-    todo, results = [], []
+    store.check_points(spec)
+    todo, records = {}, []
     for student in students:
-        digest = submission_hash(course.root / "submitted" / student / assignment)
-        if not opts.force and _up_to_date(course, assignment, student, digest):
-            results.append(json.loads((course.results_dir(assignment) / f"{student}.json").read_text()))
+        digest = submission_hash(course.root / "submitted" / student / spec.name)
+        kept = None if opts.force else store.up_to_date(student, digest)
+        if kept is not None:
+            records.append(kept)
             log(f"  {student}: up to date, skipped")
         else:
-            todo.append((student, digest))
+            todo[student] = digest
     data = grading_data(course.root) if spec.graded_on_data else None
-    maxima = max_scores(course.db_url, assignment, spec.notebook)
     start = time.perf_counter()
-    digests = dict(todo)
     engine = _cluster_outcomes if opts.cluster is not None else _local_outcomes
-    for outcome in (engine(course, spec, list(digests), opts, data) if todo else ()):
-        result = _record(course, spec, outcome, digests[outcome.student], maxima)
-        results.append(result)
-        log(f"  {outcome.student}: {result['status']:8s} {result['auto_points']:5.1f}/{result['auto_max']:.0f} auto "
-            "points" + (f"  ({'; '.join(result['problems'])})" if result["problems"] else ""))
+    for judged in (engine(course, spec, list(todo), opts, data) if todo else ()):
+        record = _record(course, spec, store, judged, todo[judged.student])
+        records.append(record)
+        log(f"  {record.student}: {record.status:8s} {record.auto_points:5.1f}/{record.auto_max:.0f} auto points"
+            + (f"  ({'; '.join(record.notes)})" if record.notes else ""))
     if todo:
         where = opts.cluster.describe() if opts.cluster is not None else f"{opts.workers} local worker(s)"
-        log(f"graded {len(todo)} submission(s) of {assignment} in {time.perf_counter() - start:.1f} s on {where}")
-        unjailed = sorted({r["sandbox"]["worker"].rsplit(":", 1)[0] for r in results
-                           if r["sandbox"].get("jailed") is False})
+        log(f"graded {len(todo)} submission(s) of {spec.name} in {time.perf_counter() - start:.1f} s on {where}")
+        unjailed = sorted({str(r.sandbox["worker"]).rsplit(":", 1)[0] for r in records
+                           if r.sandbox.get("jailed") is False and "worker" in r.sandbox})
         if unjailed:
             log(f"note: workers on {', '.join(unjailed)} graded without the jail (not root there): limits held, but "
                 "student code ran as the worker's user with its network (see autograder/slurm.py)")
-    return sorted(results, key=lambda r: r["student"])
+    return sorted(records, key=lambda r: r.student)

@@ -1,37 +1,41 @@
 """The executed-notebook view of a graded submission, made by ``nbgrader autograde`` without executing anything.
 
-The judge (``autograder.judge``) is the one grader: it runs the student's code in its sandbox and decides every
-autograded cell. nbgrader's autograde then does what it is good at, with its own preprocessors and the course's
+The judge (``autograder.judge``) is the one grader and the record (``autograder.records``) holds what it decided.
+nbgrader's autograde then does what it is good at, through its API, with its own preprocessors and the course's
 configuration, and executes nothing:
 
 - sanitising: ``DeduplicateIds``, ``OverwriteKernelspec``, ``OverwriteCells`` (the instructor's test and locked
   cells replace whatever the student left there), ``CheckCellMetadata``;
 - rendering: ``ClearHiddenTests`` (the hidden-test delimiters of ``nbgrader_config.py``), ``LimitOutput``,
-  ``CapOutputs`` (characters, for the one-line outputs ``LimitOutput`` lets through), ``JudgeVerdicts`` (below),
-  ``AssignLatePenalties``, ``CheckCellMetadata``, ``GraderSummary`` (below).
+  ``CapOutputs`` (characters, for the one-line outputs ``LimitOutput`` lets through), ``JudgeOutputs``,
+  ``WrittenAnswers``, ``AssignLatePenalties``, ``CheckCellMetadata``, ``GraderSummary`` (the last three ours, below).
 
-``JudgeVerdicts`` is nbgrader's ``SaveAutoGrades`` with the judge's verdicts in place of the executed outputs:
-each autograded cell's score comes from ``grading/<assignment>/<student>.json`` and the cell's only output is its
-check's name, points and message. Written answers keep nbgrader's own rule (manual grading, "No response." when
-untouched). The student's own outputs elsewhere in the notebook stay as submitted, capped, for the TA to read.
-``GraderSummary`` puts a first cell with the submission time, the lateness and every problem the judge recorded,
-so the TA sees why a notebook is flagged where they grade it.
+Ours only change the notebook: they receive the student's record in memory and write no score. The gradebook's
+automatic scores are written by ``RecordStore.save`` alone; ``WrittenAnswers`` only reads which written answers the
+student changed (nbgrader's own rule, ``nbgrader.utils.determine_grade``) for it. What this relies on in nbgrader is
+pinned by ``tests/test_rendering.py`` on a toy course.
 """
 
 from __future__ import annotations
 
-import json
+import os
+import shutil
+import tempfile
+import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import nbformat
-from nbgrader.preprocessors import NbGraderPreprocessor, SaveAutoGrades
-from traitlets import Integer, Unicode
+from nbgrader.preprocessors import NbGraderPreprocessor
+from nbgrader.utils import determine_grade, is_grade, is_solution
+from traitlets import Integer
 
-from autograder.course import nbgrader_config
-from autograder.gradebook import apply_verdict
+from autograder.course import Course, nbgrader_config
+from autograder.records import GradingRecord, WrittenAnswer
 
 MAX_OUTPUT_CHARS = 20_000  # per text output (what TAs and students see)
-MAX_COPIED_FILE_BYTES = 100 * 1024**2  # larger submitted files stay out of autograded/ (the result says so)
+MAX_COPIED_FILE_BYTES = 100 * 1024**2  # larger submitted files stay out of autograded/ (the record says so)
+NO_CHECK = "no automatic check covers this cell; a TA will grade it"
 
 
 def verdict_text(grade_id: str, points: float, max_points: float, message: str) -> str:
@@ -56,62 +60,80 @@ class CapOutputs(NbGraderPreprocessor):
         return cell, resources
 
 
-class JudgeVerdicts(SaveAutoGrades):
-    """Scores autograded cells from the judge's ``results_dir/<student>.json`` instead of from executed outputs.
+class _Shared:
+    """Our preprocessors reach nbgrader as instances that hold the record (and what ``WrittenAnswers`` finds);
+    traitlets deep-copies configuration values, so these are shared rather than copied."""
 
-    A code cell no check covers scores 0 and waits for a TA (its outputs came from the student, not the grader).
-    """
+    def __deepcopy__(self, memo):
+        return self
 
-    results_dir = Unicode("", help="folder of the judge's <student>.json results").tag(config=True)
 
-    def preprocess(self, nb, resources):
-        path = Path(self.results_dir) / f"{resources['nbgrader']['student']}.json"
-        self.checks = json.loads(path.read_text())["checks"]
-        return super().preprocess(nb, resources)
+class JudgeOutputs(_Shared, NbGraderPreprocessor):
+    """Each autograded code cell's only output becomes its check's line from the record (name, points, message); a
+    graded code cell that no check covers says that a TA grades it. Writes nothing but the cells."""
 
-    def _add_score(self, cell, resources):
-        grade_id = cell.metadata["nbgrader"]["grade_id"]
-        check = self.checks.get(grade_id)
-        if check is None and cell.cell_type == "markdown":
-            return super()._add_score(cell, resources)  # a written answer: nbgrader's rule (graded by hand)
-        grade = self.gradebook.find_grade(grade_id, self.notebook_id, self.assignment_id, self.student_id)
-        apply_verdict(grade, check["fraction"] if check else 0.0)
-        if check is None:  # no check covers this cell: a TA decides
-            grade.needs_manual_grade = True
-        self.gradebook.db.commit()
-        if cell.cell_type == "code":
-            message = check["message"] if check else "no automatic check covers this cell; a TA will grade it"
-            cell.outputs = [nbformat.v4.new_output("stream", name="stdout", text=verdict_text(
-                grade_id, grade.auto_score, float(grade.max_score), message))]
+    def __init__(self, record: GradingRecord, **kwargs):
+        super().__init__(**kwargs)
+        self.checks = {check.grade_id: check for check in record.checks}
+
+    def preprocess_cell(self, cell, resources, index):
+        if cell.cell_type == "code" and is_grade(cell) and not is_solution(cell):
+            grade_id = cell.metadata["nbgrader"]["grade_id"]
+            check = self.checks.get(grade_id)
+            points = float(cell.metadata["nbgrader"].get("points", 0))
+            line = (verdict_text(grade_id, check.points, check.max_points, check.message) if check
+                    else verdict_text(grade_id, 0.0, points, NO_CHECK))
+            cell.outputs = [nbformat.v4.new_output("stream", name="stdout", text=line)]
             cell.execution_count = None
+        return cell, resources
 
 
-class GraderSummary(NbGraderPreprocessor):
+class WrittenAnswers(_Shared, NbGraderPreprocessor):
+    """Reads (never writes) the answers graded by hand: for each, its points and whether the student changed it from
+    the release, by nbgrader's own rule (an untouched answer scores 0 automatically and needs no TA). Runs after
+    ``OverwriteCells``, which restored each cell's metadata from the gradebook."""
+
+    def __init__(self, record: GradingRecord, **kwargs):
+        super().__init__(**kwargs)
+        self.checked = {check.grade_id for check in record.checks}
+        self.answers: list[WrittenAnswer] = []
+
+    def preprocess_cell(self, cell, resources, index):
+        if is_grade(cell) and is_solution(cell) and cell.metadata["nbgrader"]["grade_id"] not in self.checked:
+            auto_score, max_points = determine_grade(cell)
+            self.answers.append(WrittenAnswer(cell.metadata["nbgrader"]["grade_id"], max_points, auto_score is None))
+        return cell, resources
+
+
+class GraderSummary(_Shared, NbGraderPreprocessor):
     """Puts the grader's summary at the top of the graded notebook, where the TA grades (formgrader) and the student
-    reads feedback: the submission's time, how late it is against the gradebook's due date, the judge's status and
-    every problem it recorded (why the notebook is flagged). The cell has no nbgrader metadata: it is never graded."""
+    reads feedback: the submission's time, how late it is against the gradebook's due date, the record's status and
+    every problem and suspicion (why the notebook is flagged). The cell has no nbgrader metadata: it is never graded."""
 
-    results_dir = Unicode("", help="folder of the judge's <student>.json results").tag(config=True)
+    def __init__(self, record: GradingRecord, **kwargs):
+        super().__init__(**kwargs)
+        self.record = record
 
     def preprocess(self, nb, resources):
         from nbgrader.api import Gradebook, MissingEntry
 
-        info = resources["nbgrader"]
-        result = json.loads((Path(self.results_dir) / f"{info['student']}.json").read_text())
-        lines = [f"**Grader's summary** (automatic points {result['auto_points']:g} of {result['auto_max']:g}; "
-                 f"status: {result['status']})", ""]
+        info, record = resources["nbgrader"], self.record
+        lines = [f"**Grader's summary** (automatic points {record.auto_points:g} of {record.auto_max:g}; "
+                 f"status: {record.status})", ""]
         with Gradebook(info["db_url"]) as gb:
             try:
                 submission = gb.find_submission(info["assignment"], info["student"])
-                stamp, due, late = submission.timestamp, submission.duedate, submission.total_seconds_late
+                due, late = submission.duedate, submission.total_seconds_late
             except MissingEntry:
-                stamp = due = None
-                late = 0.0
+                due, late = None, 0.0
+        stamp = record.submitted_at
         lines.append(f"- submitted: {stamp:%Y-%m-%d %H:%M} UTC" if stamp else "- submitted: time unknown")
-        if due is not None:
+        if due is not None and stamp is not None:
             lines.append(f"- due: {due:%Y-%m-%d %H:%M} UTC; " + (f"**late by {_duration(late)}**" if late > 0
                                                                    else "on time"))
-        lines += [f"- flagged: {problem}" for problem in result.get("problems", [])]
+        elif due is not None:
+            lines.append(f"- due: {due:%Y-%m-%d %H:%M} UTC; lateness unknown")
+        lines += [f"- flagged: {note}" for note in record.notes]
         nb.cells.insert(0, nbformat.v4.new_markdown_cell("\n".join(lines)))
         return nb, resources
 
@@ -128,34 +150,49 @@ def too_big_files(folder: Path) -> list[Path]:
     return [p.relative_to(folder) for p in sorted(folder.rglob("*")) if p.is_file() and p.stat().st_size > MAX_COPIED_FILE_BYTES]
 
 
-def autograde_config(course_root: Path, db_url: str, results_dir: Path, leave_out: list[str] = ()):
-    """The course's ``nbgrader_config.py`` plus the no-execution autograde pipeline described above; ``leave_out``
-    names files not to copy into ``autograded/``."""
+@dataclass(frozen=True)
+class Rendering:
+    """What rendering one submission gave: nbgrader's error (None on success), the written answers it found, and its
+    time in seconds."""
+
+    error: str | None
+    written: tuple[WrittenAnswer, ...]
+    seconds: float
+
+
+def autograde_config(course: Course, record: GradingRecord, leave_out: list[str] = (),
+                     submitted_dir: Path | None = None):
+    """The course's ``nbgrader_config.py`` plus the no-execution autograde pipeline described above, with our
+    preprocessors as instances that hold ``record``; ``leave_out`` names files not to copy into ``autograded/``;
+    ``submitted_dir`` replaces ``<course>/submitted`` (a copy of the student's folder). Returns the config and our
+    ``WrittenAnswers`` instance."""
     import glob
 
     from nbconvert.preprocessors import ClearMetadataPreprocessor
     from nbgrader.preprocessors import (AssignLatePenalties, CheckCellMetadata, ClearHiddenTests, DeduplicateIds,
                                         IgnorePattern, LimitOutput, OverwriteCells, OverwriteKernelspec)
-    config = nbgrader_config(course_root)
-    config.CourseDirectory.root = str(course_root)
-    config.CourseDirectory.db_url = db_url
+    config = nbgrader_config(course.root)
+    config.CourseDirectory.root = str(course.root)
+    config.CourseDirectory.db_url = course.db_url
     config.CourseDirectory.ignore = list(config.CourseDirectory.ignore) + [glob.escape(name) for name in leave_out]
+    if submitted_dir is not None:
+        config.CourseDirectory.submitted_directory = str(submitted_dir)
+    written = WrittenAnswers(record)
     config.Autograde.sanitize_preprocessors = [DeduplicateIds, OverwriteKernelspec, OverwriteCells, CheckCellMetadata]
     config.Autograde.autograde_preprocessors = [ClearHiddenTests, IgnorePattern, ClearMetadataPreprocessor, LimitOutput,
-                                                CapOutputs, JudgeVerdicts, AssignLatePenalties, CheckCellMetadata,
-                                                GraderSummary]
-    config.JudgeVerdicts.results_dir = str(results_dir)
-    config.GraderSummary.results_dir = str(results_dir)
-    return config
+                                                CapOutputs, JudgeOutputs(record), written, AssignLatePenalties,
+                                                CheckCellMetadata, GraderSummary(record)]
+    return config, written
 
 
-def render_submission(course_root: Path, db_url: str, assignment: str, student: str, results_dir: Path,
-                      leave_out: list[str] = ()) -> str | None:
-    """``nbgrader autograde`` of one submission through nbgrader's API, in this process, executing nothing.
+def render_submission(course: Course, record: GradingRecord, leave_out: list[str] = (),
+                      without_timestamp: bool = False) -> Rendering:
+    """``nbgrader autograde`` of the record's submission through nbgrader's API, in this process, executing nothing.
 
-    Writes ``autograded/<student>/<assignment>/`` and the student's autograded scores (from the judge's result in
-    ``results_dir``) into the gradebook; files named in ``leave_out`` are not copied. Returns None on success, else nbgrader's error and log (the caller
-    records it; the other students are not affected).
+    Writes ``autograded/<student>/<assignment>/`` (files named in ``leave_out`` are not copied) and the submission's
+    rows and time in the gradebook, no score. ``without_timestamp``: the submission's ``timestamp.txt`` is not a time
+    (nbgrader would stop on it), so nbgrader reads a copy of the folder without it. One student's failure stays theirs:
+    nbgrader's error and log are returned, not raised.
     """
     import warnings
 
@@ -163,11 +200,34 @@ def render_submission(course_root: Path, db_url: str, assignment: str, student: 
     from nbgrader.coursedir import CourseDirectory
     from sqlalchemy.exc import SAWarning
 
-    config = autograde_config(course_root, db_url, results_dir, leave_out)
-    api = NbGraderAPI(coursedir=CourseDirectory(config=config), config=config)
-    with warnings.catch_warnings():  # nbgrader's API trips SQLAlchemy 2's autoflush warnings (harmless)
-        warnings.simplefilter("ignore", SAWarning)
-        result = api.autograde(assignment, student, force=True, create=True)
-    if result.get("success"):
-        return None
-    return f"{result.get('error') or ''}\n{result.get('log') or ''}".strip()[-3000:]
+    start = time.perf_counter()
+    staging = _without_timestamp(course, record, leave_out) if without_timestamp else None
+    try:
+        config, written = autograde_config(course, record, leave_out, staging)
+        api = NbGraderAPI(coursedir=CourseDirectory(config=config), config=config)
+        with warnings.catch_warnings():  # nbgrader's API trips SQLAlchemy 2's autoflush warnings (harmless)
+            warnings.simplefilter("ignore", SAWarning)
+            result = api.autograde(record.assignment, record.student, force=True, create=True)
+    finally:
+        if staging is not None:
+            shutil.rmtree(staging, ignore_errors=True)
+    error = None if result.get("success") else f"{result.get('error') or ''}\n{result.get('log') or ''}".strip()[-3000:]
+    return Rendering(error, tuple(written.answers) if error is None else (), time.perf_counter() - start)
+
+
+def _without_timestamp(course: Course, record: GradingRecord, leave_out: list[str]) -> Path:
+    """A private copy of the student's submitted folder, laid out as ``submitted/`` is, without its ``timestamp.txt``
+    and the files left out (links where the filesystem allows, else copies)."""
+    source = course.root / "submitted" / record.student / record.assignment
+    staging = Path(tempfile.mkdtemp(prefix="render-"))
+    target = staging / record.student / record.assignment
+    for path in sorted(source.rglob("*")):
+        relative = path.relative_to(source)
+        if not path.is_file() or path.is_symlink() or path.name in leave_out or relative == Path("timestamp.txt"):
+            continue
+        (target / relative).parent.mkdir(parents=True, exist_ok=True)
+        try:
+            os.link(path, target / relative)
+        except OSError:
+            shutil.copy(path, target / relative)
+    return staging

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import platform
+import sys
 import time
 from pathlib import Path
 
@@ -15,6 +16,13 @@ RESULTS = Path(__file__).resolve().parent / "results"
 
 # bf16 dense peak of the cards we may be lent (TFLOP/s), for the achieved-fraction column.
 BF16_PEAK_TFLOPS = {"H100": 989.0, "H200": 989.0, "A100": 312.0, "L4": 121.0, "T4": 65.0}
+
+
+def use_test_classes() -> None:
+    """Makes the test suite's simulated classes (``tests/classes.py``) importable as ``classes``: the demo and the
+    grading benchmarks grade the very classes the tests grade."""
+    if str(ROOT / "tests") not in sys.path:
+        sys.path.insert(0, str(ROOT / "tests"))
 
 
 def machine() -> dict:

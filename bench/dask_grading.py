@@ -29,11 +29,10 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from common import ROOT, print_table, write_json
-from grading_at_scale import scaled_class
+from grading_at_scale import ASSIGNMENT, scaled_class
 
 from autograder.checks import get_assignment
 from autograder.cluster import DaskGrading, Submission, grade_on_worker
-from autograder.demo import ASSIGNMENT
 from autograder.judge import MAX_CHECKPOINT_BYTES, judged_files
 from autograder.pipeline import GradeOptions, grade
 
@@ -121,17 +120,17 @@ def real_part(course, students: list[str]) -> tuple[list[dict], dict]:
         results = grade(course, ASSIGNMENT, students, opts, log=lambda *_: None)
         wall = time.perf_counter() - start
         workers = opts.cluster.local_workers if opts.cluster else opts.workers
-        judge = [r["seconds"]["judge"] for r in results]
-        render += [r["seconds"]["render"] for r in results]
-        peaks = [r["sandbox"].get("peak_rss_mb") for r in results if r["sandbox"].get("peak_rss_mb")]
+        judge = [r.timings.judge for r in results]
+        render += [r.timings.render for r in results]
+        peaks = [r.sandbox.get("peak_rss_mb") for r in results if r.sandbox.get("peak_rss_mb")]
         if opts.cluster and workers == 1:
             judge_one_worker = statistics.median(judge)
         rows.append({"engine": label, "workers": workers, "submissions": len(students), "wall_s": round(wall, 1),
                      "s_per_student": round(wall / len(students), 2),
                      "median_judge_s": round(statistics.median(judge), 2),
-                     "median_record_s": round(statistics.median(r["seconds"]["render"] for r in results), 2),
+                     "median_record_s": round(statistics.median(r.timings.render for r in results), 2),
                      "peak_worker_rss_mb": round(max(peaks)) if peaks else None,
-                     "statuses": sorted({r["status"] for r in results})})
+                     "statuses": sorted({r.status for r in results})})
         print_table("real grading (so far)", rows)
     return rows, {"judge_s_one_worker": judge_one_worker, "record_s": statistics.median(render)}
 

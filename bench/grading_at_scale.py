@@ -4,7 +4,7 @@ The class is the demo's six kinds of submission (reference, partial, untouched, 
 repeated round-robin, collected from one Canvas zip and graded with the pipeline, once per worker count (forced
 regrade). Prints, per worker count: the wall time, wall seconds per student, the median and 90th percentile of
 one student's own time (judge + nbgrader's rendering), and the status counts; checks that every student has
-exactly one result file and one gradebook row. Needs the trained reference (source/segmentation_hw/*.pt):
+exactly one record and one gradebook row. Needs the trained reference (source/segmentation_hw/*.pt):
 `make release` makes it. Target: at most 3 s per student with 2 workers on an idle 2-core machine.
 
 Usage: python bench/grading_at_scale.py [--students 60] [--workers 1,2]
@@ -21,23 +21,27 @@ import zipfile
 from collections import Counter
 from pathlib import Path
 
-from common import ROOT, print_table, write_json
+from common import ROOT, print_table, use_test_classes, write_json
 
-from autograder.collect import collect
-from autograder.demo import ASSIGNMENT, build_class, new_course, set_duedate
-from autograder.pipeline import GradeOptions, grade
-from autograder.release import release
+use_test_classes()
+from classes import ASSIGNMENT, CONCEPTS, DUEDATE, build_class  # noqa: E402
+
+from autograder.collect import collect  # noqa: E402
+from autograder.course import Course  # noqa: E402
+from autograder.pipeline import GradeOptions, grade  # noqa: E402
+from autograder.records import RecordStore  # noqa: E402
+from autograder.release import release  # noqa: E402
 
 
 def scaled_class(out: Path, students: int):
     """A course at ``out/course`` with the homework released and ``students`` simulated students collected: the
     demo's six kinds of submission round-robin, named ``s0000ada``, ``s0001ben``, ... Returns the ``Course``."""
-    course = new_course(out / "course")
+    course = Course.create(out / "course", [ASSIGNMENT, CONCEPTS])
     for path in (ROOT / "source" / ASSIGNMENT).iterdir():  # reuse the trained reference when present
         if path.suffix == ".pt" or path.name.endswith("_results.json"):
             shutil.copy(path, course.root / "source" / ASSIGNMENT / path.name)
     release(course, [ASSIGNMENT], log=lambda *_: None)
-    set_duedate(course)
+    course.set_duedate(ASSIGNMENT, DUEDATE)
     six = out / "six.zip"
     build_class(course, course.root / "source" / ASSIGNMENT, six)
     big = out / "canvas_export.zip"
@@ -76,17 +80,17 @@ def main() -> None:
         wall = time.perf_counter() - start
         with Gradebook(course.db_url) as gb:
             rows = len(gb.find_assignment(ASSIGNMENT).submissions)
-        files = len(list(course.results_dir(ASSIGNMENT).glob("s*.json")))
-        own = [r["seconds"]["judge"] + r["seconds"].get("render", 0.0) for r in results]
+        files = len(RecordStore(course, ASSIGNMENT).students())
+        own = [r.timings.judge + r.timings.render for r in results]
         table.append({"students": args.students, "workers": workers, "wall_s": round(wall, 1),
                       "wall_s_per_student": round(wall / args.students, 2),
                       "median_student_s": round(statistics.median(own), 2),
                       "p90_student_s": round(statistics.quantiles(own, n=10)[-1], 2),
                       "result_files": files, "gradebook_rows": rows,
-                      "statuses": dict(Counter(r["status"] for r in results))})
+                      "statuses": dict(Counter(r.status for r in results))})
         print_table("grading at scale (simulated class, so far)", table)
         assert files == rows == args.students, "rows missing"
-        points = Counter(r["auto_points"] for r in results)
+        points = Counter(r.auto_points for r in results)
     print_table("grading at scale (simulated class)", table)
     write_json("grading_at_scale", {"rows": table, "points": points})
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 
 import pytest
@@ -14,6 +15,8 @@ REPO = Path(__file__).resolve().parents[1]
 torch.set_num_threads(1 if os.environ.get("PYTEST_XDIST_WORKER") else 2)
 # The suite's own term secret (a real term's is drawn by `release`); every judge run and nbgrader run inherits it.
 os.environ.setdefault("SEGMENTATION_TERM_SECRET", "the-test-suite-term-secret")
+# nbgrader runs its migration tool (alembic) by name when it creates a gradebook: this interpreter's bin/ comes first.
+os.environ["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"
 
 
 REFERENCE_FIXTURES = {"executed_hw_course", "released_course", "graded_class"}
@@ -51,42 +54,65 @@ def repo() -> Path:
 @pytest.fixture(scope="session")
 def executed_hw_course(tmp_path_factory):
     """A course directory whose source/segmentation_hw notebook has been executed top to bottom in QUICK mode,
-    as an instructor would: both models trained, their checkpoints and results saved next to the notebook,
-    and the Q1 answer filled with the printed table. Shared by every test that needs a trained reference.
+    as an instructor would (``autograder.release.execute_source``): both models trained, their checkpoints and results
+    saved next to the notebook, and the Q1 answer filled with the table of what this machine trained. Shared by every test that needs a trained reference.
 
     Trained at most once per suite run; reused from ``tests/reference_cache.py`` when the code that trains it is
     unchanged (the training is deterministic, so the cached files are what this code makes)."""
-    from notebooks import execute_notebook, fill_results_table, make_course
+    from autograder.release import execute_source, fill_results_table
+    from notebooks import make_course
     from reference_cache import trained_reference
 
     course = make_course(tmp_path_factory.mktemp("hw"))
     folder = course / "source" / "segmentation_hw"
-    from_cache = trained_reference(folder, lambda notebook: execute_notebook(notebook, timeout=1800))
+    from_cache = trained_reference(folder, lambda notebook: execute_source(notebook, course, timeout=1800))
     print(f"homework reference: {'reused from the cache' if from_cache else 'trained now and cached'}")
     fill_results_table(folder / "segmentation_hw.ipynb")
     return course
 
 
 @pytest.fixture(scope="session")
-def released_course(executed_hw_course, tmp_path_factory) -> Path:
-    """A course with both assignments released (``generate_assignment`` and the leak scan; the validations of
-    source and release have tests of their own) and the trained reference beside the homework's source.
+def released_concepts(tmp_path_factory) -> Path:
+    """A course with the concepts assignment released (``generate_assignment`` and the leak scan; the validations of
+    source and release have tests of their own): the one release of it that the tests share. Needs no trained
+    reference. Tests copy it (``copy_course``) and never change it."""
+    from autograder.course import Course
+    from autograder.release import release
+    from classes import ASSIGNMENT, CONCEPTS
+
+    course = Course.create(tmp_path_factory.mktemp("released_concepts") / "course", [ASSIGNMENT, CONCEPTS])
+    release(course, [CONCEPTS], validate=False, log=lambda *_: None)
+    return course.root
+
+
+@pytest.fixture(scope="session")
+def released_toy(tmp_path_factory) -> Path:
+    """The toy course of ``tests/toy.py``, released by nbgrader: the small fixture of the grader's own wing (record,
+    store, rendering). Tests copy it (``copy_course``)."""
+    from toy import toy_course
+
+    return toy_course(tmp_path_factory.mktemp("toy") / "course").root
+
+
+@pytest.fixture(scope="session")
+def released_course(executed_hw_course, released_concepts, tmp_path_factory) -> Path:
+    """``released_concepts`` with the homework released too and the trained reference beside the homework's source.
     Fixtures that grade a class copy it (``copy_course``) instead of releasing again."""
     import shutil
 
-    from autograder.demo import ASSIGNMENT, CONCEPTS, new_course
     from autograder.release import release
+    from classes import ASSIGNMENT
 
-    course = new_course(tmp_path_factory.mktemp("released") / "course")
+    course = copy_course(released_concepts, tmp_path_factory.mktemp("released") / "course")
     for path in (executed_hw_course / "source" / ASSIGNMENT).iterdir():
         if path.suffix == ".pt" or path.name.endswith("_results.json"):
             shutil.copy(path, course.root / "source" / ASSIGNMENT / path.name)
-    release(course, [ASSIGNMENT, CONCEPTS], validate=False)
+    release(course, [ASSIGNMENT], validate=False, log=lambda *_: None)
     return course.root
 
 
 def copy_course(released: Path, target: Path):
-    """A private copy of a released course (its own gradebook), at ``target``."""
+    """A private copy of a course (its own gradebook, records and files), at ``target``."""
     import shutil
 
     from autograder.course import Course
@@ -97,30 +123,31 @@ def copy_course(released: Path, target: Path):
 
 @pytest.fixture(scope="session")
 def graded_class(released_course, tmp_path_factory):
-    """The demo's simulated class, collected from its Canvas zip and graded with 2 workers, feedback and export done.
-    Reuses the reference trained by ``executed_hw_course`` (no second training run)."""
+    """The simulated class of ``tests/classes.py``, collected from its Canvas zip and graded with 2 workers, feedback
+    and export done. Reuses the reference trained by ``executed_hw_course`` (no second training run). Shared: a test
+    that changes it works on its own ``copy_course`` of it."""
     from autograder.collect import collect
     from autograder.course import Course
-    from autograder.demo import ASSIGNMENT, CONCEPTS, build_class, build_concepts_class, set_duedate, write_roster
     from autograder.export import export
-    from autograder.roster import import_roster, read_roster
     from autograder.feedback import feedback
     from autograder.pipeline import GradeOptions, grade
+    from autograder.roster import import_roster, read_roster
+    from classes import ASSIGNMENT, CONCEPTS, DUEDATE, build_class, build_concepts_class, write_roster
 
     root = tmp_path_factory.mktemp("class")
     course = copy_course(released_course, root / "course")
-    set_duedate(course)
+    course.set_duedate(ASSIGNMENT, DUEDATE)
     build_class(course, course.root / "source" / ASSIGNMENT, root / "canvas.zip")
-    build_concepts_class(course, root / "concepts.zip")
     import_roster(course.db_url, read_roster(write_roster(root / "roster.csv", with_ids=False)))  # ids: collect's
     report = collect(course, ASSIGNMENT, root / "canvas.zip")
+    build_concepts_class(course, root / "concepts.zip")
     collect(course, CONCEPTS, root / "concepts.zip")
-    results = {r["student"]: r for r in grade(course, ASSIGNMENT, opts=GradeOptions(workers=2))}
-    concepts = {r["student"]: r for r in grade(course, CONCEPTS, opts=GradeOptions(workers=2))}
+    records = {r.student: r for r in grade(course, ASSIGNMENT, opts=GradeOptions(workers=2))}
+    concepts = {r.student: r for r in grade(course, CONCEPTS, opts=GradeOptions(workers=2))}
     pages = feedback(course, ASSIGNMENT)
     concept_pages = feedback(course, CONCEPTS)
     summaries = export(course, [ASSIGNMENT, CONCEPTS])
-    return Course(course.root), {"collect": report, "results": results, "pages": pages, "summaries": summaries,
+    return Course(course.root), {"collect": report, "records": records, "pages": pages, "summaries": summaries,
                                  "concepts": concepts, "concept_pages": concept_pages}
 
 

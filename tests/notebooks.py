@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import ast
-import re
 import json
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -38,15 +36,10 @@ def nbgrader(*args: str, cwd: Path, check: bool = True, timeout: int = 900) -> s
 
 
 def make_course(tmp: Path, assignments=ASSIGNMENTS) -> Path:
-    """A throw-away course directory: nbgrader_config.py and copies of the source assignments."""
-    course = tmp / "course"
-    (course / "source").mkdir(parents=True)
-    for name in ("nbgrader_config.py", "course.toml"):
-        shutil.copy(REPO / name, course / name)
-    for name in assignments:
-        shutil.copytree(REPO / "source" / name, course / "source" / name,
-                        ignore=shutil.ignore_patterns("*.pt", "*_results.json", ".ipynb_checkpoints"))
-    return course
+    """A throw-away course directory (``Course.create``): nbgrader_config.py and copies of the source assignments."""
+    from autograder.course import Course
+
+    return Course.create(tmp / "course", list(assignments)).root
 
 
 def grade_id(cell) -> str | None:
@@ -103,29 +96,20 @@ def execute_notebook(path: Path, timeout: int = 600, env: dict | None = None):
     """Executes a notebook in its own folder with nbconvert, writes it back with outputs, and returns it."""
     from nbconvert.preprocessors import ExecutePreprocessor
 
+    from autograder.course import nbgrader_config  # the course's kernel settings (an encrypted kernel connection)
+
     nb = nbformat.read(path, as_version=4)
     old = dict(os.environ)
     os.environ.update(env or {})
     os.environ.pop("NBGRADER_EXECUTION", None) if "NBGRADER_EXECUTION" not in (env or {}) else None
     try:
-        ExecutePreprocessor(timeout=timeout, kernel_name="python3").preprocess(nb, {"metadata": {"path": str(path.parent)}})
+        ExecutePreprocessor(timeout=timeout, kernel_name="python3", config=nbgrader_config(REPO)).preprocess(
+            nb, {"metadata": {"path": str(path.parent)}})
     finally:
         os.environ.clear()
         os.environ.update(old)
     nbformat.write(nb, path)
     return nb
-
-
-def fill_results_table(path: Path, name: str = "segmentation_hw") -> str:
-    """Writes the printed results table (from the saved results JSON) into the Q1 answer cell, as a student would."""
-    from course_lib.submission import results_table
-
-    metrics = json.loads((path.parent / f"{name}_results.json").read_text())["metrics"]
-    table = results_table(metrics)
-    nb = nbformat.read(path, as_version=4)
-    cells_by_id(nb)["q1_results_table"].source = table
-    nbformat.write(nb, path)
-    return table
 
 
 def stream_outputs(nb, name: str) -> str:
@@ -136,10 +120,3 @@ def stream_outputs(nb, name: str) -> str:
 def error_outputs(nb) -> list[str]:
     return [f"{o.get('ename')}: {o.get('evalue')}" for c in nb.cells if c.cell_type == "code"
             for o in c.get("outputs", []) if o.get("output_type") == "error"]
-
-
-def part_points(message: str) -> dict[str, tuple[float, float]]:
-    """``{part: (earned, available)}`` as a verdict's message states them ("shapes (3/3 points): ...; ...")."""
-    number = r"(\d+(?:\.\d+)?)"
-    return {name: (float(a), float(b))
-            for name, a, b in re.findall(rf"(?:^|; )([\w ]+?) \({number}/{number} points\)", message)}

@@ -14,6 +14,7 @@ import pytest
 from nbgrader.api import Gradebook
 
 from adversarial import ATTACKS, MARKER
+from classes import points_without
 from autograder.sandbox import Limits, jail_supported
 
 pytestmark = pytest.mark.slow
@@ -61,8 +62,8 @@ def attacked(released_course, tmp_path_factory):
 
     import nbformat
 
-    from autograder.demo import CONCEPT_TOPICS, student_notebook
     from autograder.pipeline import GradeOptions, grade
+    from classes import CONCEPT_TOPICS, student_notebook
     from conftest import copy_course
 
     root = tmp_path_factory.mktemp("attacks")
@@ -98,8 +99,8 @@ def attacked(released_course, tmp_path_factory):
                "ref": course.root / "submitted" / "ref"}
     before = {k: tree_digest(v) for k, v in watched.items()}
     opts = GradeOptions(workers=2, limits=Limits(wall_seconds=30))
-    results = {r["student"]: r for r in grade(course, HW, opts=opts)}
-    results.update({f"{r['student']}@concepts": r for r in grade(course, CONCEPTS, opts=opts)})
+    results = {r.student: r for r in grade(course, HW, opts=opts)}
+    results.update({f"{r.student}@concepts": r for r in grade(course, CONCEPTS, opts=opts)})
     listener.close()
     after = {k: tree_digest(v) for k, v in watched.items()}
     return {"course": course, "results": results, "before": before, "after": after, "listener": listener}
@@ -119,16 +120,16 @@ def test_attack_gains_nothing_and_its_row_says_why(attacked, attack):
     if attack.name == "kill_own_kernel" and jail_supported():
         # In the jail the judge's runner is its PID namespace's init, which ignores the signal: the honest work is
         # graded in full and there is nothing to report (nothing else ever executes the notebook).
-        expected, reason = 45.0, ""
-    assert row["auto_points"] == expected, {g: c["message"] for g, c in row["checks"].items() if not c["passed"]}
-    said = " ".join(row["problems"]) + " " + " ".join(c["message"] for c in row["checks"].values())
+        expected, reason = points_without(HW, set()), ""
+    assert row.auto_points == expected, {c.grade_id: c.message for c in row.checks if not c.passed}
+    said = " ".join(row.notes) + " " + " ".join(c.message for c in row.checks)
     assert reason in said
     assert MARKER not in said
 
 
 def test_honest_students_are_unaffected(attacked):
-    assert attacked["results"]["ref"]["auto_points"] == 45.0 and attacked["results"]["ref"]["problems"] == []
-    assert attacked["results"]["ref@concepts"]["auto_points"] == 62.0
+    ref, ref_concepts = attacked["results"]["ref"], attacked["results"]["ref@concepts"]
+    assert ref.failed == set() and ref.notes == () and ref_concepts.failed == set()
 
 
 def test_course_files_and_gradebook_are_intact(attacked):
@@ -139,7 +140,7 @@ def test_course_files_and_gradebook_are_intact(attacked):
         assert students == {"ref"} | {a.name for a in ATTACKS}
         assert len(gb.find_assignment(HW).submissions) == 1 + sum(a.assignment == HW for a in ATTACKS)
         ref = gb.find_submission(HW, "ref")
-        assert ref.code_score == 45.0
+        assert ref.code_score == points_without(HW, set())
     assert not Path(f"/tmp/{MARKER}").exists(), "a pickled checkpoint ran code"
     text = (course.root / "gradebook.db").read_bytes()
     assert MARKER.encode() not in text

@@ -1,36 +1,20 @@
-"""An assignment is one declaration (``autograder.assignment.Assignment``): a toy third assignment, declared in this
-file only, is graded by the real judge and sandbox, which know nothing else about it."""
+"""An assignment is one declaration (``autograder.assignment.Assignment``): a toy third assignment, declared in the
+tests only (``tests/toy.py``), is graded by the real judge and sandbox, which know nothing else about it; and each
+course assignment's notebooks give its autograded cells the points its declaration gives them."""
 
 import nbformat
 import pytest
 
-from autograder.assignment import Assignment, UnknownAssignment
+from autograder.assignment import UnknownAssignment
 from autograder.checks import ASSIGNMENTS, get_assignment
 from autograder.judge import judge_submission
-
-TOY_PROBES = '''
-def run(ns, spec):
-    if "double" not in ns:
-        return {"double": {"error": "double is not defined (its cell failed or is still the stub)"}}
-    return {"double": {"outputs": [float(ns["double"](x)) for x in (0.0, 1.5, -2.0)]}}
-'''
-
-
-def check_double(obs: dict, ctx: dict) -> str:
-    data = obs.get("double") or {"error": obs.get("sandbox_error", "no observation")}
-    if "error" in data:
-        raise AssertionError(data["error"])
-    if data["outputs"] != [0.0, 3.0, -4.0]:
-        raise AssertionError(f"double(0, 1.5, -2) gave {data['outputs']}, expected [0.0, 3.0, -4.0]")
-    return "double doubles"
+from notebooks import REPO, cells_by_id
+from toy import toy_assignment
 
 
 @pytest.fixture()
 def toy(tmp_path):
-    probes = tmp_path / "toy_probes.py"
-    probes.write_text(TOY_PROBES)
-    return Assignment(name="toy", notebook="toy.ipynb", code_cells=("double_cell",),
-                      checks={"test_double": check_double}, probes_file=probes)
+    return toy_assignment(tmp_path)
 
 
 def submit(folder, code: str):
@@ -38,7 +22,7 @@ def submit(folder, code: str):
     answer = nbformat.v4.new_code_cell(code, metadata={"nbgrader": {"grade_id": "double_cell", "solution": True,
                                                                     "grade": False, "locked": False}})
     test = nbformat.v4.new_code_cell("assert double(2) == 4", metadata={"nbgrader": {
-        "grade_id": "test_double", "grade": True, "solution": False, "locked": True, "points": 1}})
+        "grade_id": "test_double", "grade": True, "solution": False, "locked": True, "points": 2}})
     nbformat.write(nbformat.v4.new_notebook(cells=[answer, test]), folder / "toy.ipynb")
     return folder
 
@@ -74,3 +58,31 @@ def test_the_command_line_turns_grader_errors_into_exit_2_with_the_message(tmp_p
     assert "the grader knows ['segmentation_concepts', 'segmentation_hw']" in capsys.readouterr().err
     assert main(["--course", str(tmp_path), "collect", "segmentation_hw", str(tmp_path / "none.zip")]) == 2
     assert "no such zip file" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("name", sorted(ASSIGNMENTS))
+def test_the_notebooks_points_are_the_declarations(name):
+    """Points are declared once, in ``autograder/checks/<assignment>.py``; the source notebook's nbgrader metadata
+    (what the gradebook gets) and the committed release must say the same, and every autograded cell has a check."""
+    spec = get_assignment(name)
+    for folder in ("source", "release"):
+        cells = cells_by_id(nbformat.read(REPO / folder / name / spec.notebook, as_version=4))
+        autograded = {gid: float(c.metadata["nbgrader"]["points"]) for gid, c in cells.items()
+                      if c.metadata["nbgrader"].get("grade") and not c.metadata["nbgrader"].get("solution")}
+        assert autograded == {gid: float(points) for gid, points in spec.points.items()}, folder
+    assert set(spec.points) == set(spec.checks)
+
+
+def test_the_environment_is_read_in_one_place(monkeypatch, tmp_path):
+    from autograder import config
+
+    monkeypatch.setenv(config.COURSE_ROOT, str(tmp_path))
+    monkeypatch.setenv(config.GRADEBOOK_URL, "postgresql://ta@db/course")
+    monkeypatch.delenv(config.SCRATCH, raising=False)
+    monkeypatch.setenv(config.TERM_SECRET, "")
+    env = config.environment()
+    assert env.course_root == tmp_path and env.gradebook_url == "postgresql://ta@db/course"
+    assert env.scratch.name == "segmentation-grading" and env.term_secret is None
+    for module in ("autograder/course.py", "autograder/judge.py", "autograder/sandbox.py", "autograder/term.py",
+                   "autograder/release.py", "autograder/pipeline.py", "nbgrader_config.py"):
+        assert "os.environ.get(" not in (REPO / module).read_text(), module

@@ -18,7 +18,8 @@ import sys
 import pytest
 
 from browser import JupyterLab, browser_page, unavailable_reason
-from classes import concepts_class
+from classes import collect_concepts
+from conftest import copy_course
 
 pytestmark = pytest.mark.slow
 HW = "segmentation_hw"
@@ -26,17 +27,20 @@ CONCEPTS = "segmentation_concepts"
 
 
 @pytest.fixture
-def ta_lab(tmp_path):
+def ta_lab(released_concepts, tmp_path):
     reason = unavailable_reason()
     if reason:
         pytest.skip(f"no browser tests: {reason}")
-    from autograder.demo import set_duedate, write_roster
     from autograder.pipeline import GradeOptions, grade
+    from autograder.release import release
     from autograder.roster import import_roster, read_roster
+    from classes import write_roster
 
-    course = concepts_class(tmp_path / "class", release_homework=True)
+    course = copy_course(released_concepts, tmp_path / "class" / "course")
+    release(course, [HW], validate=False, log=lambda *_: None)  # generate_assignment only: no training
+    collect_concepts(course, tmp_path / "concepts.zip")
     import_roster(course.db_url, read_roster(write_roster(tmp_path / "roster.csv")), log=lambda *_: None)
-    set_duedate(course, "2026-12-01 18:00:00 UTC", CONCEPTS)  # the class handed in at 20:15: 2 h 15 min late
+    course.set_duedate(CONCEPTS, "2026-12-01 18:00:00 UTC")  # the class handed in at 20:15: 2 h 15 min late
     grade(course, CONCEPTS, opts=GradeOptions(workers=2), log=lambda *_: None)
     lab = JupyterLab(course.root, env={"SEGMENTATION_COURSE_ROOT": str(course.root),
                                        "SEGMENTATION_GRADEBOOK_URL": course.db_url})

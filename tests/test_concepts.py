@@ -10,6 +10,7 @@ import pytest
 
 from autograder.checks.segmentation_concepts import CHECKS, TOPICS
 from autograder.judge import judge_submission
+from inprocess import run_in_process
 from notebooks import REPO, cells_by_id, error_outputs, execute_notebook, make_course, \
     reference_mismatches, stream_outputs
 
@@ -87,12 +88,11 @@ def test_source_executes_validates_and_release_fails_every_test(tmp_path):
 
 
 @pytest.fixture(scope="module")
-def reference(tmp_path_factory):
-    from autograder.course import Course, run_nbgrader
-    from autograder.demo import student_notebook
+def reference(released_concepts, tmp_path_factory):
+    from autograder.course import Course
+    from classes import student_notebook
 
-    course = Course(make_course(tmp_path_factory.mktemp("concepts"), [ASSIGNMENT]))
-    run_nbgrader(["generate_assignment", ASSIGNMENT, "--force"], course.root, course.db_url)
+    course = Course(released_concepts)  # read only
     folder = tmp_path_factory.mktemp("concepts_reference")
     nb = student_notebook(course, set(TOPICS), True, None, ASSIGNMENT)
     nbformat.write(nb, folder / f"{ASSIGNMENT}.ipynb")
@@ -108,7 +108,7 @@ def judge_with(reference, tmp_path, cell, old, new):
     assert old in target.source, f"{old!r} not in {cell}"
     target.source = target.source.replace(old, new, 1)
     nbformat.write(nb, path)
-    verdict = judge_submission(folder, ASSIGNMENT)
+    verdict = judge_submission(folder, ASSIGNMENT, run=run_in_process)  # the sandbox's runner in this process
     return {g for g, r in verdict.checks.items() if not r.passed}, verdict
 
 

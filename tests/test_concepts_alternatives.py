@@ -10,16 +10,16 @@ import math
 import re
 import textwrap
 
-import nbformat
 import pytest
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from autograder.assignment import CheckContext
 from autograder.checks import segmentation_concepts_probes as probes
-from autograder.judge import run_check
-from autograder.checks.segmentation_concepts import CHECKS, TOPICS, make_inputs
-from notebooks import REPO, cells_by_id, part_points
+from autograder.judge import CheckResult, run_check
+from autograder.checks.segmentation_concepts import ASSIGNMENT, CHECKS, TOPICS, make_inputs
+from notebooks import REPO
 
 REFERENCE = (REPO / "autograder" / "reference" / "segmentation_concepts.py").read_text()
 INPUTS = make_inputs()
@@ -29,8 +29,8 @@ def reference_cell(cell: str) -> str:
     return REFERENCE.split(f"# BEGIN {cell}\n")[1].split(f"# END {cell}")[0]
 
 
-def judge(cell: str, source: str) -> tuple[float, str]:
-    """The fraction of ``cell``'s points that ``source`` earns, and the verdict's message."""
+def judge(cell: str, source: str) -> CheckResult:
+    """The verdict on ``source`` as ``cell``: the fraction of its points, the message, each part's result."""
     source = textwrap.dedent(source)
     namespace = {"torch": torch, "nn": nn, "F": F, "math": math}  # the sandbox's preamble
     topic = cell.split("_")[0]
@@ -41,8 +41,7 @@ def judge(cell: str, source: str) -> tuple[float, str]:
     except Exception as err:
         observations = {topic: {"error": f"{type(err).__name__}: {err}"}}
     check = f"test_{cell}"
-    result = run_check(check, CHECKS[check], observations, {"inputs": INPUTS, "cells": {cell: source}})
-    return result.fraction, result.message
+    return run_check(check, CHECKS[check], observations, CheckContext(cells={cell: source}, inputs=INPUTS))
 
 
 ALTERNATIVES = {  # cell: two correct implementations, unlike the reference and unlike each other
@@ -570,19 +569,16 @@ def test_every_graded_function_has_two_alternatives_and_a_planted_bug():
 
 
 @pytest.mark.parametrize("cell", TOPICS)
-def test_the_reference_earns_every_point_and_its_parts_add_up_to_the_cells_points(cell):
-    fraction, message = judge(cell, reference_cell(cell))
-    assert fraction == 1.0, message
-    points = cells_by_id(nbformat.read(REPO / "source" / "segmentation_concepts" / "segmentation_concepts.ipynb",
-                                       as_version=4))[f"test_{cell}"].metadata["nbgrader"]["points"]
-    parts = part_points(message)
-    assert not parts or sum(b for _, b in parts.values()) == points, message
+def test_the_reference_earns_every_point_and_its_parts_add_up_to_the_declared_points(cell):
+    result = judge(cell, reference_cell(cell))
+    assert result.fraction == 1.0, result.message
+    assert not result.parts or sum(p.max_points for p in result.parts) == ASSIGNMENT.points[f"test_{cell}"], result.parts
 
 
 @pytest.mark.parametrize("cell, index", [(c, i) for c in TOPICS for i in range(2)], ids=lambda v: str(v))
 def test_correct_implementations_written_differently_earn_every_point(cell, index):
-    fraction, message = judge(cell, ALTERNATIVES[cell][index])
-    assert fraction == 1.0, message
+    result = judge(cell, ALTERNATIVES[cell][index])
+    assert result.fraction == 1.0, result.message
 
 
 @pytest.mark.parametrize("cell, function", sorted(BUGS), ids=lambda v: str(v))
@@ -591,15 +587,14 @@ def test_a_bug_in_one_function_loses_that_functions_points_only(cell, function):
     for old, new in BUGS[cell, function]:
         assert old in source, f"the planted bug no longer applies to the reference: {old!r}"
         source = source.replace(old, new)
-    fraction, message = judge(cell, source)
-    parts = part_points(message)
-    if not parts:  # a cell with one graded function: all or nothing
-        assert fraction == 0.0, message
+    result = judge(cell, source)
+    if not result.parts:  # a cell with one graded function: all or nothing
+        assert result.fraction == 0.0, result.message
         return
-    lost = {name for name, (earned, _) in parts.items() if earned == 0}
-    assert lost == {function}, message
-    total = sum(b for _, b in parts.values())
-    assert fraction == pytest.approx((total - parts[function][1]) / total), message
+    parts = {part.name: part for part in result.parts}
+    assert {name for name, part in parts.items() if part.points == 0} == {function}, result.message
+    total = sum(part.max_points for part in result.parts)
+    assert result.fraction == pytest.approx((total - parts[function].max_points) / total), result.message
 
 
 def test_no_mask_ap_case_hinges_on_a_tie_or_a_rounding():

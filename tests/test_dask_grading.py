@@ -15,16 +15,16 @@ import time
 import pytest
 
 from autograder.cluster import ALLOWED_FAILURES, DaskGrading, Submission, grade_on_worker
-from autograder.demo import CONCEPTS
 from autograder.pipeline import GradeOptions, grade
-from classes import concepts_class
+from autograder.records import RecordStore
+from classes import CONCEPTS, collect_concepts
+from conftest import copy_course
 
 pytestmark = pytest.mark.slow
 
 
-def _points(results: list[dict]) -> dict[str, tuple]:
-    return {r["student"]: (r["status"], r["auto_points"], {g: c["fraction"] for g, c in r["checks"].items()})
-            for r in results}
+def _points(records) -> dict[str, tuple]:
+    return {r.student: (r.status, r.auto_points, {c.grade_id: c.points for c in r.checks}) for r in records}
 
 
 def _gradebook_rows(course) -> dict[str, int]:
@@ -40,10 +40,19 @@ def _gradebook_rows(course) -> dict[str, int]:
 
 
 @pytest.fixture(scope="module")
-def graded_locally(tmp_path_factory):
-    """Four students (the demo's three and a copy of ada), graded by the local pool: the oracle."""
-    course = concepts_class(tmp_path_factory.mktemp("dask"), copies=1)
+def graded_locally(released_concepts, tmp_path_factory):
+    """Four students (the concepts class's three and a copy of ada), graded by the local pool: the oracle. Tests
+    grade their own copy of it (``graded_copy``)."""
+    root = tmp_path_factory.mktemp("dask")
+    course = copy_course(released_concepts, root / "course")
+    collect_concepts(course, root / "concepts.zip", copies=1)
     return course, _points(grade(course, CONCEPTS, opts=GradeOptions(workers=2)))
+
+
+@pytest.fixture
+def graded_copy(graded_locally, tmp_path):
+    course, oracle = graded_locally
+    return copy_course(course.root, tmp_path / "course"), oracle
 
 
 @pytest.fixture
@@ -76,8 +85,8 @@ def test_a_submission_travels_as_bytes_and_an_oversized_checkpoint_stays_oversiz
     assert not (out / "missing.json").exists()
 
 
-def test_a_worker_killed_mid_task_has_its_student_graded_elsewhere_once(graded_locally, own_cluster):
-    course, oracle = graded_locally
+def test_a_worker_killed_mid_task_has_its_student_graded_elsewhere_once(graded_copy, own_cluster):
+    course, oracle = graded_copy
     cluster, client = own_cluster
     pids = client.run(os.getpid)
     killed = {}
@@ -101,13 +110,13 @@ def test_a_worker_killed_mid_task_has_its_student_graded_elsewhere_once(graded_l
     killer.join()
     assert killed, "ben's task was never seen executing"
     assert _points(results) == oracle  # every student graded, with the local pool's verdicts
-    ben = next(r for r in results if r["student"] == "ben")
-    assert not ben["sandbox"]["worker"].endswith(f":{killed['pid']}")  # re-run by a live worker
+    ben = next(r for r in results if r.student == "ben")
+    assert not ben.sandbox["worker"].endswith(f":{killed['pid']}")  # re-run by a live worker
     assert _gradebook_rows(course) == {student: 1 for student in oracle}
 
 
-def test_a_student_whose_grading_kills_a_worker_twice_is_recorded_as_crashed_and_the_run_goes_on(graded_locally):
-    course, oracle = graded_locally
+def test_a_student_whose_grading_kills_a_worker_twice_is_recorded_as_crashed_and_the_run_goes_on(graded_copy):
+    course, oracle = graded_copy
 
     def crashes_on_ben(assignment, submission, *args):
         if submission.student == "ben":
@@ -115,12 +124,12 @@ def test_a_student_whose_grading_kills_a_worker_twice_is_recorded_as_crashed_and
         return grade_on_worker(assignment, submission, *args)
 
     lines = []
-    results = {r["student"]: r for r in grade(course, CONCEPTS, opts=GradeOptions(force=True, cluster=DaskGrading(
+    results = {r.student: r for r in grade(course, CONCEPTS, opts=GradeOptions(force=True, cluster=DaskGrading(
         local_workers=2, task=crashes_on_ben)), log=lines.append)}
-    assert results["ben"]["status"] == "crashed"
-    assert "stopped a grading worker twice" in results["ben"]["problems"][0]
-    assert "--student ben" in results["ben"]["problems"][0]
-    assert results["ben"]["auto_points"] == 0
+    assert results["ben"].status == "crashed"
+    assert "stopped a grading worker twice" in results["ben"].problems[0]
+    assert "--student ben" in results["ben"].problems[0]
+    assert results["ben"].auto_points == 0
     others = {s: r for s, r in results.items() if s != "ben"}
     assert _points(list(others.values())) == {s: v for s, v in oracle.items() if s != "ben"}
     assert _gradebook_rows(course) == {student: 1 for student in oracle}
@@ -131,16 +140,15 @@ def test_a_student_whose_grading_kills_a_worker_twice_is_recorded_as_crashed_and
         assert not gb.find_submission_notebook(CONCEPTS, CONCEPTS, "ada").flagged
 
 
-def test_a_coordinator_stopped_half_way_resumes_without_grading_anyone_twice(graded_locally):
-    course, oracle = graded_locally
-    import json
+def test_a_coordinator_stopped_half_way_resumes_without_grading_anyone_twice(graded_copy):
+    course, oracle = graded_copy
     import shutil
 
+    store = RecordStore(course, CONCEPTS)
     for student in ("ada2", "cara"):  # as if the coordinator died before these were recorded
-        (course.results_dir(CONCEPTS) / f"{student}.json").unlink()
+        store.discard(student)
     shutil.rmtree(course.root / "autograded" / "ada2")
-    kept = {p.stem for p in course.results_dir(CONCEPTS).glob("*.json")
-            if p.stem in oracle and json.loads(p.read_text())["status"] != "crashed"}  # a crash is tried again
+    kept = {r.student for r in store.records() if r.status != "crashed"}  # a crash is tried again
     lines = []
     results = grade(course, CONCEPTS, opts=GradeOptions(cluster=DaskGrading(local_workers=1)), log=lines.append)
     assert {line.split(":")[0].strip() for line in lines if "up to date, skipped" in line} == kept

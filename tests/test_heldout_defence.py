@@ -24,7 +24,7 @@ from PIL import Image
 
 from adversarial import lookup_checkpoint, lookup_model_code
 from autograder.checks.segmentation_hw import TIERS
-from autograder.demo import ASSIGNMENT
+from classes import ASSIGNMENT
 from autograder.heldout import HELDOUT_GAP, grading_data
 from autograder.judge import judge_submission
 from autograder.sandbox import jail_supported

@@ -1,4 +1,5 @@
-"""Every hidden check of Assignment 1 passes on the reference and fails on a planted bug (judged in the sandbox)."""
+"""Every hidden check of Assignment 1 passes on the reference (judged in the sandbox) and fails on a planted bug
+(judged as a student is, with the sandbox's runner in this process: ``tests/inprocess.py``)."""
 
 import json
 import re
@@ -9,19 +10,19 @@ import pytest
 import torch
 
 from autograder.checks.segmentation_hw import CHECKS
-from autograder.demo import ASSIGNMENT, student_notebook
 from autograder.judge import judge_submission
+from classes import ASSIGNMENT, student_notebook
+from inprocess import run_in_process
 
 pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
-def reference(executed_hw_course, tmp_path_factory):
+def reference(released_course, tmp_path_factory):
     """A complete reference submission folder (release notebook filled in, checkpoint, results)."""
-    from autograder.course import Course, run_nbgrader
+    from autograder.course import Course
 
-    course = Course(executed_hw_course)
-    run_nbgrader(["generate_assignment", ASSIGNMENT, "--force"], course.root, course.db_url)
+    course = Course(released_course)
     folder = tmp_path_factory.mktemp("reference")
     artifacts = course.root / "source" / ASSIGNMENT
     for name in ("segmentation_hw_checkpoint.pt", "segmentation_hw_results.json"):
@@ -46,7 +47,7 @@ def planted(reference, tmp_path, edit_cell=None, edit_answers=None, checkpoint=N
     nbformat.write(nb, folder / "segmentation_hw.ipynb")
     if checkpoint is not None:
         checkpoint(folder)
-    return judge_submission(folder, ASSIGNMENT)
+    return judge_submission(folder, ASSIGNMENT, run=run_in_process)
 
 
 def failed(verdict) -> set[str]:

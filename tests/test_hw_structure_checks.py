@@ -13,37 +13,30 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from autograder.assignment import CheckContext
 from autograder.checks import segmentation_hw_probes as probes
-from autograder.judge import run_check
-from autograder.checks.segmentation_hw import CHECKS
-import nbformat
+from autograder.judge import CheckResult, run_check
+from autograder.checks.segmentation_hw import ASSIGNMENT, CHECKS
 
-from notebooks import REPO, cells_by_id, part_points
+from notebooks import REPO
 
 REFERENCE = (REPO / "autograder" / "reference" / "segmentation_hw.py").read_text()
-
-
-def cell_points(grade_id: str) -> float:
-    """The points of an autograded cell in the homework's source notebook."""
-    cells = cells_by_id(nbformat.read(REPO / "source" / "segmentation_hw" / "segmentation_hw.ipynb", as_version=4))
-    return cells[grade_id].metadata["nbgrader"]["points"]
 
 
 def reference_block(name: str) -> str:
     return REFERENCE.split(f"# BEGIN {name}\n")[1].split(f"# END {name}")[0]
 
 
-def judge(source: str, probe: str, check: str, extra: str = "") -> tuple[float, str]:
-    """Runs ``source`` (after ``extra``) as a notebook cell would, probes it, and returns the verdict: the fraction
-    of the cell's points it earns and the message."""
+def judge(source: str, probe: str, check: str, extra: str = "") -> CheckResult:
+    """Runs ``source`` (after ``extra``) as a notebook cell would, probes it, and returns the check's verdict: the
+    fraction of the cell's points it earns, the message and each part's result."""
     namespace = {"torch": torch, "nn": nn, "F": F}
     exec(textwrap.dedent(extra) + "\n" + textwrap.dedent(source), namespace)
     try:
         observations = {probe: getattr(probes, f"probe_{probe}")(namespace)}
     except Exception as err:  # as probes.run records it in the sandbox
         observations = {probe: {"error": probes._error(err)}}
-    result = run_check(check, CHECKS[check], observations, {})
-    return result.fraction, result.message
+    return run_check(check, CHECKS[check], observations, CheckContext())
 
 
 def plant(source: str, edits: list[tuple[str, str]]) -> str:
@@ -53,11 +46,11 @@ def plant(source: str, edits: list[tuple[str, str]]) -> str:
     return source
 
 
-def judge_block(source: str) -> str:
+def judge_block(source: str) -> CheckResult:
     return judge(source, "residual_block", "test_residual_block")
 
 
-def judge_model(source: str, block: str | None = None) -> str:
+def judge_model(source: str, block: str | None = None) -> CheckResult:
     return judge(source, "segmentation_model", "test_segmentation_model", extra=block or reference_block("ResidualBlock"))
 
 
@@ -140,24 +133,28 @@ BLOCK_BUGS = {  # name: ([(old text of the reference, new text)], words the mess
 }
 
 
-def test_the_reference_block_passes_and_its_parts_add_up_to_the_cells_points():
-    fraction, message = judge_block(reference_block("ResidualBlock"))
-    assert fraction == 1.0, message
-    assert sum(b for _, b in part_points(message).values()) == cell_points("test_residual_block") == 10
+def lost_parts(result: CheckResult) -> set[str]:
+    return {part.name for part in result.parts if part.points == 0}
+
+
+def test_the_reference_block_passes_and_its_parts_add_up_to_the_declared_points():
+    result = judge_block(reference_block("ResidualBlock"))
+    assert result.fraction == 1.0, result.message
+    assert sum(part.max_points for part in result.parts) == ASSIGNMENT.points["test_residual_block"]
 
 
 @pytest.mark.parametrize("name", sorted(BLOCK_ALTERNATIVES))
 def test_correct_blocks_written_differently_pass(name):
-    fraction, message = judge_block(BLOCK_ALTERNATIVES[name])
-    assert fraction == 1.0, message
+    result = judge_block(BLOCK_ALTERNATIVES[name])
+    assert result.fraction == 1.0, result.message
 
 
 @pytest.mark.parametrize("name", sorted(BLOCK_BUGS))
 def test_planted_block_bugs_lose_the_points_of_their_part_with_a_useful_message(name):
     edits, words = BLOCK_BUGS[name]
-    fraction, message = judge_block(plant(reference_block("ResidualBlock"), edits))
-    assert fraction < 1.0 and words in message, message
-    assert any(earned == 0 for earned, _ in part_points(message).values()), message
+    result = judge_block(plant(reference_block("ResidualBlock"), edits))
+    assert result.fraction < 1.0 and words in result.message, result.message
+    assert any(words in part.message for part in result.parts if part.name in lost_parts(result)), result.message
 
 
 # --- SegmentationModel --------------------------------------------------------------------------------------------
@@ -272,32 +269,32 @@ MODEL_BUGS_LOSE = {  # what each planted bug must cost: the layout (parameter co
 }
 
 
-def test_the_reference_model_passes_and_its_parts_add_up_to_the_cells_points():
-    fraction, message = judge_model(reference_block("SegmentationModel"))
-    assert fraction == 1.0, message
-    assert sum(b for _, b in part_points(message).values()) == cell_points("test_segmentation_model") == 10
+def test_the_reference_model_passes_and_its_parts_add_up_to_the_declared_points():
+    result = judge_model(reference_block("SegmentationModel"))
+    assert result.fraction == 1.0, result.message
+    assert sum(part.max_points for part in result.parts) == ASSIGNMENT.points["test_segmentation_model"]
 
 
 @pytest.mark.parametrize("name", sorted(MODEL_ALTERNATIVES))
 def test_correct_models_written_differently_pass(name):
-    fraction, message = judge_model(MODEL_ALTERNATIVES[name], block=BLOCK_ALTERNATIVES[sorted(BLOCK_ALTERNATIVES)[0]])
-    assert fraction == 1.0, message
+    result = judge_model(MODEL_ALTERNATIVES[name], block=BLOCK_ALTERNATIVES[sorted(BLOCK_ALTERNATIVES)[0]])
+    assert result.fraction == 1.0, result.message
 
 
 @pytest.mark.parametrize("name", sorted(MODEL_BUGS))
 def test_planted_model_bugs_lose_the_layout_or_skip_points(name):
-    fraction, message = judge_model(plant(reference_block("SegmentationModel"), MODEL_BUGS[name]))
-    parts = part_points(message)
-    lost = {part for part, (earned, _) in parts.items() if earned == 0}
-    assert lost == MODEL_BUGS_LOSE[name], message
-    assert fraction == pytest.approx(1 - sum(parts[p][1] for p in lost) / 10), message
-    if "layout" in lost:
-        assert "parameters; the docstring's layout has" in message, message
-    if "skips" in lost:
-        assert "does not contain the stem's features" in message or "does not receive the encoder's features" in message \
-            or "fuse blocks are missing" in message, message
+    result = judge_model(plant(reference_block("SegmentationModel"), MODEL_BUGS[name]))
+    parts = {part.name: part for part in result.parts}
+    assert lost_parts(result) == MODEL_BUGS_LOSE[name], result.message
+    total = sum(part.max_points for part in result.parts)
+    assert result.fraction == pytest.approx(1 - sum(parts[p].max_points for p in lost_parts(result)) / total)
+    if "layout" in lost_parts(result):
+        assert "parameters; the docstring's layout has" in parts["layout"].message, result.message
+    if "skips" in lost_parts(result):
+        assert any(words in parts["skips"].message for words in (
+            "does not contain the stem's features", "does not receive the encoder's features", "fuse blocks are missing"))
 
 
 def test_a_class_that_is_not_defined_earns_nothing():
-    fraction, message = judge_block("x = 1")
-    assert fraction == 0.0 and "ResidualBlock is not defined" in message
+    result = judge_block("x = 1")
+    assert result.fraction == 0.0 and "ResidualBlock is not defined" in result.message

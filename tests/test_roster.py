@@ -12,7 +12,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from autograder.demo import CANVAS_IDS, NAMES, STUDENTS, write_roster
+from classes import CANVAS_IDS, NAMES, STUDENTS, write_roster
 from autograder.errors import GraderError
 from autograder.export import canvas_csv
 from autograder.roster import Person, Roster, import_roster, read_roster, record_lms_ids, roster_of

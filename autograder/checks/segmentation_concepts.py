@@ -20,7 +20,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
-from autograder.assignment import Assignment
+from autograder.assignment import Assignment, CheckContext
 from autograder.checks.common import CheckFailed, Part, check_answers_complete, score_parts
 from autograder.reference import segmentation_concepts as reference
 from autograder.oracles import (
@@ -217,16 +217,16 @@ def _close(a, b, what: str, atol: float = 1e-5) -> None:
         raise CheckFailed(f"{what}: largest difference {float((a - b).abs().nan_to_num(0).max()):.3g}")
 
 
-def _own_code(ctx: dict, cell: str) -> None:
+def _own_code(ctx: CheckContext, cell: str) -> None:
     """The own-code rule (``course_lib.own_code``), applied here in the grader's process to the cell's source."""
-    problem = own_code_problems({cell: ctx["cells"].get(cell, "")}).get(cell)
+    problem = own_code_problems({cell: ctx.cells.get(cell, "")}).get(cell)
     if problem:
         raise CheckFailed(f"the {cell} cell {problem}")
 
 
 def check_t1_panoptic(obs, ctx):
     _own_code(ctx, "t1_panoptic")
-    out, x = _outputs(obs, "t1", "t1_panoptic"), ctx["inputs"]["t1"]
+    out, x = _outputs(obs, "t1", "t1_panoptic"), ctx.inputs["t1"]
 
     def maps():
         for i, (case, got) in enumerate(zip(x["cases"], _value(out, "cases", len(x["cases"])))):
@@ -261,7 +261,7 @@ def _oracle_pq(pred: torch.Tensor, truth: torch.Tensor) -> tuple[float, float, f
 
 def check_t2_unet(obs, ctx):
     _own_code(ctx, "t2_unet")
-    out, x = _outputs(obs, "t2", "t2_unet"), ctx["inputs"]["t2"]
+    out, x = _outputs(obs, "t2", "t2_unet"), ctx.inputs["t2"]
 
     def boundaries():
         for i, (mask, got) in enumerate(zip(x["masks"], _value(out, "boundaries", len(x["masks"])))):
@@ -287,7 +287,7 @@ def check_t2_unet(obs, ctx):
 
 def check_t3_roi_align(obs, ctx):
     _own_code(ctx, "t3_roi_align")
-    out, x = _outputs(obs, "t3", "t3_roi_align"), ctx["inputs"]["t3"]
+    out, x = _outputs(obs, "t3", "t3_roi_align"), ctx.inputs["t3"]
 
     def roi_align():
         for box, got in zip(x["boxes"], _value(out, "rois", len(x["boxes"]))):
@@ -306,7 +306,7 @@ def check_t3_roi_align(obs, ctx):
 
 def check_t4_losses(obs, ctx):
     _own_code(ctx, "t4_losses")
-    out, x = _outputs(obs, "t4", "t4_losses"), ctx["inputs"]["t4"]
+    out, x = _outputs(obs, "t4", "t4_losses"), ctx.inputs["t4"]
 
     def focal():
         for (alpha, gamma), got in zip(x["focal_params"], _value(out, "focal", len(x["focal_params"]))):
@@ -333,7 +333,7 @@ def _measured_field(layers: tuple, size: int) -> int:
 
 def check_t5_atrous(obs, ctx):
     _own_code(ctx, "t5_atrous")
-    out, x = _outputs(obs, "t5", "t5_atrous"), ctx["inputs"]["t5"]
+    out, x = _outputs(obs, "t5", "t5_atrous"), ctx.inputs["t5"]
     truths = [_measured_field(tuple(tuple(layer) for layer in layers), x["size"]) for layers in x["stacks"]]
 
     def compare(key, name):
@@ -350,7 +350,7 @@ def check_t5_atrous(obs, ctx):
 
 def check_t6_metrics(obs, ctx):
     _own_code(ctx, "t6_metrics")
-    out, matrices = _outputs(obs, "t6", "t6_metrics"), ctx["inputs"]["t6"]["matrices"]
+    out, matrices = _outputs(obs, "t6", "t6_metrics"), ctx.inputs["t6"]["matrices"]
 
     def iou_and_dice():
         pairs = _value(out, "iou_and_dice")
@@ -362,7 +362,7 @@ def check_t6_metrics(obs, ctx):
         return "IoU and Dice per class right (absent classes NaN)"
 
     def ap():
-        for case, got in zip(ctx["inputs"]["t6"]["ap_cases"], _value(out, "ap", len(ctx["inputs"]["t6"]["ap_cases"]))):
+        for case, got in zip(ctx.inputs["t6"]["ap_cases"], _value(out, "ap", len(ctx.inputs["t6"]["ap_cases"]))):
             want = average_precision(case["pred_masks"], case["scores"], case["true_masks"], case["iou_threshold"])
             if not math.isclose(got, want, abs_tol=1e-6):
                 raise CheckFailed(f"mask_ap with {case['pred_masks'].shape[0]} predictions, {case['true_masks'].shape[0]} "
@@ -374,7 +374,7 @@ def check_t6_metrics(obs, ctx):
 
 def check_t7_sam(obs, ctx):
     _own_code(ctx, "t7_sam")
-    out, x = _outputs(obs, "t7", "t7_sam"), ctx["inputs"]["t7"]
+    out, x = _outputs(obs, "t7", "t7_sam"), ctx.inputs["t7"]
 
     def encoding():
         _close(_value(out, "encoding"), reference.fourier_point_encoding(x["points"], x["frequencies"]), "fourier_point_encoding")
@@ -401,7 +401,7 @@ def check_t7_sam(obs, ctx):
 
 def check_t8_upsampling(obs, ctx):
     _own_code(ctx, "t8_upsampling")
-    out, x = _outputs(obs, "t8", "t8_upsampling"), ctx["inputs"]["t8"]
+    out, x = _outputs(obs, "t8", "t8_upsampling"), ctx.inputs["t8"]
 
     def coverage():
         for (k, s, n), got in zip(x["coverage_args"], _value(out, "coverage", len(x["coverage_args"]))):
@@ -427,7 +427,7 @@ def check_t8_upsampling(obs, ctx):
 
 def check_t9_imbalance(obs, ctx):
     _own_code(ctx, "t9_imbalance")
-    out, x = _outputs(obs, "t9", "t9_imbalance"), ctx["inputs"]["t9"]
+    out, x = _outputs(obs, "t9", "t9_imbalance"), ctx.inputs["t9"]
 
     def weights():
         for i, ((masks, num_classes), got) in enumerate(zip(x["weight_cases"], _value(out, "weights", len(x["weight_cases"])))):
@@ -449,7 +449,7 @@ def check_t9_imbalance(obs, ctx):
 
 def check_t10_segformer(obs, ctx):
     _own_code(ctx, "t10_segformer")
-    out, x = _outputs(obs, "t10", "t10_segformer"), ctx["inputs"]["t10"]
+    out, x = _outputs(obs, "t10", "t10_segformer"), ctx.inputs["t10"]
 
     def flops():
         for (n, dim, r), got in zip(x["flop_args"], _value(out, "flops", len(x["flop_args"]))):

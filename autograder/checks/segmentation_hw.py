@@ -11,7 +11,7 @@ from pathlib import Path
 
 import torch
 
-from autograder.assignment import Assignment
+from autograder.assignment import Assignment, CheckContext
 from autograder.checks.common import CheckFailed, Part, PartialCredit, check_answers_complete, score_parts
 from autograder.checks.segmentation_hw_probes import MODEL_CONFIGS, block_parts, block_seed, set_block_weights
 from course_lib.answers import miou_disagreement
@@ -20,7 +20,7 @@ from course_lib.term import Tiers
 CHECKPOINT = "segmentation_hw_checkpoint.pt"
 RESULTS = "segmentation_hw_results.json"  # named in a check's message
 MAX_PARAMETERS = 5_000_000
-# grade id -> the homework's default threshold; a term's own come from course.toml through the judge (ctx["tiers"])
+# grade id -> the homework's default threshold; a term's own come from course.toml through the judge (ctx.tiers)
 TIERS = {f"test_miou_{name}": threshold for name, threshold in Tiers().as_dict().items()}
 
 
@@ -35,7 +35,7 @@ def _probe(obs: dict, name: str, cell: str | None = None) -> dict:
     return data
 
 
-def check_residual_block(obs: dict, ctx: dict) -> str | PartialCredit:
+def check_residual_block(obs: dict, ctx: CheckContext) -> str | PartialCredit:
     """Five parts, 10 points: shapes and final ReLU, shortcut kind, identity path, gradient, the specification."""
     data = _probe(obs, "residual_block", "residual_block")
     return score_parts([
@@ -121,7 +121,7 @@ def _check_block_against_specification(cin: int, cout: int, stride: int, observe
                           "→ bn1 → ReLU → conv2 → bn2, then add the shortcut, then the final ReLU")
 
 
-def check_segmentation_model(obs: dict, ctx: dict) -> str | PartialCredit:
+def check_segmentation_model(obs: dict, ctx: CheckContext) -> str | PartialCredit:
     """Five parts, 10 points: shapes, resolution of both variants, gradient, the docstring's layout, and what the
     skip connections carry."""
     data = _probe(obs, "segmentation_model", "segmentation_model")
@@ -205,11 +205,11 @@ def _model_skips(trace: dict) -> str:
     return "each fuse block gets the encoder's features of its size, the classifier gets the stem's"
 
 
-def check_parameter_count(obs: dict, ctx: dict) -> str:
+def check_parameter_count(obs: dict, ctx: CheckContext) -> str:
     data = _probe(obs, "parameters", "segmentation_model")
     real = int(data["num_parameters"])
-    reported = ctx["reported"].get("num_parameters")
-    saved = ctx.get("results_metrics", {}).get("num_parameters")
+    reported = ctx.reported.get("num_parameters")
+    saved = ctx.results_metrics.get("num_parameters")
     if reported is None:
         raise CheckFailed("the results table (Q1) reports no parameter count")
     if int(reported) != real:
@@ -221,35 +221,35 @@ def check_parameter_count(obs: dict, ctx: dict) -> str:
     return f"{real:,} parameters, as reported, within the limit"
 
 
-def _recomputed(ctx: dict) -> dict:
-    miou = ctx.get("miou")
+def _recomputed(ctx: CheckContext) -> dict:
+    miou = ctx.miou
     if miou is None:
-        raise CheckFailed(ctx.get("miou_error", "the checkpoint could not be evaluated") + _mismatch(ctx))
+        raise CheckFailed((ctx.miou_error or "the checkpoint could not be evaluated") + _mismatch(ctx))
     return miou
 
 
-def _mismatch(ctx: dict) -> str:
+def _mismatch(ctx: CheckContext) -> str:
     """The judge's note when the submission was made for another data set, size or mode than the term's."""
-    return f" ({ctx['setting_mismatch']})" if ctx.get("setting_mismatch") else ""
+    return f" ({ctx.setting_mismatch})" if ctx.setting_mismatch else ""
 
 
-def check_results_table(obs: dict, ctx: dict) -> str:
+def check_results_table(obs: dict, ctx: CheckContext) -> str:
     """The Q1 table's mIoU stands for the submitted checkpoint (its own check: the tiers never depend on it)."""
     miou = _recomputed(ctx)
-    problem = miou_disagreement(ctx["reported"].get("miou"), miou["public"])
+    problem = miou_disagreement(ctx.reported.get("miou"), miou["public"])
     if problem:
         raise CheckFailed(problem + _mismatch(ctx))
-    return f"the table's mIoU {ctx['reported']['miou']:.4f} agrees with the checkpoint's {miou['public']:.4f}"
+    return f"the table's mIoU {ctx.reported['miou']:.4f} agrees with the checkpoint's {miou['public']:.4f}"
 
 
 def _tier(grade_id: str):
     name = grade_id.removeprefix("test_miou_")
 
-    def check(obs: dict, ctx: dict) -> str:
+    def check(obs: dict, ctx: CheckContext) -> str:
         """The tier is judged on the mIoU recomputed from the checkpoint alone (the held-out figure when the
         checkpoint does far worse on the held-out data than on the public validation split), against the term's
-        declared threshold (``ctx["tiers"]``, from ``GradedSetting.tiers``)."""
-        threshold = getattr(ctx.get("tiers") or Tiers(), name)
+        declared threshold (``ctx.tiers``, from ``GradedSetting.tiers``)."""
+        threshold = getattr(ctx.tiers or Tiers(), name)
         miou = _recomputed(ctx)
         score = miou["effective"]
         note = "" if score == miou["public"] else (f" ({miou['heldout_kind']}: {miou['heldout']:.4f}, far below the "
