@@ -210,7 +210,8 @@ def build_record(spec: Assignment, student: str, verdict, *, digest: str, submit
         problems = ((crash,) if crash else ()) + tuple(problems)
         return GradingRecord(student, spec.name, "crashed", tuple(checks), problems, digest=digest,
                              submitted_at=submitted_at)
-    miou = Miou(**verdict.miou) if verdict.miou else None
+    figures = verdict.miou
+    miou = Miou(figures["public"], figures["heldout"], figures["effective"], figures["heldout_kind"]) if figures else None
     return GradingRecord(student, spec.name, "invalid" if verdict.status == "invalid" else "graded", tuple(checks),
                          tuple(verdict.problems) + tuple(problems), tuple(verdict.flags), digest, submitted_at,
                          timings=Timings(judge=round(verdict.seconds, 2)), miou=miou, sandbox=dict(verdict.sandbox))
