@@ -89,6 +89,17 @@ def nbgrader_config(root: Path):
     return PyFileConfigLoader(path.name, path=str(path.parent)).load_config() if path.is_file() else Config()
 
 
+def kernel_config(root: Path):
+    """Only the ``KernelManager`` section of the course's nbgrader configuration (its transport encryption), for the
+    kernels this process starts itself with time limits of their own (``release``'s execution of a source notebook):
+    the rest, nbgrader's per-cell timeout included, would override them."""
+    from traitlets.config import Config
+
+    config = Config()
+    config.KernelManager = nbgrader_config(root).KernelManager
+    return config
+
+
 def nbgrader_env(root: Path, db_url: str) -> dict:
     """Environment of an nbgrader subprocess: this interpreter's bin/ first on PATH (nbgrader runs alembic),
     the course root and the gradebook given explicitly, no grading variable inherited."""

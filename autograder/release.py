@@ -26,7 +26,7 @@ import nbformat
 from autograder.checks import get_assignment
 from autograder.config import course_root_for_kernels
 from autograder.errors import GraderError
-from autograder.course import Course, nbgrader_config, run_nbgrader
+from autograder.course import Course, kernel_config, nbgrader_config, run_nbgrader
 from autograder.leaks import scan, secret_lines
 from autograder.term import GradedSetting, ensure_term_secret
 from autograder.term_reference import (ReferenceError, adopt_reference, calibration, check_reference, ensure_reference, parametrised,
@@ -47,7 +47,8 @@ def _execute(notebook: Path, course_root: Path, timeout: int | None = 1200, allo
 
     nb = nbformat.read(notebook, as_version=4)
     with course_root_for_kernels(course_root):
-        ExecutePreprocessor(timeout=timeout, kernel_name="python3", allow_errors=allow_errors).preprocess(
+        ExecutePreprocessor(timeout=timeout, kernel_name="python3", allow_errors=allow_errors,
+                            config=kernel_config(course_root)).preprocess(
             nb, {"metadata": {"path": str(notebook.parent)}})
     nbformat.write(nb, notebook)
     return [f"{o.get('ename')}: {o.get('evalue')}" for c in nb.cells if c.cell_type == "code"

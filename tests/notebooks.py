@@ -96,14 +96,14 @@ def execute_notebook(path: Path, timeout: int = 600, env: dict | None = None):
     """Executes a notebook in its own folder with nbconvert, writes it back with outputs, and returns it."""
     from nbconvert.preprocessors import ExecutePreprocessor
 
-    from autograder.course import nbgrader_config  # the course's kernel settings (an encrypted kernel connection)
+    from autograder.course import kernel_config  # the course's kernel settings (an encrypted kernel connection)
 
     nb = nbformat.read(path, as_version=4)
     old = dict(os.environ)
     os.environ.update(env or {})
     os.environ.pop("NBGRADER_EXECUTION", None) if "NBGRADER_EXECUTION" not in (env or {}) else None
     try:
-        ExecutePreprocessor(timeout=timeout, kernel_name="python3", config=nbgrader_config(REPO)).preprocess(
+        ExecutePreprocessor(timeout=timeout, kernel_name="python3", config=kernel_config(REPO)).preprocess(
             nb, {"metadata": {"path": str(path.parent)}})
     finally:
         os.environ.clear()
