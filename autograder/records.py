@@ -13,7 +13,9 @@ ran, and the submission's digest and time. What a TA decides later (manual score
 
 Adding a field (a late penalty, say): give it a default, write it in ``to_json`` and read it in ``from_json`` with
 that default, so that records written before it still load; change ``GRADER_VERSION`` only when the grading itself
-changes (it makes every student be graded again).
+changes (it makes every student be graded again). What the record already holds for the next readers: a late policy
+starts from ``submitted_at`` (UTC); whether a grade is provisional is ``written`` (the answered ones) against the
+gradebook's manual scores; a class report per check and per part reads ``RecordStore.records()``.
 """
 
 from __future__ import annotations
