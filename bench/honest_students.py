@@ -327,13 +327,14 @@ def namespace(student: Student) -> dict:
 
 def check_implementation(student: Student) -> None:
     """Raises AssertionError unless both cells earn every point of the homework's real checks."""
+    from autograder.assignment import CheckContext
     from autograder.checks import segmentation_hw_probes as probes
     from autograder.checks.segmentation_hw import CHECKS
     from autograder.judge import run_check
 
     ns = namespace(student)
     for probe, check in (("residual_block", "test_residual_block"), ("segmentation_model", "test_segmentation_model")):
-        result = run_check(check, CHECKS[check], {probe: getattr(probes, f"probe_{probe}")(ns)}, {})
+        result = run_check(check, CHECKS[check], {probe: getattr(probes, f"probe_{probe}")(ns)}, CheckContext())
         assert result.fraction == 1.0, f"{student.name} ({student.choices}) fails {check}: {result.message}"
 
 

@@ -54,18 +54,18 @@ def repo() -> Path:
 @pytest.fixture(scope="session")
 def executed_hw_course(tmp_path_factory):
     """A course directory whose source/segmentation_hw notebook has been executed top to bottom in QUICK mode,
-    as an instructor would (``autograder.release.execute_source``): both models trained, their checkpoints and results
-    saved next to the notebook, and the Q1 answer filled with the table of what this machine trained. Shared by every test that needs a trained reference.
+    as an instructor would: both models trained, their checkpoints and results saved next to the notebook, and the
+    Q1 answer filled with the printed table of what this machine trained (``notebooks.execute_notebook``). Shared by
+    every test that needs a trained reference.
 
     Trained at most once per suite run; reused from ``tests/reference_cache.py`` when the code that trains it is
     unchanged (the training is deterministic, so the cached files are what this code makes)."""
-    from autograder.release import execute_source, fill_results_table
-    from notebooks import make_course
+    from notebooks import execute_notebook, fill_results_table, make_course
     from reference_cache import trained_reference
 
     course = make_course(tmp_path_factory.mktemp("hw"))
     folder = course / "source" / "segmentation_hw"
-    from_cache = trained_reference(folder, lambda notebook: execute_source(notebook, course, timeout=1800))
+    from_cache = trained_reference(folder, lambda notebook: execute_notebook(notebook, timeout=1800, fill_table=True))
     print(f"homework reference: {'reused from the cache' if from_cache else 'trained now and cached'}")
     fill_results_table(folder / "segmentation_hw.ipynb")
     return course

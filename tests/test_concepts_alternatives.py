@@ -619,13 +619,12 @@ def test_a_function_that_raises_loses_its_own_part_only(cell, function):
     lines = source.splitlines()
     body_start = node.body[0].lineno - 1
     lines[body_start:node.end_lineno] = ['    raise NotImplementedError("not written yet")']
-    fraction, message = judge(cell, "\n".join(lines))
-    parts = part_points(message)
-    if not parts:
-        assert fraction == 0.0, message
+    result = judge(cell, "\n".join(lines))
+    if not result.parts:
+        assert result.fraction == 0.0, result.message
         return
-    lost = {name for name, (earned, _) in parts.items() if earned == 0}
-    assert lost == {function} and "NotImplementedError" in message, message
+    lost = {part.name for part in result.parts if part.points == 0}
+    assert lost == {function} and "NotImplementedError" in result.message, result.message
 
 
 # Wrong at one of the edges the docstring draws, right everywhere else: each loses its function's part. (Before
@@ -661,9 +660,8 @@ def with_bug(cell: str, replacements: list[tuple[str, str]]) -> str:
 
 @pytest.mark.parametrize("cell, function, bug", sorted(EDGE_BUGS), ids=lambda v: str(v))
 def test_a_bug_at_an_edge_of_the_docstring_loses_that_functions_points(cell, function, bug):
-    fraction, message = judge(cell, with_bug(cell, EDGE_BUGS[cell, function, bug]))
-    lost = {name for name, (earned, _) in part_points(message).items() if earned == 0}
-    assert lost == {function}, message
+    result = judge(cell, with_bug(cell, EDGE_BUGS[cell, function, bug]))
+    assert {part.name for part in result.parts if part.points == 0} == {function}, result.message
 
 
 def _graded_run(tmp_path, cells: dict[str, str]) -> dict[str, float]:
@@ -676,7 +674,7 @@ def _graded_run(tmp_path, cells: dict[str, str]) -> dict[str, float]:
         exec(textwrap.dedent(source), shared)
     observations = probes.run(shared, {"inputs": str(tmp_path / "inputs.pt"), "cells": cells})
     return {cell: run_check(f"test_{cell}", CHECKS[f"test_{cell}"], observations,
-                            {"inputs": INPUTS, "cells": cells}).fraction for cell in cells}
+                            CheckContext(cells=cells, inputs=INPUTS)).fraction for cell in cells}
 
 
 def test_a_later_cells_helper_never_replaces_an_earlier_cells_helper(tmp_path):

@@ -417,8 +417,8 @@ def test_the_docstrings_still_say_what_the_literal_implementations_follow(cell):
 
 @pytest.mark.parametrize("cell", TOPICS)
 def test_the_docstrings_literal_words_earn_every_point(cell):
-    fraction, message = judge(cell, LITERAL[cell][1])
-    assert fraction == 1.0, message
+    result = judge(cell, LITERAL[cell][1])
+    assert result.fraction == 1.0, result.message
 
 
 @pytest.mark.parametrize("cell", TOPICS)

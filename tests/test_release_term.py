@@ -13,7 +13,8 @@ import nbformat
 import pytest
 
 from autograder.checks import get_assignment
-from autograder.demo import ASSIGNMENT, new_course
+from autograder.course import Course
+from classes import ASSIGNMENT, CONCEPTS
 from autograder.release import ReleaseError, release
 from autograder.term import GradedSetting
 from autograder.term_reference import INJECTED_TAG, ReferenceError, calibration, ensure_reference, parametrised
@@ -24,7 +25,7 @@ from test_data import build_voc_tree
 
 def voc_course(tmp_path: Path, mode: str = "FULL", extra: str = ""):
     build_voc_tree(tmp_path / "voc")
-    course = new_course(tmp_path / "course")
+    course = Course.create(tmp_path / "course", [ASSIGNMENT, CONCEPTS])
     (course.root / "course.toml").write_text(f'[grading]\ndata = "voc:{tmp_path / "voc"}"\nimage_size = 32\n'
                                              f'mode = "{mode}"\n{extra}')
     return course
@@ -73,7 +74,7 @@ def test_a_reference_missing_a_file_is_refused_naming_it(tmp_path):
 def test_a_release_that_fails_validation_is_not_marked_released(tmp_path, monkeypatch):
     import autograder.release as release_module
 
-    course = new_course(tmp_path / "course")
+    course = Course.create(tmp_path / "course", [ASSIGNMENT, CONCEPTS])
     monkeypatch.setattr(release_module, "_validate", lambda *a, **k: [f"{ASSIGNMENT}: the source does not validate"])
     lines = []
     with pytest.raises(ReleaseError, match="the source does not validate"):

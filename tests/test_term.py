@@ -177,14 +177,16 @@ def test_malformed_tiers_say_what_is_wrong(tmp_path, tiers, fragment):
 
 
 def test_the_tier_checks_judge_with_the_terms_thresholds():
+    from autograder.assignment import CheckContext
     from autograder.checks.segmentation_hw import CHECKS
     from autograder.judge import run_check
     from course_lib.term import Tiers
 
     miou = {"public": 0.38, "heldout": 0.37, "effective": 0.38, "heldout_kind": "held-out scenes"}
-    default = run_check("test_miou_excellent", CHECKS["test_miou_excellent"], {}, {"miou": miou})
+    default = run_check("test_miou_excellent", CHECKS["test_miou_excellent"], {}, CheckContext(miou=miou))
     assert default.passed and default.message.endswith(">= 0.35")
-    declared = run_check("test_miou_excellent", CHECKS["test_miou_excellent"], {}, {"miou": miou, "tiers": Tiers(0.2, 0.3, 0.4)})
+    declared = run_check("test_miou_excellent", CHECKS["test_miou_excellent"], {},
+                         CheckContext(miou=miou, tiers=Tiers(0.2, 0.3, 0.4)))
     assert not declared.passed and "below 0.4" in declared.message
 
 
