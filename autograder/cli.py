@@ -63,6 +63,9 @@ def _run(argv: list[str] | None) -> int:
     p.add_argument("zip", type=Path)
     p = sub.add_parser("roster", help="names, emails and LMS user ids from a roster CSV into the gradebook")
     p.add_argument("csv", type=Path)
+    p.add_argument("--merge", action="append", default=[], metavar="OLD",
+                   help="confirm that the gradebook's OLD became the roster's login holding its Canvas id (a login "
+                        "changed together with the name); repeatable")
     p = sub.add_parser("grade", help="autograde submissions")
     p.add_argument("assignment")
     p.add_argument("--student", action="append", help="only this student (repeatable)")
@@ -104,7 +107,8 @@ def _run(argv: list[str] | None) -> int:
     elif args.command == "roster":
         from autograder.roster import import_roster, read_roster
 
-        import_roster(course.db_url, read_roster(args.csv), course_root=course.root)
+        import_roster(course.db_url, read_roster(args.csv), course_root=course.root,
+                      confirmed=frozenset(args.merge))
     elif args.command == "grade":
         from dataclasses import replace
 

@@ -22,7 +22,7 @@ import io
 import json
 import shutil
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from nbgrader.api import Gradebook, MissingEntry
@@ -168,12 +168,16 @@ def _split_name(name: str) -> tuple[str | None, str | None]:
     return given.strip() or None, family.strip() or None
 
 
-def import_roster(db_url: str, people, log=print, course_root: Path | None = None) -> int:
+def import_roster(db_url: str, people, log=print, course_root: Path | None = None,
+                  confirmed: frozenset[str] = frozenset()) -> int:
     """Writes the people (a ``Roster`` or a list of ``Person``) into the gradebook: creates students, updates names,
     emails and Canvas ids (a field the roster leaves empty keeps its value), and lists the rows a ``Roster``
     skipped. When a Canvas id the roster gives is held by another student of the gradebook (a stand-in ``collect``
     made before the roster, or an earlier login), that student is merged into the roster's (``merge_student``:
-    needs ``course_root``). Returns how many people were written.
+    needs ``course_root``) when nothing says they are two people: the holder is a stand-in, has no name in the
+    gradebook, or has the roster row's name. A named holder whose name differs (a typo in a hand-made list, a
+    swapped row) keeps the id and nothing moves, unless the TA confirms that login's change (``confirmed``: the
+    holders' logins, ``roster FILE --merge OLD``). Returns how many people were written.
 
     Raises:
         GraderError: a merge is needed but no ``course_root`` was given.
@@ -185,14 +189,25 @@ def import_roster(db_url: str, people, log=print, course_root: Path | None = Non
     if course_root is not None:
         _make_way(Path(course_root), db_url, people, lambda line: log(f"roster: {line}"))
     holders = lms_holders(db_url)
-    merges, cleared = [], []
+    known = roster_of(db_url)
+    stand_ins = standins(Path(course_root)) if course_root is not None else {}
+    merges, cleared, refused = [], [], {}
     for person in people:
         for other in holders.get(person.lms_user_id, ()) if person.lms_user_id else ():
             if other in on_roster:
                 if other != person.student and not next(p for p in people if p.student == other).lms_user_id:
                     cleared.append((other, person))  # on the roster without an id, holding this one's id
-            else:
+            elif other in stand_ins or other in confirmed or _same_person(known[other], person):
                 merges.append((other, person.student))
+            else:
+                refused[person.student] = other
+    for student, other in refused.items():
+        person = next(p for p in people if p.student == student)
+        log(f"roster: Canvas id {person.lms_user_id} is given to {student} ({_name(person)}), but the gradebook's "
+            f"{other} ({_name(known[other])}) holds it: nothing moved and {student} keeps the Canvas id it had. "
+            f"If the row is wrong, correct the roster and import it again; if {other} really became {student}, "
+            f"import it with --merge {other}")
+    people = [replace(p, lms_user_id=None) if p.student in refused else p for p in people]
     if merges and course_root is None:
         raise GraderError("Canvas ids of this roster are held by other students of the gradebook "
                           f"({', '.join(f'{a} → {b}' for a, b in merges)}): import it with the course "
@@ -212,6 +227,17 @@ def import_roster(db_url: str, people, log=print, course_root: Path | None = Non
         _forget_standins(Path(course_root), on_roster)
     log(f"roster: {len(people)} student(s) written to the gradebook")
     return len(people)
+
+
+def _same_person(holder: Person, person: Person) -> bool:
+    """Nothing says ``holder`` (in the gradebook) and the roster's ``person`` are two people: the holder has no name
+    there, or the same name as the row (letters and digits, case-folded)."""
+    held = name_key(f"{holder.last_name or ''}{holder.first_name or ''}")
+    return not held or held == name_key(f"{person.last_name or ''}{person.first_name or ''}")
+
+
+def _name(person: Person) -> str:
+    return ", ".join(n for n in (person.last_name, person.first_name) if n) or "no name"
 
 
 def _make_way(course_root: Path, db_url: str, people: list[Person], log) -> None:

@@ -343,10 +343,6 @@ def test_collecting_twice_is_the_same_and_an_older_export_after_a_newer_one_keep
 # ------------------------------------------------------------------------------------------------ careless roster
 
 
-@pytest.mark.xfail(strict=True, reason="import_roster merges the gradebook's holder of a Canvas id into whichever "
-                   "login a roster gives that id, even when both are named and the names differ (a typo in a "
-                   "hand-made people list, a swapped row). Refusing such a merge is easy; how a TA then confirms a "
-                   "real login change that comes with a name change is a policy the roster's owner must choose")
 def test_a_roster_row_giving_a_classmates_canvas_id_to_another_named_login_moves_nothing(
         tmp_path, empty_gradebook, monkeypatch):
     monkeypatch.setenv("PATH", f"{os.path.dirname(sys.executable)}{os.pathsep}{os.environ['PATH']}")
@@ -361,8 +357,26 @@ def test_a_roster_row_giving_a_classmates_canvas_id_to_another_named_login_moves
     import_roster(course.db_url, typo, log=lines.append, course_root=course.root)
     import_roster(course.db_url, correct, log=lines.append, course_root=course.root)  # the TA corrects it
     assert folder(course, "ben") == {f"{A}.ipynb": notebook("ben's own")}
-    assert folder(course, "eve") == {}  # today: ben was merged into eve, whose Canvas id is 1002 again
+    assert folder(course, "eve") == {}
     assert {s: p.lms_user_id for s, p in roster_of(course.db_url).items()} == {"ben": "1001", "eve": "1002"}
+    said = "\n".join(lines)
+    assert "Canvas id 1001 is given to eve (Mallory, Eve), but the gradebook's ben (Okafor, Ben) holds it" in said
+    assert "nothing moved" in said and "--merge ben" in said
+
+
+def test_a_confirmed_login_change_with_a_new_name_merges_the_holder(tmp_path, empty_gradebook, monkeypatch):
+    """The TA's ``--merge ben``: Ben's login really became ``benedicta`` with a new name; his files follow."""
+    monkeypatch.setenv("PATH", f"{os.path.dirname(sys.executable)}{os.pathsep}{os.environ['PATH']}")
+    course = new_course(tmp_path / "course", empty_gradebook)
+    import_roster(course.db_url, read_roster(write_roster(tmp_path / "roster.csv", ROSTER[:1])), log=lambda *_: None,
+                  course_root=course.root)
+    bens = course.root / "submitted" / "ben" / A
+    bens.mkdir(parents=True)
+    (bens / f"{A}.ipynb").write_bytes(notebook("ben's own"))
+    renamed = read_roster(write_roster(tmp_path / "new.csv", [("Okafor, Benedicta", "1001", "benedicta")]))
+    import_roster(course.db_url, renamed, log=lambda *_: None, course_root=course.root, confirmed=frozenset({"ben"}))
+    assert folder(course, "benedicta") == {f"{A}.ipynb": notebook("ben's own")}
+    assert {s: p.lms_user_id for s, p in roster_of(course.db_url).items()} == {"benedicta": "1001"}
 
 
 # ------------------------------------------------------------------------ defences that hold (regression tests)
