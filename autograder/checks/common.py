@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from autograder.assignment import CheckContext
-from course_lib.answers import answer_problems
+from course_lib.answers import answer_problems, describe_problems
 
 
 class CheckFailed(AssertionError):
@@ -80,5 +80,5 @@ def check_answers_complete(obs: dict, ctx: CheckContext) -> str:
     """Every written answer is filled in (``ctx.answers``: grade id → Markdown source)."""
     problems = answer_problems(ctx.answers)
     if problems:
-        raise CheckFailed("; ".join(f"{gid}: {why}" for gid, why in sorted(problems.items())))
+        raise CheckFailed("; ".join(describe_problems(problems)))  # "Q2: ...; Q10: ...", as the notebook numbers them
     return f"all {len(ctx.answers)} written answers are filled in"
