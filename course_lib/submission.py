@@ -2,11 +2,13 @@
 
 ``save_submission`` writes two files into the notebook's folder:
 
-- ``<name>_checkpoint.pt``: the state_dict, the model's constructor arguments and the measured metrics
-  (``course_lib.train.checkpoint`` format, readable with ``weights_only=True``);
+- ``<name>_checkpoint.pt``: the state_dict, the model's constructor arguments, the training configuration and the
+  measured metrics (``course_lib.train.checkpoint`` format, readable with ``weights_only=True``);
 - ``<name>_results.json``: the same metrics and arguments as plain JSON, plus the parameter count, the mode
   (``"QUICK"`` or ``"FULL"``) and the split the metrics were measured on (``course_lib.data.data_record``), which
-  the grader compares with the term's declared setting.
+  the grader compares with the term's declared setting, and the run's ``seed`` and ``config``
+  (``TrainConfig.to_dict()``): each student trains with a seed of their own (``course_lib.train.training_seed``),
+  which the similarity report reads.
 
 It then rebuilds the model from the class and the arguments, loads the checkpoint strictly and checks
 that it computes the same logits, so a submission that cannot be reloaded is caught before the deadline.
@@ -26,6 +28,7 @@ from torch import nn
 
 from course_lib.data.dataset import SegmentationTensors
 from course_lib.data.sources import data_record
+from course_lib.train.config import TrainConfig
 from course_lib.train.loop import History
 from course_lib.train.checkpoint import CheckpointError, load_checkpoint, load_state_dict_strict, save_checkpoint
 
@@ -48,7 +51,8 @@ def _plain(value):
 
 def save_submission(model: nn.Module, model_kwargs: dict, metrics: dict, directory: str | os.PathLike = ".",
                     name: str = "segmentation_hw", history: History | None = None, input_size: int = 64,
-                    data: SegmentationTensors | None = None, mode: str | None = None) -> Path:
+                    data: SegmentationTensors | None = None, mode: str | None = None,
+                    config: TrainConfig | None = None) -> Path:
     """Saves the checkpoint and results of a trained model and proves they reload.
 
     Args:
@@ -63,6 +67,8 @@ def save_submission(model: nn.Module, model_kwargs: dict, metrics: dict, directo
         input_size: side of the random test input used for the reload check.
         data: the validation split the metrics were measured on (its name, size and class count are recorded).
         mode: the recipe's name (``"QUICK"`` or ``"FULL"``).
+        config: the run's ``TrainConfig``; its ``seed`` is recorded as ``"seed"`` in the results file, the whole of it
+            as ``"config"`` there and in the checkpoint.
     Returns:
         The checkpoint path.
     Raises:
@@ -78,10 +84,12 @@ def save_submission(model: nn.Module, model_kwargs: dict, metrics: dict, directo
             raise ValueError(f"metrics[{key!r}] must be a finite number, got {metrics[key]!r}")
     model_kwargs = {k: _plain(v) for k, v in model_kwargs.items()}
     checkpoint, results = submission_paths(directory, name)
-    save_checkpoint(checkpoint, model, model_kwargs=model_kwargs, metrics=metrics)
+    settings = config.to_dict() if config is not None else None
+    save_checkpoint(checkpoint, model, model_kwargs=model_kwargs, config=settings, metrics=metrics)
     results.write_text(json.dumps({"model_class": type(model).__name__, "model_kwargs": model_kwargs,
                                    "metrics": metrics, "mode": mode,
                                    "measured_on": data_record(data) if data is not None else None,
+                                   "seed": config.seed if config is not None else None, "config": settings,
                                    "history": history.to_dict() if history else None}, indent=2))
     verify_submission(type(model), model, directory, name, input_size)
     return checkpoint

@@ -171,6 +171,12 @@ def _course_file() -> Path | None:
     return None
 
 
+def in_course_folder() -> bool:
+    """True where the course's own ``course.toml`` is found (1 and 2 above): the instructor's and the test suite's
+    runs of a notebook, never a student's bundle."""
+    return _course_file() is not None
+
+
 def announced() -> Announcement:
     """The term's announcement where this notebook runs (see the module's docstring for the order)."""
     path = _course_file()

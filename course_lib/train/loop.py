@@ -21,7 +21,7 @@ from course_lib.data.loader import Augment, TensorLoader
 from course_lib.losses import build_loss
 from course_lib.metrics import ConfusionMatrix, iou_per_class, mean_iou, pixel_accuracy
 from course_lib.train.config import TrainConfig
-from course_lib.train.runtime import (cpu_has_native_bf16, cpu_threads, deterministic_algorithms, progress_bar,
+from course_lib.train.runtime import (Progress, cpu_has_native_bf16, cpu_threads, deterministic_algorithms,
                                      progress_enabled, seed_everything, select_device)
 
 
@@ -180,7 +180,7 @@ def build_optimizer(model: nn.Module, cfg: TrainConfig) -> torch.optim.Optimizer
 
 def train_one_epoch(model: nn.Module, train_loader: TensorLoader, loss_fn: nn.Module,
                     optimizer: torch.optim.Optimizer, device: torch.device, cfg: TrainConfig,
-                    step_offset: int = 0, total_steps: int | None = None, show_progress: bool = False,
+                    step_offset: int = 0, total_steps: int | None = None, show_progress: bool | Progress = False,
                     epoch: int = 0) -> tuple[float, int]:
     """One pass over ``train_loader``.
 
@@ -188,13 +188,17 @@ def train_one_epoch(model: nn.Module, train_loader: TensorLoader, loss_fn: nn.Mo
         step_offset: optimisation steps taken before this epoch.
         total_steps: steps of the whole run; the learning rate before each step is
             ``cfg.lr * lr_factor(step / total_steps)`` (default: this epoch is the whole run).
+        show_progress: a ``Progress`` line to draw the epoch's steps on (``fit`` keeps one for the whole run), or
+            True for a line of this epoch's own.
     Returns:
         (mean training loss, steps taken).
     """
     model.train()
     total_steps = total_steps or len(train_loader)
     loss_sum, steps = 0.0, 0
-    for images, masks in progress_bar(train_loader, len(train_loader), f"epoch {epoch}", show_progress):
+    progress = show_progress if isinstance(show_progress, Progress) else Progress(bool(show_progress))
+    of = f"/{cfg.num_epochs}" if epoch else ""
+    for images, masks in progress.track(train_loader, len(train_loader), f"epoch {epoch}{of}"):
         for group in optimizer.param_groups:
             group["lr"] = cfg.lr * lr_factor((step_offset + steps) / total_steps, cfg.schedule, cfg.warmup_fraction)
         with _autocast(device, cfg.amp):
@@ -269,29 +273,36 @@ def _fit(model: nn.Module, train_data: SegmentationTensors, val_data: Segmentati
     loss_fn = build_loss(cfg.loss, ignore_index=train_data.ignore_index).to(device)
     optimizer = build_optimizer(model, cfg)
     total_steps = cfg.num_epochs * len(train_loader)
-    show = progress_enabled(cfg.progress)
+    progress = Progress(progress_enabled(cfg.progress))  # one line of text for the whole run
+    bf16 = uses_bf16(device, cfg.amp)
     history = History()
     start = time.perf_counter()
     steps_done = 0
     with deterministic_algorithms(cfg.deterministic and device.type == "cpu"):
         for epoch in range(1, cfg.num_epochs + 1):
             train_loss, steps = train_one_epoch(step_model, train_loader, loss_fn, optimizer, device, cfg,
-                                                steps_done, total_steps, show, epoch)
+                                                steps_done, total_steps, progress, epoch)
             steps_done += steps
             last = epoch == cfg.num_epochs
             if last or epoch % cfg.eval_every == 0:
-                result = evaluate(step_model, val_data, device, loss_fn=loss_fn, amp=cfg.amp,
+                # the curves in bf16 where the run trains in it; the last epoch in float32, as the figure reported
+                # after training (``evaluate``'s default) and recomputed by the grader, so the two agree
+                result = evaluate(step_model, val_data, device, loss_fn=loss_fn, amp=cfg.amp and not last,
                                   channels_last=cfg.channels_last)
                 record = EpochRecord(epoch, train_loss, result.loss, result.miou, result.pixel_accuracy,
                                      optimizer.param_groups[0]["lr"], time.perf_counter() - start)
                 history.records.append(record)
                 if log is not None:
+                    digits, note = (4, "  (float32)" if bf16 else "") if last else (3, "")
                     log(f"epoch {epoch:3d}  train loss {train_loss:.3f}  val loss {result.loss:.3f}  "
-                        f"val mIoU {result.miou:.3f}  pixel acc {result.pixel_accuracy:.3f}  {record.seconds:6.1f}s")
+                        f"val mIoU {result.miou:.{digits}f}  pixel acc {result.pixel_accuracy:.{digits}f}  "
+                        f"{record.seconds:6.1f}s{note}")
             per_epoch = (time.perf_counter() - start) / epoch
             if not last and cfg.max_seconds is not None and per_epoch * cfg.num_epochs > cfg.max_seconds:
                 model.eval()
                 raise TrainingTooSlow(too_slow_message(per_epoch, cfg))
     history.total_seconds = time.perf_counter() - start
+    progress.close(f"trained {cfg.num_epochs} epoch{'s' if cfg.num_epochs > 1 else ''} ({steps_done:,} steps of "
+                   f"{cfg.batch_size} images) in {history.total_seconds / 60:.1f} min")
     model.eval()
     return history
