@@ -8,8 +8,9 @@ disable``, and the server's ``jpserver_extensions`` setting) to turn off, in the
 - ``formgrader`` and ``create-assignment``: the instructor's tools;
 - ``assignment-list`` and ``course-list``: nbgrader's exchange, which this course does not use (notebooks come
   from and go back to the LMS), and which would otherwise show "Error fetching courses!";
+- ``menu``: the "Nbgrader" entry of the menu bar, which only opens the tools above and would stay there, empty;
 
-and keeps ``validate-assignment`` (the Validate button). It also turns off JupyterLab's own news prompt ("Would you
+and keeps ``validate-assignment`` (the Validate button in the notebook's toolbar, a plugin of its own). It also turns off JupyterLab's own news prompt ("Would you
 like to get notified about official Jupyter news?", the ``announcements`` plugin, as JupyterLab's documentation
 says), which asks a student about something unrelated to the course on first start. ``--level user`` writes to the
 user's Jupyter config (``$JUPYTER_CONFIG_DIR``), ``sys_prefix`` (the default) to the virtual environment's.
@@ -28,7 +29,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-INSTRUCTOR_LAB_EXTENSIONS = ("formgrader", "create-assignment", "assignment-list", "course-list")
+INSTRUCTOR_LAB_EXTENSIONS = ("formgrader", "create-assignment", "assignment-list", "course-list", "menu")
 STUDENT_LAB_EXTENSIONS = ("validate-assignment",)
 JUPYTERLAB_NEWS_PLUGIN = "@jupyterlab/apputils-extension:announcements"
 INSTRUCTOR_SERVER_EXTENSIONS = ("formgrader", "assignment_list", "course_list")

@@ -1,5 +1,5 @@
 """The student's JupyterLab shows the student's tools only (``course_lib.student_setup``): nbgrader's formgrader,
-create-assignment and exchange extensions are off, its Validate button is on. The browser test
+create-assignment and exchange extensions and its menu are off, its Validate button is on. The browser test
 (``tests/test_browser_student.py``) checks the same on a real JupyterLab server: what it serves and what the page
 shows."""
 
@@ -17,7 +17,7 @@ def test_the_student_environment_has_validate_and_no_instructor_or_exchange_tool
     assert "disabled @jupyter/nbgrader:formgrader" in lines and "enabled @jupyter/nbgrader:validate-assignment" in lines
     page = json.loads((config_dir / "labconfig" / "page_config.json").read_text())
     assert set(page["disabledExtensions"]) == {f"@jupyter/nbgrader:{n}" for n in
-                                               ("formgrader", "create-assignment", "assignment-list", "course-list")} \
+                                               ("formgrader", "create-assignment", "assignment-list", "course-list", "menu")} \
         | {"@jupyterlab/apputils-extension:announcements"}  # JupyterLab's news prompt
     server = json.loads((config_dir / "jupyter_server_config.json").read_text())["ServerApp"]["jpserver_extensions"]
     assert server["nbgrader.server_extensions.formgrader"] is False and server["nbgrader.server_extensions.course_list"] is False
