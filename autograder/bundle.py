@@ -1,6 +1,7 @@
 """``bundle``: what students receive, built from ``release/`` and ``course_lib`` and nothing else.
 
-    <out>/README.md                               install, this term's setting, hand-in steps
+    <out>/README.md                               install, this term's setting, each assignment with its due date
+                                                  and its files to hand in
     <out>/environment.yml                         conda: Python 3.11, course_lib's dependencies and its wheel
     <out>/wheels/course_lib-<version>-py3-none-any.whl
     <out>/<assignment>/...                        each assignment's release folder
@@ -10,8 +11,10 @@ The wheel is built from a tree that holds only the root ``pyproject.toml``, ``co
 README, so nothing of the course repository (sources, grader, tests) can slip into it; it also carries the term's
 announcement (``course_lib/_announced.py``: data set, size, mode, tiers, the packed file's name; nothing grader-only),
 which the notebooks read through ``course_lib.term``. The README names the term's setting and tiers, the packed data
-file students download from the LMS beside the bundle, and how to train on a GPU (a hosted notebook service or a
-university cluster). Before the zip is written
+file students download from the LMS beside the bundle, how long QUICK takes (the one measured figure,
+``course_lib.train.recipes.QUICK.minutes``) and how to train on a GPU (a hosted notebook service or a university
+cluster); it lists each assignment in one line (its notebook's title and its due date from the gradebook, which
+``nbgrader db assignment add ... --duedate`` sets) and the files to upload one by one. Before the zip is written
 the bundle is checked (``bundle_leaks``): no solution region, model answer or hidden test of any source notebook,
 no line of a reference solution, no grader module, checkpoint or gradebook, and not the term's secret; a bundle
 that fails is refused.
@@ -25,6 +28,7 @@ import sys
 import tempfile
 import tomllib
 import zipfile
+from datetime import datetime
 from pathlib import Path
 
 import nbformat
@@ -36,7 +40,7 @@ from autograder.errors import GraderError
 from autograder.leaks import MIN_LENGTH, scan, secret_lines
 from autograder.term import GradedSetting, stored_secret
 from course_lib.term import Announcement
-from course_lib.train.recipes import get_recipe
+from course_lib.train.recipes import QUICK, get_recipe
 
 FORBIDDEN_NAMES = ("autograder", "term_secret", "gradebook", ".pt", "_results.json", "/source/", "hidden")
 
@@ -70,19 +74,28 @@ jupyter lab {first_notebook}
 
 {tiers_line}
 
-Run the cells from the top. While developing, keep `MODE = "QUICK"` (a few minutes on a laptop's CPU). Each
-notebook says at the top what is graded, for how many points, and how long it takes. Check your work with the
-visible test cells and with the Validate button; save the notebook (Ctrl+S) before the last cells, which read the
-saved file.
+Run the cells from the top. While developing, keep `MODE = "QUICK"`; the homework's QUICK training takes
+{quick_time}. Each notebook says at the top what is graded, for how many points, and how long it takes. Check your
+work with the visible test cells and with the Validate button; save the notebook (Ctrl+S) before the cells that read
+the saved file (the results-table checks and the last cells).
+
+## Assignments
+
+{assignments}
 
 {gpu_section}
 
 ## Hand in
 
+Upload each file on its own to the assignment on the LMS (in Canvas: the "File Upload" tab, then "Add Another
+File" for each next one), unchanged and unrenamed:
+
 {hand_in}
 
-Upload the files unchanged and unrenamed: the grader rebuilds your model from them, evaluates it on its own data
-and reads your written answers from the notebook.
+The grader rebuilds your model from the checkpoints, evaluates it on its own data and reads your written answers
+from the notebook, each file by its name: a renamed file is not graded. Upload the files themselves (a `.zip` of
+exactly these files is unpacked too; other archives, such as `.tar` or `.7z`, are not collected). Uploading a file
+again is fine: the newest upload of each file counts.
 """
 
 
@@ -118,8 +131,9 @@ def _tiers_line(setting: GradedSetting) -> str:
 
 GPU_SECTION = """## Training on a GPU
 
-This term's {mode} recipe trains two models for {epochs} epochs each. Time per model: {minutes}. On a laptop's CPU
-a GPU recipe takes many hours; the notebook's set-up cell prints the device it found and warns when it is not a GPU.
+This term's {mode} recipe trains two models for {epochs} epochs each. Time: {minutes}. On a laptop's CPU a GPU
+recipe takes many hours: the notebook's set-up cell prints the device it will train on and, in FULL mode on a machine
+without a GPU, says how long training would take there and stops unless you set `INSIST = True` in the first cell.
 Any machine with an NVIDIA GPU works. You need {files}: the wheel is in this bundle's `wheels/` folder, the data
 file is on the LMS ({data_file}).
 
@@ -166,15 +180,62 @@ def _gpu_section(setting: GradedSetting, wheel_name: str, notebook: str) -> str:
         size=_size(setting))
 
 
+def _hand_in_files(name: str) -> list[str]:
+    """What a student uploads for an assignment: the notebook, and each checkpoint it saves with its results file."""
+    spec = get_assignment(name)
+    files = [spec.notebook]
+    for checkpoint in spec.reference_artifacts:
+        files += [checkpoint, checkpoint.replace("_checkpoint.pt", "_results.json")]
+    return files
+
+
 def _hand_in(assignments: list[str]) -> str:
-    """One line per assignment: the notebook, and each checkpoint its notebook saves with its results file."""
+    """Per assignment, each file to upload on a line of its own."""
     lines = []
     for name in assignments:
-        spec = get_assignment(name)
-        files = [spec.notebook]
-        for checkpoint in spec.reference_artifacts:
-            files += [checkpoint, checkpoint.replace("_checkpoint.pt", "_results.json")]
-        lines.append(f"- **{name}**: " + ", ".join(f"`{f}`" for f in files))
+        files = _hand_in_files(name)
+        lines.append(f"- **{name}** ({len(files)} file{'s' if len(files) > 1 else ''}):")
+        lines += [f"  - `{f}`" for f in files]
+    return "\n".join(lines)
+
+
+def due_dates(course: Course, assignments: list[str]) -> dict[str, datetime | None]:
+    """Each assignment's due date in the course's gradebook (nbgrader's, in UTC), ``None`` when none is set. A
+    course without a gradebook yet has none (no gradebook is created here)."""
+    from nbgrader.api import Gradebook, MissingEntry
+
+    url = course.db_url
+    if url.startswith("sqlite:///") and not Path(url.removeprefix("sqlite:///")).is_file():
+        return dict.fromkeys(assignments)
+    dates = {}
+    with Gradebook(url) as gb:
+        for name in assignments:
+            try:
+                dates[name] = gb.find_assignment(name).duedate
+            except MissingEntry:
+                dates[name] = None
+    return dates
+
+
+def _title(course: Course, name: str) -> str:
+    """The assignment's notebook title: its first Markdown heading (``# Homework: ...``)."""
+    notebook = course.root / "release" / name / get_assignment(name).notebook
+    for cell in nbformat.read(notebook, as_version=4).cells:
+        if cell.cell_type == "markdown":
+            heading = next((line.lstrip("#").strip() for line in cell.source.splitlines() if line.startswith("# ")), None)
+            if heading:
+                return heading
+    return name
+
+
+def _assignments(course: Course, assignments: list[str]) -> str:
+    """One line per assignment: its folder, what it is, its due date (or that none is set)."""
+    dates = due_dates(course, assignments)
+    lines = []
+    for name in assignments:
+        due = dates[name]
+        when = f"due {due:%Y-%m-%d %H:%M} UTC" if due is not None else "no due date set (the LMS shows it when there is one)"
+        lines.append(f"- `{name}/{get_assignment(name).notebook}`: {_title(course, name)}; {when}.")
     return "\n".join(lines)
 
 
@@ -257,7 +318,8 @@ def build_bundle(course: Course, out: Path | None = None, assignments: list[str]
     first_notebook = f"{assignments[0]}/{get_assignment(assignments[0]).notebook}"
     (out / "README.md").write_text(README.format(
         title="Image segmentation", wheel_path=wheel_path, first_notebook=first_notebook,
-        setting_line=_setting_line(setting), tiers_line=_tiers_line(setting),
+        setting_line=_setting_line(setting), tiers_line=_tiers_line(setting), quick_time=QUICK.minutes,
+        assignments=_assignments(course, assignments),
         gpu_section=_gpu_section(setting, wheel.name, get_assignment(assignments[0]).notebook),
         hand_in=_hand_in(assignments)))
     (out / "environment.yml").write_text(

@@ -157,3 +157,45 @@ def test_the_bundle_announces_the_declared_term_its_tiers_its_data_file_and_a_gp
     out = subprocess.run([sys.executable, "-I", "-c", code, str(unpacked)], capture_output=True, text=True, env=env,
                          check=True).stdout.strip()
     assert out == "voc FULL voc64.npz {'target': 0.2, 'good': 0.3, 'excellent': 0.4}"
+
+
+def test_the_readme_lists_each_assignment_its_due_date_its_files_and_the_measured_time(tmp_path, monkeypatch):
+    """Due dates come from the gradebook (what `nbgrader db assignment add --duedate` sets), one line per assignment;
+    the files to upload are listed one by one; the QUICK time is the one measured figure (recipes.QUICK_TIME)."""
+    from datetime import datetime
+
+    # nbgrader runs its migration tool (alembic) by name when it makes a gradebook: this interpreter's bin/ first
+    monkeypatch.setenv("PATH", f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}")
+
+    from nbgrader.api import Gradebook
+
+    from course_lib.train.recipes import QUICK
+
+    course = course_copy(tmp_path / "course")
+    with Gradebook(course.db_url) as gb:
+        gb.update_or_create_assignment("segmentation_hw", duedate=datetime(2026, 12, 1, 23, 59))
+        gb.update_or_create_assignment("segmentation_concepts")  # in the gradebook, no due date
+    archive = build_bundle(course, tmp_path / "out" / "student_bundle", log=lambda *a: None)
+    readme = (archive.parent / "student_bundle" / "README.md").read_text()
+    listed = readme[readme.index("## Assignments"):].split("\n\n")[1].splitlines()
+    assert listed == [
+        "- `segmentation_hw/segmentation_hw.ipynb`: Homework: semantic segmentation with residual networks; due "
+        "2026-12-01 23:59 UTC.",
+        "- `segmentation_concepts/segmentation_concepts.ipynb`: Segmentation concepts: ten topics, ten small experiments;"
+        " no due date set (the LMS shows it when there is one).",
+    ], listed
+    hand_in = readme[readme.index("## Hand in"):]
+    for name in ("segmentation_hw.ipynb", "segmentation_hw_checkpoint.pt", "segmentation_hw_results.json",
+                 "segmentation_hw_nodown_checkpoint.pt", "segmentation_hw_nodown_results.json",
+                 "segmentation_concepts.ipynb"):
+        assert f"\n  - `{name}`\n" in hand_in + "\n", name  # each file on a line of its own
+    assert "Upload each file on its own" in hand_in and "a renamed file is not graded" in hand_in
+    assert QUICK.minutes in " ".join(readme.split())
+    assert "stops unless you set `INSIST = True`" in readme
+
+
+def test_a_course_without_a_gradebook_says_no_due_date_and_gets_none_made(tmp_path):
+    course = course_copy(tmp_path / "course")
+    archive = build_bundle(course, tmp_path / "out" / "student_bundle", log=lambda *a: None)
+    readme = (archive.parent / "student_bundle" / "README.md").read_text()
+    assert readme.count("no due date set") == 2 and not (course.root / "gradebook.db").exists()

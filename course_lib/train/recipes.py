@@ -26,7 +26,9 @@ class Recipe:
             ``num_blocks``, ``downsample``).
         data: what it trains on: ``"synthetic"`` or ``"voc"``.
         device: the device it is meant for (``"cpu"`` or ``"cuda"``); it runs anywhere, only slower.
-        minutes: expected minutes per model on that device, as measured (see the README's figures).
+        minutes: how long training both models takes, in words: measured, with the machine it was measured on
+            (``QUICK_TIME``), or plainly an estimate. The notebook, the README and the student bundle's README quote
+            this one figure (``tests/test_hw_notebook.py`` keeps them to it).
         train_gflops: GFLOP of one training image (forward and backward) of the homework's model built with
             ``model_kwargs`` at 64×64, with and without downsampling (torch's ``FlopCounterMode`` on the reference;
             ``tests/test_estimate.py`` keeps them true). ``course_lib.train.estimate`` scales a timed probe by them
@@ -46,10 +48,34 @@ class Recipe:
         return self if loss is None else replace(self, train=replace(self.train, loss=loss))
 
 
+@dataclass(frozen=True)
+class MeasuredTime:
+    """A recipe's training time as a benchmark measured it.
+
+    Attributes:
+        seconds: (with downsampling, without) for the whole recipe, evaluations included.
+        machine: where, in words (processor, cores, load).
+        source: the benchmark's result file (``tests/test_hw_notebook.py`` checks the figures against it).
+    """
+
+    seconds: tuple[float, float]
+    machine: str
+    source: str
+
+    def describe(self) -> str:
+        """E.g. ``"about 4.5 min for both models, 1.8 with downsampling and 2.6 without, measured on ..."``."""
+        with_down, without = self.seconds
+        return (f"about {(with_down + without) / 60:.1f} min for both models, {with_down / 60:.1f} with "
+                f"downsampling and {without / 60:.1f} without, measured on {self.machine}")
+
+
+# bench/synthetic_calibration.py on an idle machine: 110.1 s with downsampling, 157.2 s without (22 and 31 s per epoch).
+QUICK_TIME = MeasuredTime((110.1, 157.2), "one thread of an idle 2-core AMD EPYC with AVX512-BF16",
+                          "bench/results/synthetic_calibration_cpu.json")
+
 # One CPU thread: the result is then the same on any core count, and a run keeps its pace when another process
-# holds a core (two threads wait on each other there: 40× slower). Measured on a 2-core AMD EPYC (AVX512-BF16),
-# idle: 5 epochs take about 1.8 min with downsampling (22 s per epoch) and 2.9 min without (35 s per epoch). The
-# cap is generous (a machine 4× slower still finishes) and exists only to stop a run that would take an afternoon.
+# holds a core (two threads wait on each other there: 40× slower). The cap is generous (a machine 4× slower still
+# finishes) and exists only to stop a run that would take an afternoon.
 QUICK = Recipe(
     name="QUICK",
     # Five epochs underfit; what learns fastest per second here is many small steps at a high peak rate. Measured at
@@ -61,7 +87,7 @@ QUICK = Recipe(
     model_kwargs={"num_classes": 21, "width": 16, "num_blocks": 2, "downsample": True},
     data="synthetic",
     device="cpu",
-    minutes="about 1.8 min with downsampling and 2.9 min without on an idle 2-core CPU",
+    minutes=QUICK_TIME.describe(),
     train_gflops=(0.3051, 0.6948),
 )
 
@@ -72,7 +98,7 @@ FULL = Recipe(
     model_kwargs={"num_classes": 21, "width": 48, "num_blocks": 2, "downsample": True},
     data="voc",
     device="cuda",
-    minutes="not yet measured on a GPU (an estimate: 10-20 min on one modern GPU)",
+    minutes="not yet measured on a GPU (an estimate: 10-20 min per model on one modern GPU)",
     train_gflops=(2.6047, 6.1613),
 )
 
