@@ -162,6 +162,21 @@ class NotebookPage:
         self.page.keyboard.insert_text(code)
         self.page.keyboard.press("Escape")  # back to command mode
 
+    def set_markdown(self, index: int, text: str) -> None:
+        """Types ``text`` into Markdown cell ``index`` as a student would (open its editor, replace the text) and
+        renders it again (Shift+Enter); nothing is saved."""
+        cell = self.cell(index)
+        cell.scroll_into_view_if_needed()
+        cell.locator(".jp-InputArea-prompt").click()  # select the cell (command mode)
+        self.page.keyboard.press("Enter")  # edit mode: the rendered Markdown turns into its editor
+        editor = cell.locator(".cm-content")
+        editor.wait_for()
+        editor.click()
+        self.page.keyboard.press("Control+A")
+        self.page.keyboard.press("Delete")
+        self.page.keyboard.insert_text(text)
+        self.page.keyboard.press("Shift+Enter")
+
     def save(self) -> None:
         self.page.keyboard.press("Control+S")
         self.page.wait_for_function("() => !document.querySelector('.jp-mod-dirty')", timeout=30_000)

@@ -118,10 +118,35 @@ def test_placeholder_answer_fails_the_answers_check(reference, tmp_path):
         cells["q9_miou"].source = "YOUR ANSWER HERE"
     verdict = planted(reference, tmp_path, edit_answers=edit)
     assert failed(verdict) == {"test_answers_complete"}
-    assert "q9_miou: still the placeholder" in verdict.checks["test_answers_complete"].message
+    assert "Q9: still the placeholder" in verdict.checks["test_answers_complete"].message
 
 
 def test_every_check_is_covered_by_a_planted_bug():
     covered = {"test_residual_block", "test_segmentation_model", "test_parameter_count", "test_miou_target",
                "test_miou_good", "test_miou_excellent", "test_results_table", "test_answers_complete"}
     assert covered == set(CHECKS)
+
+
+def _table_parameters(text):
+    def edit(cells):
+        cells["q1_results_table"].source = re.sub(r"\| Total Model Parameters \| [\d,]+ \|",
+                                                  f"| Total Model Parameters | {text} |", cells["q1_results_table"].source)
+    return edit
+
+
+def test_the_parameter_row_in_each_accepted_format_gets_every_point_and_a_rounded_one_does_not(reference, tmp_path):
+    """What the Q1 question and the visible check state (issue 25): the count exactly as printed, with or without
+    separators, passes the hidden check as it passes the visible one (``parameter_count_problem``, the same rule); a
+    rounded 225.8k fails both, and only the parameter check."""
+    from course_lib.answers import parameter_count_problem
+
+    count = json.loads((reference / "segmentation_hw_results.json").read_text())["metrics"]["num_parameters"]
+    for i, text in enumerate((f"{count}", f"{count:,}", f"{count:,}".replace(",", " "))):
+        verdict = planted(reference, tmp_path / str(i), edit_answers=_table_parameters(text))
+        assert failed(verdict) == set(), (text, {g: r.message for g, r in verdict.checks.items() if not r.passed})
+        row = f"| Total Model Parameters | {text} |"
+        assert parameter_count_problem(row, count) is None, text
+    rounded = f"{count / 1000:.1f}k"
+    verdict = planted(reference, tmp_path / "rounded", edit_answers=_table_parameters(rounded))
+    assert failed(verdict) == {"test_parameter_count"}
+    assert "is rounded" in parameter_count_problem(f"| Total Model Parameters | {rounded} |", count)

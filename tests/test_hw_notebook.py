@@ -144,3 +144,111 @@ def test_every_written_question_shows_its_rubric_with_the_answers_points(assignm
         assert rubric.startswith(f"{meta['points']:g} points"), (meta["grade_id"], rubric[:40])
         items = [float(p) for p in re.findall(r"^- (\d+(?:\.\d+)?) — ", rubric, flags=re.M)]
         assert len(items) >= 2 and sum(items) == meta["points"], (meta["grade_id"], items)
+
+
+# --- The notebook's wiring (issues 24, 25, 27): what each visible cell asks, the term's tiers, one time estimate ----
+
+def _code(source_nb, grade_or_id: str) -> str:
+    cell = cells_by_id(source_nb).get(grade_or_id) or next(c for c in source_nb.cells if c.get("id") == grade_or_id)
+    return cell.source
+
+
+def test_the_parameters_cell_declares_the_seed_and_the_insist_switch(source_nb):
+    params = next(c for c in source_nb.cells if c.cell_type == "code" and c.source.startswith("MODE ="))
+    names = [line.split("=")[0].strip() for line in params.source.splitlines()]
+    assert names == ["MODE", "DATA", "IMAGE_SIZE", "USE_SBD", "SEED", "INSIST"]
+    assert "SEED = None" in params.source and "INSIST = False" in params.source
+    assert '"voc:~/data/voc64.npz"' in params.source  # the term's packed file, as the bundle's README writes it
+
+
+def test_the_setup_cell_checks_the_device_after_the_data_and_reads_the_terms_tiers(source_nb):
+    setup = _code(source_nb, "setup")
+    check = setup.index("device_check(MODE, train_data, val_data, insist=INSIST)")
+    assert setup.index('val_data = data_source.load("val"') < check  # after the data loads
+    assert "select_device() if is_grading() else device_check(" in setup  # a grading run never probes or stops
+    assert "set_num_threads" not in setup and "WARNING" not in setup  # the recipe's threads are fit's business
+    assert "TIERS = tiers()" in setup and "TIERS.describe()" in setup and "announced()" in setup
+    assert "training_seed(SEED, RECIPE.train.seed)" in setup and "seed_everything(TRAIN_SEED)" in setup
+
+
+def test_training_estimates_first_seeds_with_the_students_seed_and_records_it(source_nb):
+    train = _code(source_nb, "train_main")
+    assert train.index("estimate_fit(model, train_data, val_data, train_cfg)") < train.index("fit(model, train_data")
+    assert "config=train_cfg" in train and "num_threads=train_cfg.num_threads" in train
+    assert "replace(RECIPE.train, seed=TRAIN_SEED)" in _code(source_nb, "cell-13-plain")
+
+
+def test_the_tier_cells_compare_with_the_terms_tiers_as_the_hidden_check_does(source_nb):
+    for name in ("target", "good", "excellent"):
+        cell = _code(source_nb, f"test_miou_{name}")
+        assert 'print(TIERS.status(metrics["miou"]))' in cell and f'assert metrics["miou"] >= TIERS.{name}' in cell
+        assert not re.search(r"0\.[123]5", cell), f"test_miou_{name} names a threshold of its own"
+
+
+def test_the_parameter_cell_grades_the_tables_row_as_the_hidden_check_does(source_nb):
+    from autograder.checks.segmentation_hw import MAX_PARAMETERS
+
+    cell = _code(source_nb, "test_parameter_count")
+    assert 'notebook_answers("segmentation_hw.ipynb").get("q1_results_table", "")' in cell  # the saved table
+    assert "parameter_count_problem(table_text, real_parameters)" in cell
+    assert 'metrics["num_parameters"] == real_parameters' in cell and f"<= {MAX_PARAMETERS:_}" in cell
+    for said in ("225797 or 225,797", "225.8k", "Save the notebook (Ctrl+S)"):  # what is graded, in its words
+        assert said in cell, said
+    q1 = " ".join(_code(source_nb, "q1_md").split())
+    for said in ("`225797` or `225,797`", "`225.8k` loses the parameter check", "`0.442`", "`44.2 %`"):
+        assert said in q1, said
+
+
+def test_the_answers_check_reads_the_saved_file_and_names_questions(source_nb):
+    cell = _code(source_nb, "test_answers_complete")
+    assert 'saved_answer_problems("segmentation_hw.ipynb")' in cell and "grade_id" not in cell
+    assert "Q1–Q12" in _code(source_nb, "submit_md")
+
+
+def test_the_comparison_table_keeps_the_parameter_count_an_integer(source_nb):
+    import pandas as pd
+
+    cell = _code(source_nb, "train_variant")
+    assert 'pd.DataFrame([metrics, variant_metrics], index=["with downsampling", "without downsampling"])' in cell
+    metrics = dict(miou=0.5, pixel_accuracy=0.9, num_parameters=225_797, training_minutes=1.8)
+    frame = pd.DataFrame([metrics, dict(metrics, num_parameters=28_853)], index=["with", "without"]).round(4)
+    assert "225797" in frame.to_string() and "225797.0" not in frame.to_string()
+
+
+def _one_line(text: str) -> str:
+    return " ".join(text.split())
+
+
+def test_one_measured_time_is_quoted_with_its_machine_everywhere(source_nb):
+    """The QUICK time is declared once (course_lib.train.recipes.QUICK_TIME, from the benchmark's file); the notebook,
+    the README and the bundle's README (tests/test_bundle.py) quote it as it is."""
+    import json
+
+    from course_lib.train.recipes import QUICK, QUICK_TIME
+
+    bench = json.loads((REPO / QUICK_TIME.source).read_text())
+    rows = {row["model"]: row["seconds"] for row in bench["rows"]}
+    assert QUICK_TIME.seconds == (rows["reference, downsampling"], rows["reference, no downsampling"])
+    assert bench["machine"]["cpu"] in QUICK_TIME.machine and bench["machine"]["os_cpus"] == 2
+    assert QUICK.minutes == QUICK_TIME.describe()
+    release = cells_by_id(nbformat.read(RELEASE, as_version=4))
+    for where, text in (("source intro", _code(source_nb, "intro")), ("release intro", release["intro"].source),
+                        ("README", (REPO / "README.md").read_text())):
+        assert QUICK.minutes in _one_line(text), f"the {where} does not quote {QUICK.minutes!r}"
+        assert not re.search(r"about (4\.6|5) min(utes)? for both models", _one_line(text)), where
+
+
+def test_the_intro_states_what_holds_on_other_machines_and_who_declares_the_graded_mode(source_nb):
+    import json
+
+    intro = _one_line(_code(source_nb, "intro"))
+    assert "ends with the same model" not in intro and "the real assignment" not in intro
+    assert "the same bit for bit only with the same seed on a CPU with the same instruction set" in intro
+    assert "your grade rests on the checkpoint you hand in" in intro
+    assert "the term's declaration (the course's `course.toml`, `[grading]`), named in the bundle's README" in intro
+    bench = json.loads((REPO / "bench" / "results" / "synthetic_calibration_cpu.json").read_text())
+    amd = next(r["val_miou"] for r in bench["rows"] if r["model"] == "reference, downsampling")
+    assert bench["machine"]["cpu"] == "AMD EPYC" and f"mIoU {amd:.3f} on an AMD EPYC with AVX512-BF16" in intro
+    assert "0.575 on an Intel Xeon with AMX" in intro  # tests/test_hw_execution.py checks it where it runs on one
+    assert "the term's tiers (printed by the set-up cell" in intro
+    assert "the term's tiers (printed by the set-up cell" in _one_line(_code(source_nb, "q2_md"))
