@@ -123,6 +123,10 @@ class NotebookPage:
         self.page.locator(".jp-Notebook .jp-Cell").first.wait_for()
         self.page.locator(".jp-Notebook-ExecutionIndicator, .jp-KernelStatus").first.wait_for()
 
+    def wait_for_kernel(self) -> None:
+        """Until the status bar says the notebook's kernel is idle (started, its first messages answered)."""
+        self.page.locator(".jp-StatusBar-TextItem", has_text=re.compile(r"\|\s*Idle")).first.wait_for()
+
     def cell(self, index: int):
         return self.page.locator(".jp-Notebook .jp-Cell").nth(index)
 

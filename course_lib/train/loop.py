@@ -302,7 +302,8 @@ def _fit(model: nn.Module, train_data: SegmentationTensors, val_data: Segmentati
                 model.eval()
                 raise TrainingTooSlow(too_slow_message(per_epoch, cfg))
     history.total_seconds = time.perf_counter() - start
+    took = history.total_seconds
     progress.close(f"trained {cfg.num_epochs} epoch{'s' if cfg.num_epochs > 1 else ''} ({steps_done:,} steps of "
-                   f"{cfg.batch_size} images) in {history.total_seconds / 60:.1f} min")
+                   f"{cfg.batch_size} images) in " + (f"{took:.0f} s" if took < 90 else f"{took / 60:.1f} min"))
     model.eval()
     return history
