@@ -150,7 +150,8 @@ def test_training_progress_is_text_that_a_saved_notebook_keeps(student_lab, tmp_
         nb.wait_for_kernel()
         said = nb.run(0)
         nb.shot("trained")
-        assert re.search(r"trained 2 epochs \(12 steps of 8 images\) in \d+ s", said) and "epoch   2" in said, said
+        took = r"(\d+ s|\d+\.\d min)"  # seconds under 90 s, else minutes: the machine and its load decide which
+        assert re.search(rf"trained 2 epochs \(12 steps of 8 images\) in {took}\n", said) and "epoch   2" in said, said
         nb.save()
         nb.page.reload()
         nb.page.locator(".jp-Notebook .jp-Cell").first.wait_for()
