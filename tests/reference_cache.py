@@ -5,8 +5,9 @@ Executing the source notebook in QUICK mode trains both reference models (the ma
 deterministic on a CPU (``course_lib.train.loop``: epochs, not seconds; deterministic algorithms; the recipe's
 thread count), so the result is a function of the code that trains it and of the machine's kind. The cache key
 hashes exactly that: every file of ``course_lib``, the reference solution, the source notebook's code cells, and the
-torch version, native-bf16 support and architecture of this machine. Change any of them and the reference is trained
-again; no test can pass on weights that the current code cannot make.
+torch version, bf16 instruction sets (AVX512-BF16, AMX: ``course_lib.train.runtime.bf16_instructions``) and
+architecture of this machine. Change any of them and the reference is trained again; no test can pass on weights
+that the current code cannot make.
 
 The cache lives in ``$SEGMENTATION_CACHE_DIR`` (default ``~/.cache/segmentation-course``); delete it to force a
 retraining. ``SEGMENTATION_NO_CACHE=1`` ignores what earlier runs stored (the workers of one run still share what
@@ -37,7 +38,7 @@ def reference_key(repo: Path = REPO) -> str:
     """sha256 over the code and notebook that train the reference and the machine facts that change its bits."""
     import torch
 
-    from course_lib.train.runtime import cpu_has_native_bf16
+    from course_lib.train.runtime import bf16_instructions
 
     digest = hashlib.sha256()
     for entry in TRAINING_INPUTS:
@@ -48,7 +49,7 @@ def reference_key(repo: Path = REPO) -> str:
             digest.update(_code_of(file))
     # The recipe fixes the thread count (TrainConfig.num_threads, hashed with course_lib), so the machine's core
     # count does not enter the key; its instruction set does.
-    machine = (torch.__version__, cpu_has_native_bf16(), platform.machine())
+    machine = (torch.__version__, bf16_instructions(), platform.machine())  # AMX and AVX512-BF16 differ in bits
     digest.update(repr(machine).encode())
     return digest.hexdigest()[:20]
 
