@@ -13,9 +13,11 @@ ran, and the submission's digest and time. What a TA decides later (manual score
 
 Adding a field (a late penalty, say): give it a default, write it in ``to_json`` and read it in ``from_json`` with
 that default, so that records written before it still load; change ``GRADER_VERSION`` only when the grading itself
-changes (it makes every student be graded again). What the record already holds for the next readers: a late policy
-starts from ``submitted_at`` (UTC); whether a grade is provisional is ``written`` (the answered ones) against the
-gradebook's manual scores; a class report per check and per part reads ``RecordStore.records()``.
+changes (it makes every student be graded again). What the record holds for the next readers: lateness as the
+course's policy judged it (``autograder.late``: ``due_at``, ``extended_until``, ``seconds_late``, ``late_days_spent``,
+``late_days_left``, ``late_penalty`` and the sentence ``lateness``), refreshed by ``grade``, ``feedback``, ``export``
+and ``extend``; whether a grade is provisional is ``written`` (the answered ones) against the gradebook's manual
+scores (``autograder.export.pending_points``); a class report per check and per part reads ``RecordStore.records()``.
 """
 
 from __future__ import annotations
@@ -108,6 +110,13 @@ class GradingRecord:
         submitted_at: the submission's time (UTC) from its ``timestamp.txt``; None when unknown.
         written: the answers a TA grades by hand (empty when nbgrader could not render the notebook).
         sandbox: where and how the student's code ran (return code, limits hit, worker, device).
+        due_at: the assignment's due date (UTC, from the gradebook); None when it has none.
+        extended_until: the student's extension (UTC, ``extensions.csv``); None when they have none.
+        seconds_late: seconds after the deadline (the extension's when there is one); 0 when on time or unknown.
+        late_days_spent: late days of the student's bank this submission used; ``late_days_left``: what is left.
+        late_penalty: the share of the points the late policy takes, 0 to 1 (the points: the gradebook's
+            ``late_submission_penalty``, which follows the manual scores).
+        lateness: the policy's sentence for the student and the TA (times in the course's time zone and UTC).
     """
 
     student: str
@@ -123,6 +132,13 @@ class GradingRecord:
     miou: Miou | None = None
     written: tuple[WrittenAnswer, ...] = ()
     sandbox: Mapping[str, object] = field(default_factory=dict)
+    due_at: datetime | None = None
+    extended_until: datetime | None = None
+    seconds_late: float = 0.0
+    late_days_spent: int = 0
+    late_days_left: int = 0
+    late_penalty: float = 0.0
+    lateness: str = ""
 
     @property
     def auto_points(self) -> float:
@@ -157,13 +173,15 @@ class GradingRecord:
     def to_json(self) -> str:
         data = asdict(self)
         data["format"] = RECORD_FORMAT
-        data["submitted_at"] = self.submitted_at.isoformat() if self.submitted_at else None
+        for name in _TIMES:
+            data[name] = getattr(self, name).isoformat() if getattr(self, name) else None
         data["sandbox"] = dict(self.sandbox)
         return json.dumps(data, indent=2)
 
     @classmethod
     def from_json(cls, text: str) -> "GradingRecord":
         data = json.loads(text)
+        times = {name: datetime.fromisoformat(data[name]) if data.get(name) else None for name in _TIMES}
         if data.get("format") != RECORD_FORMAT:
             raise ValueError(f"record format {data.get('format')!r}, expected {RECORD_FORMAT}")
         checks = tuple(CheckScore(c["grade_id"], c["points"], c["max_points"], c["message"],
@@ -171,11 +189,17 @@ class GradingRecord:
         return cls(
             student=data["student"], assignment=data["assignment"], status=data["status"], checks=checks,
             problems=tuple(data["problems"]), flags=tuple(data["flags"]), digest=data["digest"],
-            submitted_at=datetime.fromisoformat(data["submitted_at"]) if data["submitted_at"] else None,
-            grader_version=data["grader_version"], timings=Timings(**data["timings"]),
-            miou=Miou(**data["miou"]) if data["miou"] else None,
+            submitted_at=times["submitted_at"], grader_version=data["grader_version"],
+            timings=Timings(**data["timings"]), miou=Miou(**data["miou"]) if data["miou"] else None,
             written=tuple(WrittenAnswer(**w) for w in data["written"]), sandbox=dict(data["sandbox"]),
+            due_at=times["due_at"], extended_until=times["extended_until"],
+            seconds_late=float(data.get("seconds_late", 0.0)), late_days_spent=int(data.get("late_days_spent", 0)),
+            late_days_left=int(data.get("late_days_left", 0)), late_penalty=float(data.get("late_penalty", 0.0)),
+            lateness=str(data.get("lateness", "")),
         )
+
+
+_TIMES = ("submitted_at", "due_at", "extended_until")  # the record's times, ISO 8601 with their offset in JSON
 
 
 def score_check(grade_id: str, max_points: float, fraction: float, message: str,
