@@ -48,3 +48,7 @@ c.ClearSolutions.code_stub = {"python": (
 c.ClearSolutions.text_stub = "YOUR ANSWER HERE"
 c.ClearHiddenTests.begin_test_delimeter = "BEGIN HIDDEN TESTS"
 c.ClearHiddenTests.end_test_delimeter = "END HIDDEN TESTS"
+
+# Late submissions: the [late] policy of course.toml (grace, penalty per day or hour with a floor, late days,
+# extensions from extensions.csv), through nbgrader's own hook, so that nbgrader's totals and formgrader carry it.
+c.AssignLatePenalties.plugin_class = "autograder.late.CoursePenalty"

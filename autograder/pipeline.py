@@ -8,9 +8,9 @@ main thread, one student at a time:
    problems and suspicions, the submission's digest and time;
 2. ``nbgrader autograde`` through nbgrader's API, executing nothing (``autograder.rendering``), given the record in
    memory: it restores the instructor's cells, removes the hidden tests, puts each check's line into its cell,
-   writes ``autograded/`` and assigns late penalties;
+   writes ``autograded/`` (with nbgrader's late penalty on the gradebook's scores of before: step 3 sets it again);
 3. the record into the store (``RecordStore.save``): the gradebook's automatic scores and flag, then the record's
-   file, which marks the student as done.
+   file, which marks the student as done; then the late policy's penalty on those scores (``autograder.late``).
 
 A notebook nbgrader cannot read (not JSON, another assignment) is shown as submitted. A student whose record is up
 to date (same submission hash, same grader version, not crashed) is skipped, so an interrupted run can simply be
@@ -35,6 +35,7 @@ from autograder.course import Course
 from autograder.errors import GraderError
 from autograder.heldout import grading_data
 from autograder.judge import Verdict, course_jail, judge_submission
+from autograder.late import apply_penalties, read_extensions, read_policy, with_lateness
 from autograder.records import GRADER_VERSION, GradingRecord, RecordStore, after_rendering, build_record
 from autograder.rendering import MAX_COPIED_FILE_BYTES, render_submission, too_big_files
 from autograder.sandbox import JAIL_UID_BASE, Limits, jail_reachability_problems, jail_supported
@@ -157,8 +158,8 @@ def _record(course: Course, spec: Assignment, store: RecordStore, judged: Judged
     problems = [stamp_problem] if stamp_problem else []
     problems += [f"{path} is over {MAX_COPIED_FILE_BYTES // 1024**2} MB and was left out of the graded copy"
                  for path in left_out]
-    record = build_record(spec, judged.student, judged.verdict, digest=digest, submitted_at=submitted_at,
-                          problems=problems, crash=judged.crash)
+    record = with_lateness(course, build_record(spec, judged.student, judged.verdict, digest=digest,
+                                                submitted_at=submitted_at, problems=problems, crash=judged.crash))
     problem, written, seconds = None, (), 0.0
     if record.status == "invalid":
         _fallback_notebook(submitted, course.root / "autograded" / judged.student / spec.name, spec.notebook)
@@ -172,6 +173,7 @@ def _record(course: Course, spec: Assignment, store: RecordStore, judged: Judged
             _fallback_notebook(submitted, course.root / "autograded" / judged.student / spec.name, spec.notebook)
     record = after_rendering(record, written, problem, seconds)
     store.save(record, spec.notebook)
+    apply_penalties(course, spec.name, [judged.student])  # nbgrader's penalty on the scores just written
     return record
 
 
@@ -192,6 +194,7 @@ def grade(course: Course, assignment: str | Assignment, students: list[str] | No
                          + ". Let others enter that directory (chmod o+x), or keep the course's virtual environment "
                          "and checkout in a directory others can enter, then grade again.")
     store.check_points(spec)
+    read_extensions(course.root, read_policy(course.root).zone)  # a malformed late policy stops here, before grading
     todo, records = {}, []
     for student in students:
         digest = submission_hash(course.root / "submitted" / student / spec.name)

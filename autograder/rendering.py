@@ -31,6 +31,7 @@ from nbgrader.utils import determine_grade, is_grade, is_solution
 from traitlets import Integer
 
 from autograder.course import Course, nbgrader_config
+from autograder.late import LatePolicy, read_policy, summary_lines
 from autograder.records import GradingRecord, WrittenAnswer
 
 MAX_OUTPUT_CHARS = 20_000  # per text output (what TAs and students see)
@@ -107,42 +108,22 @@ class WrittenAnswers(_Shared, NbGraderPreprocessor):
 
 class GraderSummary(_Shared, NbGraderPreprocessor):
     """Puts the grader's summary at the top of the graded notebook, where the TA grades (formgrader) and the student
-    reads feedback: the submission's time, how late it is against the gradebook's due date, the record's status and
-    every problem and suspicion (why the notebook is flagged). The cell has no nbgrader metadata: it is never graded."""
+    reads feedback: the submission's time, its due date (the student's extension), how late it is and what the late
+    policy decided (the record's lateness, ``autograder.late``), the record's status and every problem and suspicion
+    (why the notebook is flagged). The cell has no nbgrader metadata: it is never graded."""
 
-    def __init__(self, record: GradingRecord, **kwargs):
+    def __init__(self, record: GradingRecord, policy: LatePolicy = LatePolicy(), **kwargs):
         super().__init__(**kwargs)
-        self.record = record
+        self.record, self.policy = record, policy
 
     def preprocess(self, nb, resources):
-        from nbgrader.api import Gradebook, MissingEntry
-
-        info, record = resources["nbgrader"], self.record
+        record = self.record
         lines = [f"**Grader's summary** (automatic points {record.auto_points:g} of {record.auto_max:g}; "
                  f"status: {record.status})", ""]
-        with Gradebook(info["db_url"]) as gb:
-            try:
-                submission = gb.find_submission(info["assignment"], info["student"])
-                due, late = submission.duedate, submission.total_seconds_late
-            except MissingEntry:
-                due, late = None, 0.0
-        stamp = record.submitted_at
-        lines.append(f"- submitted: {stamp:%Y-%m-%d %H:%M} UTC" if stamp else "- submitted: time unknown")
-        if due is not None and stamp is not None:
-            lines.append(f"- due: {due:%Y-%m-%d %H:%M} UTC; " + (f"**late by {_duration(late)}**" if late > 0
-                                                                   else "on time"))
-        elif due is not None:
-            lines.append(f"- due: {due:%Y-%m-%d %H:%M} UTC; lateness unknown")
+        lines += summary_lines(record, self.policy)  # due date, lateness and the late policy (autograder.late)
         lines += [f"- flagged: {note}" for note in record.notes]
         nb.cells.insert(0, nbformat.v4.new_markdown_cell("\n".join(lines)))
         return nb, resources
-
-
-def _duration(seconds: float) -> str:
-    """``93784`` → ``"1 d 2 h 3 min"``."""
-    minutes = int(seconds // 60)
-    days, hours, mins = minutes // 1440, minutes // 60 % 24, minutes % 60
-    return " ".join(f"{v} {u}" for v, u in ((days, "d"), (hours, "h"), (mins, "min")) if v) or "under a minute"
 
 
 def too_big_files(folder: Path) -> list[Path]:
@@ -181,7 +162,7 @@ def autograde_config(course: Course, record: GradingRecord, leave_out: list[str]
     config.Autograde.sanitize_preprocessors = [DeduplicateIds, OverwriteKernelspec, OverwriteCells, CheckCellMetadata]
     config.Autograde.autograde_preprocessors = [ClearHiddenTests, IgnorePattern, ClearMetadataPreprocessor, LimitOutput,
                                                 CapOutputs, JudgeOutputs(record), written, AssignLatePenalties,
-                                                CheckCellMetadata, GraderSummary(record)]
+                                                CheckCellMetadata, GraderSummary(record, read_policy(course.root))]
     return config, written
 
 

@@ -9,6 +9,14 @@
     evaluate_on = "cuda"           # where the judge runs a checkpoint's predictions: "cpu" (default) or "cuda"
     tiers = { target = 0.15, good = 0.25, excellent = 0.35 }   # optional; these are the homework's defaults
 
+    [late]                         # optional: the late policy (``autograder.late``; absent: no penalty, UTC)
+    timezone = "Europe/Berlin"
+    grace_minutes = 15
+    penalty = "per_day"            # "none", "zero", "per_day", "per_hour"
+    rate = 0.1
+    floor = 0.5
+    late_days = 2
+
 The public part of the table (data set, size, mode, tiers) is parsed by ``course_lib.term.parse_grading``, which is
 also what a source notebook run by the instructor reads, and what the student bundle announces; the tiers are read
 everywhere through ``GradedSetting.tiers`` (grader) or ``course_lib.term.tiers()`` (notebooks, plots).
@@ -29,6 +37,7 @@ from pathlib import Path
 
 from autograder.config import TERM_SECRET, environment
 from autograder.errors import GraderError
+from autograder.late import LatePolicy
 from course_lib.data import DataSource
 from course_lib.term import Announcement, Tiers, read_course_file
 
@@ -54,6 +63,7 @@ class GradedSetting:
         evaluate_on: ``"cpu"`` or ``"cuda"``: where the sandbox computes a checkpoint's predictions (it falls back
             to the CPU, saying so, when CUDA is unusable there).
         tiers: the mIoU thresholds of the three tier checks (default: the homework's 0.15 / 0.25 / 0.35).
+        late: the late policy of the ``[late]`` table (``autograder.late.LatePolicy``).
     """
 
     data: DataSource = field(default_factory=lambda: DataSource("synthetic"))
@@ -61,6 +71,7 @@ class GradedSetting:
     mode: str = "QUICK"
     evaluate_on: str = "cpu"
     tiers: Tiers = field(default_factory=Tiers)
+    late: LatePolicy = field(default_factory=LatePolicy)
 
     @classmethod
     def read(cls, course_root: str | os.PathLike) -> "GradedSetting":
@@ -72,8 +83,11 @@ class GradedSetting:
             data, announced, table = read_course_file(path)
         except ValueError as err:
             raise TermError(str(err)) from err
+        late = table.get("late", {})
+        if not isinstance(late, dict):
+            raise TermError(f"{path}: late must be a table ([late]), not {late!r}")
         setting = cls(data, announced.image_size, announced.mode, str(table.get("grading", {}).get("evaluate_on", "cpu")),
-                      announced.tiers)
+                      announced.tiers, LatePolicy.from_table(late, str(path)))
         if setting.evaluate_on not in ("cpu", "cuda"):
             raise TermError(f"{path}: evaluate_on {setting.evaluate_on!r} is not 'cpu' or 'cuda'")
         return setting

@@ -17,6 +17,7 @@ from nbgrader.api import Gradebook
 
 from autograder.errors import GraderError
 from autograder.judge import CheckResult, Verdict
+from autograder.late import with_lateness
 from autograder.records import RecordStore, after_rendering, build_record
 from autograder.rendering import render_submission
 from conftest import copy_course
@@ -118,8 +119,8 @@ def test_nbgrader_records_a_good_timestamp_and_the_summary_shows_the_lateness(co
     when, problem = read_timestamp(folder)
     assert problem is None
     spec, record = record_of(course, "dev")
-    record = build_record(spec, "dev", Verdict(NAME, checks={"test_double": CheckResult("test_double", "ok", 1.0)}),
-                          digest="d", submitted_at=when)
+    record = with_lateness(course, build_record(spec, "dev", Verdict(NAME, checks={
+        "test_double": CheckResult("test_double", "ok", 1.0)}), digest="d", submitted_at=when))
     assert render_submission(course, record).error is None
     summary = rendered(course, "dev").cells[0].source
     assert "- submitted: 2026-12-01 20:15 UTC" in summary and "**late by 2 h 15 min**" in summary
