@@ -7,8 +7,12 @@
     roster <file.csv>                 names, emails and LMS ids into the gradebook (Canvas gradebook or people CSV)
     grade <assignment> [--student S]  autograde in parallel workers; one student's failure stays theirs
           [--local-cluster N | --scheduler tcp://HOST:PORT] [--resources GPU=1]   on a Dask cluster instead
-    feedback <assignment>             nbgrader feedback, hidden test code never shown
-    export [<assignment> ...]         CSVs, statistics, histogram, Canvas import file
+    feedback <assignment>             nbgrader feedback for students whose grade is complete, hidden test code never
+             [--provisional]          shown (--provisional: also the others, marked with the points still to grade)
+    export [<assignment> ...]         CSVs, statistics, histogram, Canvas import file (incomplete grades left empty;
+           [--provisional]          --provisional: exported, and counted)
+    extend <student> <assignment>     a student's extension (extensions.csv; without an offset the course's time zone)
+           --until TIME | --clear
     summary [<assignment> ...]        print the gradebook summary (writes nothing)
     similarity <assignment>           evidence of copying between every pair (code, checkpoints), for a person
 
@@ -80,10 +84,22 @@ def _run(argv: list[str] | None) -> int:
                        help="grade on the Dask cluster of this scheduler (default: [cluster] scheduler of course.toml)")
     p.add_argument("--resources", metavar="NAME=N", default=None,
                    help="what each --local-cluster worker offers, e.g. GPU=1 (a cuda course's tasks ask for GPU=1)")
-    p = sub.add_parser("feedback", help="generate feedback")
+    p = sub.add_parser("feedback", help="generate feedback for students whose grade is complete")
     p.add_argument("assignment")
+    p.add_argument("--provisional", action="store_true",
+                   help="also for students with answers still to grade by hand, marked provisional")
     p = sub.add_parser("export", help="gradebook → CSV, statistics, histogram, Canvas CSV")
     p.add_argument("assignments", nargs="*")
+    p.add_argument("--provisional", action="store_true",
+                   help="put incomplete grades (answers still to grade by hand) into the Canvas file too")
+    p = sub.add_parser("extend", help="give a student more time for an assignment (course.toml's [late] applies)")
+    p.add_argument("student")
+    p.add_argument("assignment")
+    until = p.add_mutually_exclusive_group(required=True)
+    until.add_argument("--until", metavar="TIME", help="ISO 8601, e.g. 2026-12-08T23:59 (the course's time zone) or "
+                                                       "2026-12-08T22:59:00+00:00")
+    until.add_argument("--clear", action="store_true", help="remove the student's extension of the assignment")
+    p.add_argument("--reason", default="", help="kept in extensions.csv")
     p = sub.add_parser("summary", help="print the gradebook summary (writes nothing)")
     p.add_argument("assignments", nargs="*")
     p = sub.add_parser("similarity", help="evidence of copying between every pair of students (HTML report + CSV)")
@@ -126,16 +142,20 @@ def _run(argv: list[str] | None) -> int:
     elif args.command == "feedback":
         from autograder.feedback import feedback
 
-        feedback(course, args.assignment)
+        feedback(course, args.assignment, provisional=args.provisional)
     elif args.command == "export":
         from autograder.export import export, print_summary, score_tables
 
-        export(course, args.assignments or None)
+        export(course, args.assignments or None, provisional=args.provisional)
         print_summary(course, score_tables(course, args.assignments or None, log=lambda *_: None))
     elif args.command == "summary":
         from autograder.export import print_summary, score_tables
 
         print_summary(course, score_tables(course, args.assignments or None))
+    elif args.command == "extend":
+        from autograder.late import extend
+
+        extend(course, args.student, args.assignment, None if args.clear else args.until, args.reason)
     elif args.command == "similarity":
         from autograder.similarity import similarity
 

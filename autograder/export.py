@@ -2,13 +2,19 @@
 
 Writes to ``grading/export/``:
 - ``<assignment>_scores.csv``: one row per student, one column per graded cell (manual score where a TA gave one,
-  else the automatic one), totals, lateness, and from the student's record (``autograder.records``): status,
-  problems, suspicions and the recomputed mIoU;
+  else the automatic one), the total before and after the late penalty, the points still to be graded by hand, and
+  from the student's record (``autograder.records``): status, lateness (due date, extension, late days, the policy's
+  sentence), problems, suspicions and the recomputed mIoU;
 - ``<assignment>_summary.json``: count, mean, median, standard deviation, quartiles, tier counts;
 - ``<assignment>_histogram.png``: the distribution of totals;
-- ``canvas_import.csv``: every assignment's total in Canvas' gradebook-import format;
+- ``canvas_import.csv``: every assignment's total (after the late penalty) in Canvas' gradebook-import format; the
+  cell of a student whose grade is not complete (answers still to be graded by hand) is left empty, unless
+  ``provisional`` (then the log says how many are provisional): a number never reaches the LMS looking final when
+  it is not;
 - ``nbgrader_grades.csv``: nbgrader's own ``export``.
 Every file is rewritten from the gradebook and the records on each run, so running it twice gives the same files.
+The late policy (``autograder.late``) is applied again first, on the scores as formgrader left them. Text a student
+can influence (names, problems, messages) is written so that a spreadsheet never reads it as a formula.
 """
 
 from __future__ import annotations
@@ -23,8 +29,9 @@ import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 from nbgrader.api import Gradebook, MissingEntry  # noqa: E402
 
-from autograder.errors import GraderError  # noqa: E402
 from autograder.course import Course, run_nbgrader  # noqa: E402
+from autograder.errors import GraderError  # noqa: E402
+from autograder.late import apply_all_penalties  # noqa: E402
 from autograder.records import RecordStore  # noqa: E402
 from autograder.roster import roster_of  # noqa: E402
 from autograder.term import GradedSetting  # noqa: E402
@@ -36,8 +43,33 @@ def tier_cells(tiers: Tiers) -> dict[str, str]:
     return {f"test_miou_{name}": f"tier {threshold:g}" for name, threshold in tiers.as_dict().items()}
 
 
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")  # what makes a spreadsheet read a cell as a formula (OWASP)
+
+
+def spreadsheet_safe(value):
+    """``value`` as a spreadsheet shows it and never runs it: text that starts like a formula gets a leading ``'``."""
+    return f"'{value}" if isinstance(value, str) and value.startswith(FORMULA_START) else value
+
+
+def pending_points(course: Course, assignment: str) -> dict[str, tuple[float, list[str]]]:
+    """Each submitted student → the points still to be graded by hand and those cells: the graded cells with neither
+    an automatic score nor a TA's (an answered written answer, ``GradingRecord.written``, until formgrader scores
+    it; a cell no check covers)."""
+    pending = {}
+    with Gradebook(course.db_url) as gb:
+        try:
+            submissions = gb.find_assignment(assignment).submissions
+        except MissingEntry:
+            return {}
+        for submission in submissions:
+            cells = [(g.name, float(g.max_score)) for nb in submission.notebooks for g in nb.grades
+                     if g.auto_score is None and g.manual_score is None]
+            pending[submission.student.id] = (sum(points for _, points in cells), [name for name, _ in cells])
+    return pending
+
+
 def scores_table(course: Course, assignment: str) -> pd.DataFrame:
-    """Students × graded cells, with total, max, late seconds, status and problems."""
+    """Students × graded cells, with totals, late penalty, points still to grade, lateness, status and problems."""
     rows = []
     with Gradebook(course.db_url) as gb:
         try:
@@ -59,6 +91,7 @@ def scores_table(course: Course, assignment: str) -> pd.DataFrame:
                     row[grade.name] = float(grade.score or 0.0)
             row["needs_manual_grading"] = bool(submission.needs_manual_grade)
             row["late_seconds"] = float(submission.total_seconds_late or 0.0)
+            row["late_penalty"] = float(submission.late_submission_penalty or 0.0)
             rows.append(row)
     table = pd.DataFrame(rows)
     if table.empty:
@@ -66,17 +99,28 @@ def scores_table(course: Course, assignment: str) -> pd.DataFrame:
     names = [name for _, name, _ in cells]
     for name in names:
         table[name] = table.get(name, 0.0).fillna(0.0)
-    table["total"] = table[names].sum(axis=1)
+    table["raw_total"] = table[names].sum(axis=1)
+    table["late_penalty"] = table["late_penalty"].fillna(0.0) if "late_penalty" in table else 0.0
+    table["total"] = table["raw_total"] - table["late_penalty"]
     table["max"] = sum(m for *_, m in cells)
+    pending = pending_points(course, assignment)
+    table["to_grade"] = [pending.get(s, (0.0, []))[0] for s in table["student"]]
+    table["provisional"] = table["to_grade"] > 0
     records = {record.student: record for record in RecordStore(course, assignment).records()}
+    at = lambda when: when.isoformat() if when else ""
+    table["due_at"] = [at(records[s].due_at) if s in records else "" for s in table["student"]]
+    table["extended_until"] = [at(records[s].extended_until) if s in records else "" for s in table["student"]]
+    table["late_days_spent"] = [records[s].late_days_spent if s in records else 0 for s in table["student"]]
+    table["lateness"] = [records[s].lateness if s in records else "" for s in table["student"]]
     table["status"] = [records[s].status if s in records else st if isinstance(st, str) else "not graded"
                        for s, st in zip(table["student"], table.get("status", [None] * len(table)))]
     table["problems"] = ["; ".join(records[s].problems) if s in records else "" for s in table["student"]]
     table["suspicions"] = ["; ".join(records[s].flags) if s in records else "" for s in table["student"]]
     table["recomputed_miou"] = [records[s].miou.effective if s in records and records[s].miou else None
                                 for s in table["student"]]
-    ordered = ["student", *names, "total", "max", "late_seconds", "status", "problems", "suspicions",
-               "recomputed_miou"]
+    ordered = ["student", *names, "raw_total", "late_penalty", "total", "max", "to_grade", "provisional",
+               "late_seconds", "due_at", "extended_until", "late_days_spent", "lateness", "status", "problems",
+               "suspicions", "recomputed_miou"]
     extra = [c for c in table.columns if c not in ordered]
     return table[ordered + extra]
 
@@ -98,6 +142,8 @@ def summary(table: pd.DataFrame, assignment: str, tiers: Tiers = Tiers()) -> dic
         "tier_counts": {label: int((graded[cell] > 0).sum()) for cell, label in tier_cells(tiers).items() if cell in graded},
         "status_counts": {k: int(v) for k, v in table["status"].value_counts().items()},
         "late": int((graded["late_seconds"] > 0).sum()) if "late_seconds" in graded else 0,
+        "penalised": int((graded["late_penalty"] > 0).sum()) if "late_penalty" in graded else 0,
+        "provisional": int(graded["provisional"].sum()) if "provisional" in graded else 0,
     }
 
 
@@ -112,10 +158,13 @@ def histogram(table: pd.DataFrame, assignment: str, path: Path) -> None:
     plt.close(fig)
 
 
-def canvas_csv(tables: dict[str, pd.DataFrame], path: Path, people: dict | None = None) -> None:
+def canvas_csv(tables: dict[str, pd.DataFrame], path: Path, people: dict | None = None,
+               provisional: bool = False) -> dict[str, list[str]]:
     """Canvas gradebook import: Student, ID, SIS User ID, SIS Login ID, Section, then one column per assignment;
     the second row holds the points possible, as in Canvas' own export. ``people`` (``autograder.roster.roster_of``)
-    gives each student's name ("Last, First") and Canvas user id, on which Canvas matches the rows."""
+    gives each student's name ("Last, First") and Canvas user id, on which Canvas matches the rows. A student whose
+    grade is provisional (the table's ``provisional``) gets an empty cell, which Canvas leaves as it was, unless
+    ``provisional``. Returns, per assignment, the students whose grade is provisional (left empty or exported)."""
     people = people or {}
     students = sorted({s for t in tables.values() for s in t["student"]})
 
@@ -128,11 +177,18 @@ def canvas_csv(tables: dict[str, pd.DataFrame], path: Path, people: dict | None 
     frame = pd.DataFrame({"Student": [name(s) for s in students], "ID": ids, "SIS User ID": students,
                           "SIS Login ID": students, "Section": ""})
     possible = {"Student": "    Points Possible", "ID": "", "SIS User ID": "", "SIS Login ID": "", "Section": ""}
+    unfinished = {}
     for assignment, table in tables.items():
         totals = dict(zip(table["student"], table["total"]))
-        frame[assignment] = [round(totals.get(s, 0.0), 2) for s in students]
+        pending = set(table["student"][table["provisional"]]) if "provisional" in table else set()
+        unfinished[assignment] = sorted(pending)
+        frame[assignment] = [None if s in pending and not provisional else round(totals.get(s, 0.0), 2)
+                             for s in students]
         possible[assignment] = float(table["max"].iloc[0]) if len(table) else 0.0
+    for column in ("Student", "SIS User ID", "SIS Login ID"):
+        frame[column] = frame[column].map(spreadsheet_safe)
     pd.concat([pd.DataFrame([possible]), frame], ignore_index=True).to_csv(path, index=False)
+    return unfinished
 
 
 def _in_gradebook(course: Course, assignment: str) -> bool:
@@ -156,15 +212,18 @@ def score_tables(course: Course, assignments: list[str] | None = None, log=print
     return found
 
 
-def export(course: Course, assignments: list[str] | None = None, log=print) -> dict[str, dict]:
-    """Writes every file above; returns each assignment's ``summary``."""
+def export(course: Course, assignments: list[str] | None = None, log=print,
+           provisional: bool = False) -> dict[str, dict]:
+    """Writes every file above; returns each assignment's ``summary``. ``provisional``: the Canvas file carries the
+    totals of students whose written answers are not all graded yet (the log says how many)."""
     out = course.root / "grading" / "export"
     out.mkdir(parents=True, exist_ok=True)
+    apply_all_penalties(course)  # on the scores as formgrader left them
     tables = score_tables(course, assignments, log)
     tiers = GradedSetting.read(course.root).tiers
     summaries = {assignment: summary(table, assignment, tiers) for assignment, table in tables.items()}
     for assignment, table in tables.items():
-        table.to_csv(out / f"{assignment}_scores.csv", index=False)
+        table.map(spreadsheet_safe).to_csv(out / f"{assignment}_scores.csv", index=False)
         (out / f"{assignment}_summary.json").write_text(json.dumps(summaries[assignment], indent=2))
         histogram(table, assignment, out / f"{assignment}_histogram.png")
     canvas_tables = dict(tables)  # the LMS file always carries every graded assignment, not only those asked for
@@ -174,7 +233,15 @@ def export(course: Course, assignments: list[str] | None = None, log=print) -> d
             if not table.empty:
                 canvas_tables[other] = table
     if canvas_tables:
-        canvas_csv(canvas_tables, out / "canvas_import.csv", roster_of(course.db_url))
+        unfinished = canvas_csv(canvas_tables, out / "canvas_import.csv", roster_of(course.db_url), provisional)
+        for assignment, students in unfinished.items():
+            if students and provisional:
+                log(f"canvas_import.csv: {assignment}: {len(students)} PROVISIONAL grade(s) exported, answers still "
+                    f"to grade by hand: {', '.join(students)}")
+            elif students:
+                log(f"canvas_import.csv: {assignment}: {len(students)} cell(s) left empty, answers still to grade by "
+                    f"hand: {', '.join(students)} (grade them in formgrader and export again, or export "
+                    f"--provisional)")
     proc = run_nbgrader(["export", "--to", str(out / "nbgrader_grades.csv")], course.root, course.db_url)
     if proc.returncode != 0:
         log(f"nbgrader export failed: {proc.stderr[-500:]}")
@@ -191,8 +258,9 @@ def print_summary(course: Course, tables: dict[str, pd.DataFrame], log=print) ->
         mean = f"{s['mean']:.1f}" if s["mean"] is not None else "-"
         median = f"{s['median']:.1f}" if s["median"] is not None else "-"
         log(f"\n{assignment}: {s['submitted']} submitted of {s['students']} students, mean {mean} / "
-            f"{s['max_points']:g}, median {median}; tiers {s['tier_counts']}; late {s['late']}")
-        cols = ["student", "total", "max", "status", "problems", "suspicions"]
+            f"{s['max_points']:g}, median {median}; tiers {s['tier_counts']}; late {s['late']} "
+            f"({s['penalised']} penalised); provisional {s['provisional']}")
+        cols = ["student", "total", "max", "to_grade", "late_penalty", "status", "problems", "suspicions"]
         with pd.option_context("display.max_colwidth", 90, "display.width", 200):
             log(table[cols].fillna("").to_string(index=False))
 

@@ -136,13 +136,12 @@ def parse_time(text: str, zone: ZoneInfo) -> datetime:
                         "2026-12-04T22:59:00+00:00)") from None
     if when.tzinfo is None:
         first, second = when.replace(tzinfo=zone, fold=0), when.replace(tzinfo=zone, fold=1)
+        if first.astimezone(timezone.utc).astimezone(zone).replace(tzinfo=None) != when:
+            raise LateError(f"{text} does not exist in {zone.key} (the clocks jump forward then): give a time that "
+                            "exists, or write it with an offset")
         if first.utcoffset() != second.utcoffset():
             raise LateError(f"{text} happens twice in {zone.key} (the clocks go back): write it with its offset, "
                             f"{first.isoformat()} or {second.isoformat()}")
-        back = first.astimezone(timezone.utc).astimezone(zone).replace(tzinfo=None)
-        if back != when:
-            raise LateError(f"{text} does not exist in {zone.key} (the clocks jump forward then): give a time that "
-                            "exists, or write it with an offset")
         when = first
     return when.astimezone(timezone.utc)
 
@@ -432,6 +431,16 @@ def apply_penalties(course, assignment: str, students: list[str] | None = None) 
     return judged
 
 
+def apply_all_penalties(course) -> None:
+    """``apply_penalties`` to every assignment in the gradebook."""
+    from nbgrader.api import Gradebook
+
+    with Gradebook(course.db_url) as gb:
+        assignments = [a.name for a in gb.assignments]
+    for assignment in assignments:
+        apply_penalties(course, assignment)
+
+
 def _refresh_records(course, assignment: str, judged: dict[str, Lateness]) -> None:
     """Saves again the records whose lateness changed since they were graded (an extension granted later, late days
     spent on an assignment collected later)."""
@@ -447,3 +456,44 @@ def _refresh_records(course, assignment: str, judged: dict[str, Lateness]) -> No
         fields = record_fields(lateness)
         if any(getattr(record, name) != value for name, value in fields.items()):
             store.save(replace(record, **fields), f"{assignment}.ipynb")
+
+
+def extend(course, student: str, assignment: str, until: str | None, reason: str = "", log=print) -> Extension | None:
+    """``python -m autograder extend``: gives ``student`` until ``until`` (ISO 8601; without an offset in the course's
+    time zone) for ``assignment``, or with ``until=None`` takes their extension away; writes ``extensions.csv`` and
+    applies the policy again to every assignment (late days move with it). Returns the extension."""
+    from nbgrader.api import Gradebook, MissingEntry
+
+    policy = read_policy(course.root)
+    read_extensions(course.root, policy.zone)  # a malformed file is said before it is rewritten
+    with Gradebook(course.db_url) as gb:
+        assignments = [a.name for a in gb.assignments]
+        students = {s.id for s in gb.students}
+        due = None
+        if assignment in assignments:
+            due = utc(gb.find_assignment(assignment).duedate)
+    if assignment not in assignments:
+        raise LateError(f"no assignment {assignment!r} in the gradebook; it has {', '.join(sorted(assignments)) or 'none'}"
+                        " (release it first)")
+    if student not in students:
+        raise LateError(f"no student {student!r} in the gradebook: give their login as the roster has it (python -m "
+                        "autograder roster imports it)")
+    extension = None
+    if until is not None:
+        extension = Extension(student, assignment, parse_time(until, policy.zone), reason)
+        if due is not None and extension.until <= due:
+            raise LateError(f"{shown(extension.until, policy.zone)} is not after {assignment}'s due date "
+                            f"{shown(due, policy.zone)}: an extension ends later than the due date")
+    path = write_extension(course.root, extension, student, assignment)
+    for name in assignments:  # late days move with the extension
+        apply_penalties(course, name, [student])
+    now = student_lateness(course, student).get(assignment)
+    said = (f"{student} has until {shown(extension.until, policy.zone)} for {assignment}" if extension
+            else f"{student}'s extension of {assignment} removed")
+    log(f"extend: {said} ({path.name})" + (f"; now: {now.text}" if now and now.submitted_at else ""))
+    from autograder.records import RecordStore
+
+    if RecordStore(course, assignment).get(student) is not None:
+        log(f"extend: the record, nbgrader's penalty, feedback and export follow it; the grader's summary formgrader "
+            f"shows is redrawn by `python -m autograder grade {assignment} --student {student} --force`")
+    return extension
