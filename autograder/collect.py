@@ -277,9 +277,17 @@ def _report(course: Course, assignment: str, zip_path: Path, the_plan: dict, man
     not_on_roster = [{"student": students[uid], "canvas_id": uid, "prefix": the_plan["prefixes"][uid][0]}
                      for uid, how in matched_by.items() if how == "stand-in" and students[uid] in submissions]
     notes = list(the_plan["notes"])
-    if not the_plan["has_timestamps"]:
-        notes.append("the export carries no submission times (Canvas's does not): lateness rests on Canvas's late "
-                     "marker in the file names alone")
+    marked = sorted(s for s, sub in submissions.items() if sub["late"])
+    untimed = sorted(s for s, sub in submissions.items() if not sub["submitted_at"])
+    how = ("put a timestamps.csv (student_id,timestamp: the Canvas id or login, ISO 8601; Canvas's gradebook shows "
+           "each submission's time) at the top of the zip and collect again")
+    warnings = [] if not untimed else [
+        "the export carries no submission times (Canvas's does not), so lateness rests on Canvas's late_ marker in "
+        f"the file names alone ({len(marked)} student(s) marked late): course.toml's [late] policy cannot judge how "
+        f"late, and applies no penalty; {how}"] if not the_plan["has_timestamps"] else [
+        f"no submission time for {', '.join(untimed)} in timestamps.csv"
+        + (f" (marked late by Canvas: {', '.join(s for s in untimed if s in marked)})" if set(untimed) & set(marked)
+           else "") + f": their lateness is not judged; {how}"]
     for row in the_plan["refused"] + manifest["refused"] + the_plan["superseded"]:
         row.setdefault("student", students.get(row.get("canvas_id")))
     return {
@@ -303,6 +311,7 @@ def _report(course: Course, assignment: str, zip_path: Path, the_plan: dict, man
         "without_notebook": sorted(s for s, sub in submissions.items()
                                    if f"{assignment}.ipynb" not in {f["file"] for f in sub["files"]}),
         "notes": notes,
+        "warnings": warnings,
     }
 
 
@@ -352,3 +361,5 @@ def _log_report(report: dict, log) -> None:
         log(f"  marked late by Canvas: {', '.join(report['marked_late_by_lms'])}")
     for note in report["notes"]:
         log(f"  note: {note}")
+    for warning in report["warnings"]:
+        log(f"  WARNING: {warning}")

@@ -295,3 +295,31 @@ def test_the_cli_extends(course, capsys):
     assert "is not after toy's due date" in capsys.readouterr().err
     assert main(["--course", str(course.root), "extend", "eve", NAME, "--until", "2026-12-04T00:00"]) == 0
     assert student_lateness(course, "eve")[NAME].seconds_late == 0
+
+
+def test_collect_warns_when_lateness_would_rest_on_canvas_file_names_alone(released_toy, tmp_path):
+    """A Canvas export without ``timestamps.csv`` (Canvas's own has none): collect says that the late policy cannot
+    judge anyone and what to add; with times for some students only, it names the others."""
+    import zipfile
+
+    from autograder.collect import collect
+
+    course = copy_course(released_toy, tmp_path / "course")
+    notebook = (course.root / "release" / NAME / NOTEBOOK).read_bytes()
+    names = {"lovelaceada_late_1001_5001_toy.ipynb": notebook, "okaforben_1002_5002_toy.ipynb": notebook}
+    with zipfile.ZipFile(tmp_path / "canvas.zip", "w") as z:
+        for name, data in names.items():
+            z.writestr(name, data)
+    said = []
+    report = collect(course, NAME, tmp_path / "canvas.zip", log=said.append)
+    (warning,) = report["warnings"]
+    assert "lateness rests on Canvas's late_ marker in the file names alone (1 student(s) marked late)" in warning
+    assert "put a timestamps.csv" in warning and any(line.startswith("  WARNING: ") for line in said)
+    with zipfile.ZipFile(tmp_path / "timed.zip", "w") as z:
+        for name, data in names.items():
+            z.writestr(name.replace("_500", "_600"), data)  # newer uploads
+        z.writestr("timestamps.csv", "student_id,timestamp\n1002,2026-12-01T20:00:00Z\n")
+    report = collect(course, NAME, tmp_path / "timed.zip", log=said.append)
+    (warning,) = report["warnings"]
+    assert warning.startswith("no submission time for lovelaceada in timestamps.csv (marked late by Canvas: "
+                              "lovelaceada): their lateness is not judged")
