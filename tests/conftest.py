@@ -124,7 +124,7 @@ def copy_course(released: Path, target: Path):
 @pytest.fixture(scope="session")
 def graded_class(released_course, tmp_path_factory):
     """The simulated class of ``tests/classes.py``, collected from its Canvas zip and graded with 2 workers, feedback
-    and export done. Reuses the reference trained by ``executed_hw_course`` (no second training run). Shared: a test
+    and export done (provisional: no TA graded the written answers). Reuses the reference trained by ``executed_hw_course`` (no second training run). Shared: a test
     that changes it works on its own ``copy_course`` of it."""
     from autograder.collect import collect
     from autograder.course import Course
@@ -144,9 +144,10 @@ def graded_class(released_course, tmp_path_factory):
     collect(course, CONCEPTS, root / "concepts.zip")
     records = {r.student: r for r in grade(course, ASSIGNMENT, opts=GradeOptions(workers=2))}
     concepts = {r.student: r for r in grade(course, CONCEPTS, opts=GradeOptions(workers=2))}
-    pages = feedback(course, ASSIGNMENT)
-    concept_pages = feedback(course, CONCEPTS)
-    summaries = export(course, [ASSIGNMENT, CONCEPTS])
+    # no TA has graded the written answers: the pages and the Canvas file are provisional (tests/test_provisional.py)
+    pages = feedback(course, ASSIGNMENT, provisional=True)
+    concept_pages = feedback(course, CONCEPTS, provisional=True)
+    summaries = export(course, [ASSIGNMENT, CONCEPTS], provisional=True)
     return Course(course.root), {"collect": report, "records": records, "pages": pages, "summaries": summaries,
                                  "concepts": concepts, "concept_pages": concept_pages}
 
