@@ -163,7 +163,7 @@ def canvas_csv(tables: dict[str, pd.DataFrame], path: Path, people: dict | None 
     """Canvas gradebook import: Student, ID, SIS User ID, SIS Login ID, Section, then one column per assignment;
     the second row holds the points possible, as in Canvas' own export. ``people`` (``autograder.roster.roster_of``)
     gives each student's name ("Last, First") and Canvas user id, on which Canvas matches the rows. A student whose
-    grade is provisional (the table's ``provisional``) gets an empty cell, which Canvas leaves as it was, unless
+    grade is provisional (the table's ``provisional``) gets an empty cell (no grade from us), unless
     ``provisional``. Returns, per assignment, the students whose grade is provisional (left empty or exported)."""
     people = people or {}
     students = sorted({s for t in tables.values() for s in t["student"]})
