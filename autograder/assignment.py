@@ -29,6 +29,10 @@ class CheckContext:
             None when it could not be evaluated, and then ``miou_error`` says why.
         setting_mismatch: the judge's note when the submission was made for another setting than the term's.
         tiers: the term's declared mIoU tiers (``course_lib.term.Tiers``, from ``course.toml``; None: the defaults).
+        checkpoint: what the grader read from the submitted checkpoint itself (``autograder.judge.CheckpointFacts``;
+            None when there is none or it could not be read, and then ``checkpoint_error`` may say why).
+        flags: the verdict's suspicions (``Verdict.flags``); a check that catches a forgery appends its reason here,
+            the one mutable field, shared with the verdict so that every suspicion reaches the TA.
     """
 
     answers: Mapping[str, str] = field(default_factory=dict)
@@ -40,6 +44,9 @@ class CheckContext:
     miou_error: str | None = None
     setting_mismatch: str | None = None
     tiers: object | None = None
+    checkpoint: object | None = None
+    checkpoint_error: str | None = None
+    flags: list[str] = field(default_factory=list)
 
 
 # A verdict: (observations from the sandbox, the judge's context) -> message, or ``PartialCredit``

@@ -6,6 +6,7 @@
     collect <assignment> <lms.zip>    LMS export → submitted/ (nbgrader zip_collect) with a report
     roster <file.csv>                 names, emails and LMS ids into the gradebook (Canvas gradebook or people CSV)
     grade <assignment> [--student S]  autograde in parallel workers; one student's failure stays theirs
+          [--unsafe]                   grade where no sandbox can run (every row says so)
           [--local-cluster N | --scheduler tcp://HOST:PORT] [--resources GPU=1]   on a Dask cluster instead
     feedback <assignment>             nbgrader feedback for students whose grade is complete, hidden test code never
              [--provisional]          shown (--provisional: also the others, marked with the points still to grade)
@@ -77,6 +78,9 @@ def _run(argv: list[str] | None) -> int:
     p.add_argument("--code-timeout", type=float, default=None,
                    help="seconds a student's code may run in the sandbox (default: the sandbox's limit)")
     p.add_argument("--force", action="store_true", help="re-grade even unchanged submissions")
+    p.add_argument("--unsafe", action="store_true",
+                   help="where no sandbox can run (no bubblewrap, no user namespaces), grade anyway: student code "
+                        "then runs with your access to this machine, and every row says so")
     where = p.add_mutually_exclusive_group()
     where.add_argument("--local-cluster", type=int, metavar="N", default=0,
                        help="grade on a Dask LocalCluster of N worker processes")
@@ -137,7 +141,7 @@ def _run(argv: list[str] | None) -> int:
         cluster = (DaskGrading(scheduler=scheduler, local_workers=args.local_cluster,
                                resources=parse_resources(args.resources))
                    if scheduler or args.local_cluster else None)
-        opts = GradeOptions(workers=args.workers, force=args.force, limits=limits, cluster=cluster)
+        opts = GradeOptions(workers=args.workers, force=args.force, limits=limits, cluster=cluster, unsafe=args.unsafe)
         grade(course, args.assignment, args.student, opts)
     elif args.command == "feedback":
         from autograder.feedback import feedback

@@ -7,9 +7,9 @@ gradebook and the grading records. Each student's grading is one Dask task:
   the task as bytes, so the workers need no shared filesystem, only the grader's packages;
 - the graded data (``heldout.GradingData``: images and masks) is scattered to every worker once; the term's secret
   never leaves the coordinator;
-- the worker writes the files into a scratch folder of its own (mode 0700, under ``sandbox.SCRATCH_ROOT``) and runs
-  ``judge.judge_submission`` there, student code in the same sandbox and jail as on one machine, under a jail uid of
-  its own (``worker_jail_uid``); it returns plain data: the verdict as a dict and where it ran.
+- the worker hands the bytes to ``judge.judge_files`` (nothing is written to its disk), student code in the same
+  sandbox as on one machine, under a uid of its own (``worker_jail_uid``); it returns plain data: the verdict as a
+  dict and where it ran.
 
 Faults: a worker that dies mid-task (killed, out of memory, its machine lost) has its students re-run on another
 worker by Dask's scheduler. A student whose grading kills a worker ``ALLOWED_FAILURES + 1`` times is recorded as
@@ -23,11 +23,10 @@ GPUs are worker resources: when ``course.toml`` says ``evaluate_on = "cuda"`` ea
 from __future__ import annotations
 
 import os
-import shutil
 import threading
 import tomllib
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from autograder.errors import GraderError
@@ -42,28 +41,24 @@ class Submission:
 
     Attributes:
         student: the student's id.
-        files: ``{name: content}`` of the judged files present in the submission.
-        oversized: ``{name: size in bytes}`` of judged files too big to load (the judge refuses them by size); the
-            worker recreates them as sparse files of that size, so the verdict is the one on the original folder.
+        files: ``{name: content}`` of the judged files present in the submission (regular files only, read without
+            following links: ``judge.read_files``).
+        oversized: ``{name: size in bytes}`` of judged files too big to load (the judge refuses them by size).
+        refused: ``{name: why}`` of judged files that are not regular files (a link, a device, a FIFO).
     """
 
     student: str
     files: dict[str, bytes]
     oversized: dict[str, int]
+    refused: dict[str, str] = field(default_factory=dict)
 
     @classmethod
     def read(cls, folder: Path, student: str, names: list[str], max_bytes: int) -> "Submission":
-        files, oversized = {}, {}
-        for name in names:
-            path = folder / name
-            if not path.is_file():
-                continue
-            size = path.stat().st_size
-            if size > max_bytes:
-                oversized[name] = size
-            else:
-                files[name] = path.read_bytes()
-        return cls(student, files, oversized)
+        from autograder.judge import read_files
+
+        found = read_files(folder, {name: max_bytes for name in names})
+        refused = {name: why for name, why in found.refused.items() if name not in found.oversized}
+        return cls(student, found.files, found.oversized, refused)
 
     def write(self, folder: Path) -> None:
         for name, content in self.files.items():
@@ -71,6 +66,13 @@ class Submission:
         for name, size in self.oversized.items():
             with open(folder / name, "wb") as f:
                 f.truncate(size)
+
+    def submitted(self, max_bytes: int):
+        """What the judge takes (``judge.Submitted``), without writing anything to disk."""
+        from autograder.judge import Submitted, too_big
+
+        return Submitted(dict(self.files), {**self.refused, **{n: too_big(n, max_bytes) for n in self.oversized}},
+                         dict(self.oversized))
 
 
 _thread_slots = threading.local()
@@ -89,27 +91,24 @@ def worker_jail_uid() -> int:
     return JAIL_UID_BASE + 1000 + (os.getpid() % 4_000_000) * 8 + _thread_slots.slot % 8
 
 
-def grade_on_worker(assignment: str, submission: Submission, data, limits, course_root: str) -> dict:
+def grade_on_worker(assignment: str, submission: Submission, data, limits, course_root: str,
+                    unsafe: bool = False) -> dict:
     """The Dask task: judges one submission on this worker and returns plain data.
 
     Args:
         data: the scattered ``GradingData`` (None for an assignment not graded on data).
-        course_root: the coordinator's course folder, hidden from the jail where this machine has it too.
+        course_root: the coordinator's course folder (unused: the sandbox sees none of this machine's folders).
+        unsafe: grade without a sandbox where this worker has none (the TA's ``--unsafe``).
     Returns:
         ``{"verdict": Verdict.to_dict(), "worker_pid": int, "host": str, "jailed": bool}``.
     """
     import socket
 
-    from autograder.judge import course_jail, judge_submission
-    from autograder.sandbox import jail_supported, scratch_dir
+    from autograder.judge import MAX_CHECKPOINT_BYTES, judge_files
+    from autograder.sandbox import Isolation, jail_supported
 
-    folder = scratch_dir("submission-")
-    try:
-        submission.write(folder)
-        jail = course_jail(Path(course_root), data, None, uid=worker_jail_uid())
-        verdict = judge_submission(folder, assignment, data, limits, jail)
-    finally:
-        shutil.rmtree(folder, ignore_errors=True)
+    isolation = Isolation(uid=worker_jail_uid(), unsafe=unsafe)
+    verdict = judge_files(submission.submitted(MAX_CHECKPOINT_BYTES), assignment, data, limits, isolation)
     return {"verdict": verdict.to_dict(), "worker_pid": os.getpid(), "host": socket.gethostname(),
             "jailed": jail_supported()}
 
@@ -129,6 +128,7 @@ class DaskGrading:
     local_workers: int = 0
     resources: dict[str, float] | None = None
     task: Callable = grade_on_worker
+    unsafe: bool = False  # workers without a sandbox grade anyway (the TA's --unsafe); every row says so
 
     def describe(self) -> str:
         return self.scheduler or f"a local Dask cluster of {self.local_workers} worker(s)"
@@ -171,6 +171,7 @@ class DaskGrading:
                 folder = course_root / "submitted" / student / spec.name
                 submission = Submission.read(folder, student, names, MAX_CHECKPOINT_BYTES)
                 return client.submit(self.task, spec.name, submission, shared, limits, str(course_root),
+                                     **({"unsafe": True} if self.unsafe else {}),
                                      key=f"grade-{spec.name}-{student}", resources=needs, pure=False)
 
             # One task in flight per worker thread, topped up as each finishes (workers may join late, as Slurm

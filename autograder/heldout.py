@@ -7,8 +7,9 @@ A model can answer the public split by lookup (its masks are published, or on th
 - **VOC, CamVid**: a copy of each validation image transformed by the secret (``transformed_copies``: a
   horizontal flip, a zoom into a crop and a small brightness change, each drawn per image), in a secret order.
 
-A model that does far better on the public split than on the held-out data (``HELDOUT_GAP``) is graded on the
-held-out figure. The masks never leave the grader's process, and the data's files are hidden from the sandbox.
+The held-out figure alone decides the tiers (``autograder.judge``): no answer about the public split, looked up or
+honest, can move one. A model that does far better on the public split than on the held-out data (``HELDOUT_GAP``)
+is flagged for the TA. The masks never leave the grader's process, and the sandbox sees none of the data's files.
 """
 
 from __future__ import annotations
@@ -22,10 +23,9 @@ from torchvision.transforms.v2 import functional as TF
 
 from autograder.term import GradedSetting, derived_seed, term_secret
 from course_lib.data import SegmentationTensors, make_synthetic
-from course_lib.data.voc import default_cache_dir
 
 HELDOUT_SCENES = 500  # synthetic held-out scenes
-HELDOUT_GAP = 0.08  # public minus held-out mIoU beyond which the held-out figure counts
+HELDOUT_GAP = 0.08  # public minus held-out mIoU beyond which the TA is told (a lookup's sign)
 ZOOM_RANGE = (1.1, 1.35)  # the crop's side is the image's divided by this
 BRIGHTNESS_RANGE = (0.9, 1.1)
 
@@ -39,14 +39,12 @@ class GradingData:
         public: the validation split the students report on.
         heldout: data drawn from the term's secret, the same size and classes as ``public``.
         heldout_kind: what ``heldout`` is, in words for the student's row.
-        hidden_paths: files and folders holding the data (and its cache) that the sandbox must not see.
     """
 
     setting: GradedSetting
     public: SegmentationTensors
     heldout: SegmentationTensors
     heldout_kind: str
-    hidden_paths: tuple[Path, ...] = ()
 
 
 def transformed_copies(data: SegmentationTensors, seed: int) -> SegmentationTensors:
@@ -102,6 +100,5 @@ def grading_data(course_root: str | Path, setting: GradedSetting | None = None) 
         else:
             heldout = transformed_copies(public, derived_seed(secret, "transformed-copies"))
             kind = "secretly transformed copies of the validation images"
-        hidden = (*setting.data.paths(), default_cache_dir().resolve())
-        _CACHE[key] = GradingData(setting, public, heldout, kind, hidden)
+        _CACHE[key] = GradingData(setting, public, heldout, kind)
     return _CACHE[key]

@@ -21,15 +21,26 @@ def read_notebook(path: Path):
         raise SubmissionError(f"notebook {path.name} is missing from the submission")
     size = path.stat().st_size
     if size > MAX_NOTEBOOK_BYTES:
-        raise SubmissionError(f"{path.name} is {size / 1e6:.0f} MB, over the {MAX_NOTEBOOK_BYTES / 1e6:.0f} MB limit "
-                              "(clear large outputs before submitting)")
+        raise SubmissionError(_too_big(path.name, size))
+    return parse_notebook(path.read_bytes(), path.name)
+
+
+def _too_big(name: str, size: int) -> str:
+    return (f"{name} is {size / 1e6:.0f} MB, over the {MAX_NOTEBOOK_BYTES / 1e6:.0f} MB limit "
+            "(clear large outputs before submitting)")
+
+
+def parse_notebook(data: bytes, name: str):
+    """Validates a notebook from its bytes (what the judge read from the submission); ``name`` for messages."""
+    if len(data) > MAX_NOTEBOOK_BYTES:
+        raise SubmissionError(_too_big(name, len(data)))
     try:
-        nb = nbformat.read(path, as_version=4)
+        nb = nbformat.reads(data.decode(), as_version=4)
     except (json.JSONDecodeError, nbformat.reader.NotJSONError, UnicodeDecodeError) as err:
-        raise SubmissionError(f"{path.name} is not valid notebook JSON ({type(err).__name__}); "
+        raise SubmissionError(f"{name} is not valid notebook JSON ({type(err).__name__}); "
                               "re-download it from JupyterLab (File > Download)") from err
     except Exception as err:  # nbformat raises assorted errors on malformed documents
-        raise SubmissionError(f"{path.name} cannot be read as a notebook: {type(err).__name__}: {err}") from err
+        raise SubmissionError(f"{name} cannot be read as a notebook: {type(err).__name__}: {err}") from err
     return nb
 
 

@@ -1,7 +1,8 @@
 """``grade``: judge every submission (or one) in parallel workers, one student's failure never touching another.
 
 Per student, in a worker thread (or on a Dask worker: ``autograder.cluster``): the judge (``autograder.judge``) runs
-the student's code in its sandbox, under its own uid in the jail, and decides every autograded cell. Then, in the
+the student's code in its sandbox (``autograder.sandbox``; as root, under the worker's own uid), and decides every
+autograded cell. Then, in the
 main thread, one student at a time:
 
 1. the record (``autograder.records.build_record``): every check's points from the assignment's declaration, the
@@ -34,11 +35,11 @@ from autograder.cluster import DaskGrading
 from autograder.course import Course
 from autograder.errors import GraderError
 from autograder.heldout import grading_data
-from autograder.judge import Verdict, course_jail, judge_submission
+from autograder.judge import Verdict, irregular_files, judge_submission
 from autograder.late import apply_penalties, read_extensions, read_policy, with_lateness
 from autograder.records import GRADER_VERSION, GradingRecord, RecordStore, after_rendering, build_record
 from autograder.rendering import MAX_COPIED_FILE_BYTES, render_submission, too_big_files
-from autograder.sandbox import JAIL_UID_BASE, Limits, jail_reachability_problems, jail_supported
+from autograder.sandbox import JAIL_UID_BASE, Isolation, Limits, isolation_problem
 
 
 @dataclass(frozen=True)
@@ -49,6 +50,7 @@ class GradeOptions:
     force: bool = False
     limits: Limits = Limits()
     cluster: DaskGrading | None = None  # grade on a Dask cluster instead of the local pool (``autograder.cluster``)
+    unsafe: bool = False  # where no sandbox can run, grade anyway (the TA's --unsafe); every row says so
 
 
 @dataclass(frozen=True)
@@ -62,7 +64,7 @@ class Judged:
 
 def submission_hash(folder: Path) -> str:
     digest = hashlib.sha256(f"v{GRADER_VERSION}".encode())
-    for path in sorted(p for p in folder.rglob("*") if p.is_file()):
+    for path in sorted(p for p in folder.rglob("*") if p.is_file() and not p.is_symlink()):  # links: never read
         digest.update(str(path.relative_to(folder)).encode())
         with open(path, "rb") as f:
             for block in iter(lambda: f.read(1 << 20), b""):
@@ -93,8 +95,8 @@ def read_timestamp(folder: Path) -> tuple[datetime | None, str | None]:
 
 def _grade_one(course: Course, spec: Assignment, student: str, opts: GradeOptions, data, slot: int) -> Judged:
     submitted = course.root / "submitted" / student / spec.name
-    jail = course_jail(course.root, data, course.db_url, uid=JAIL_UID_BASE + slot)
-    return Judged(student, judge_submission(submitted, spec, data, opts.limits, jail))
+    isolation = Isolation(uid=JAIL_UID_BASE + slot, unsafe=opts.unsafe)
+    return Judged(student, judge_submission(submitted, spec, data, opts.limits, isolation))
 
 
 def _crashed(assignment: str, student: str, err: BaseException) -> Judged:
@@ -109,7 +111,7 @@ def _crashed(assignment: str, student: str, err: BaseException) -> Judged:
 
 
 def _local_outcomes(course: Course, spec: Assignment, students: list[str], opts: GradeOptions, data):
-    """The default engine: a pool of ``opts.workers`` threads on this machine, each slot with its own jail uid."""
+    """The default engine: a pool of ``opts.workers`` threads on this machine, each slot with its own sandbox uid."""
     slots: queue.Queue[int] = queue.Queue()
     for slot in range(max(1, opts.workers)):
         slots.put(slot)
@@ -132,7 +134,10 @@ def _local_outcomes(course: Course, spec: Assignment, students: list[str], opts:
 
 def _cluster_outcomes(course: Course, spec: Assignment, students: list[str], opts: GradeOptions, data):
     """The Dask engine (``autograder.cluster``): each student's judge runs on a worker; the record is built here."""
-    for student, answer in opts.cluster.outcomes(course.root, spec, students, data, opts.limits):
+    from dataclasses import replace
+
+    cluster = replace(opts.cluster, unsafe=opts.unsafe or opts.cluster.unsafe)
+    for student, answer in cluster.outcomes(course.root, spec, students, data, opts.limits):
         if isinstance(answer, BaseException):
             yield _crashed(spec.name, student, answer)
             continue
@@ -146,7 +151,7 @@ def _fallback_notebook(submitted: Path, target: Path, notebook: str) -> None:
     if target.exists():
         shutil.rmtree(target)
     target.mkdir(parents=True, exist_ok=True)
-    if (submitted / notebook).is_file():
+    if (submitted / notebook).is_file() and not (submitted / notebook).is_symlink():  # a link is never followed
         shutil.copy(submitted / notebook, target / notebook)
 
 
@@ -154,10 +159,12 @@ def _record(course: Course, spec: Assignment, store: RecordStore, judged: Judged
     """The student's record, nbgrader's rendering of it, and both into the store (gradebook, then the record file)."""
     submitted = course.root / "submitted" / judged.student / spec.name
     submitted_at, stamp_problem = read_timestamp(submitted)
-    left_out = too_big_files(submitted)
+    odd = irregular_files(submitted)  # links, devices, FIFOs: never read, never copied
+    left_out = sorted({*odd, *too_big_files(submitted)})
     problems = [stamp_problem] if stamp_problem else []
-    problems += [f"{path} is over {MAX_COPIED_FILE_BYTES // 1024**2} MB and was left out of the graded copy"
-                 for path in left_out]
+    problems += [f"{path} is not a regular file (a link, device or FIFO) and was left out of the graded copy"
+                 if path in odd else f"{path} is over {MAX_COPIED_FILE_BYTES // 1024**2} MB and was left out of the "
+                 "graded copy" for path in left_out]
     record = with_lateness(course, build_record(spec, judged.student, judged.verdict, digest=digest,
                                                 submitted_at=submitted_at, problems=problems, crash=judged.crash))
     problem, written, seconds = None, (), 0.0
@@ -188,11 +195,10 @@ def grade(course: Course, assignment: str | Assignment, students: list[str] | No
     unknown = sorted(set(students) - set(everyone))
     if unknown:
         raise GraderError(f"no submission of {spec.name} for {unknown} in {course.root / 'submitted'}")
-    unreachable = jail_reachability_problems() if jail_supported() else []
-    if unreachable:
-        raise GraderError("cannot grade: student code runs in a jail as an unprivileged uid, and " + "; ".join(unreachable)
-                         + ". Let others enter that directory (chmod o+x), or keep the course's virtual environment "
-                         "and checkout in a directory others can enter, then grade again.")
+    problem = isolation_problem() if opts.cluster is None else None  # a cluster's workers check their own
+    if problem and not opts.unsafe:
+        raise GraderError(f"cannot grade: student code cannot be sandboxed on this machine ({problem}). Fix that, "
+                          "or pass --unsafe on a machine that holds nothing else (every row will say so).")
     store.check_points(spec)
     read_extensions(course.root, read_policy(course.root).zone)  # a malformed late policy stops here, before grading
     todo, records = {}, []
@@ -218,6 +224,6 @@ def grade(course: Course, assignment: str | Assignment, students: list[str] | No
         unjailed = sorted({str(r.sandbox["worker"]).rsplit(":", 1)[0] for r in records
                            if r.sandbox.get("jailed") is False and "worker" in r.sandbox})
         if unjailed:
-            log(f"note: workers on {', '.join(unjailed)} graded without the jail (not root there): limits held, but "
-                "student code ran as the worker's user with its network (see autograder/slurm.py)")
+            log(f"note: workers on {', '.join(unjailed)} graded WITHOUT a sandbox (--unsafe): limits held, but "
+                "student code ran as the worker's user with its access (see autograder/slurm.py)")
     return sorted(records, key=lambda r: r.student)

@@ -1,35 +1,55 @@
-"""Running untrusted code in a child process with limits, and, where the machine allows it, in a jail.
+"""Running untrusted code: a bubblewrap sandbox that starts from nothing and binds in only what Python needs.
 
-Always:
-- a separate process and process group, killed as a whole at the wall-clock limit;
-- ``RLIMIT_CPU`` (CPU seconds), ``RLIMIT_AS`` (address space), ``RLIMIT_FSIZE`` (largest file), ``RLIMIT_CORE`` 0;
-- a scratch directory with copies of only what is needed (random name, in a parent no one else can list),
-  a minimal environment, ``python -I``; stdout discarded, stderr to a file of which only the tail is read back.
-The jail (Linux, grading as root, ``unshare`` and ``setpriv`` present; ``jail_supported()`` tells):
-- new network namespace: no network at all (a private loopback only where nbgrader needs one for its kernel);
-- new PID namespace: every process the student starts, background ones too, dies with the jail;
-- new mount namespace: the grader's files (hidden checks, reference solutions, sources, gradebook, other
-  submissions) are covered by empty tmpfs mounts;
-- an unprivileged uid per worker (so ``RLIMIT_NPROC`` applies and one student's fork bomb cannot starve another),
-  no capabilities, no supplementary groups.
+What a sandboxed process sees (``run_sandboxed``; ``allow_list`` names every path):
+- read-only: ``/usr`` and the top-level links into it (``/bin``, ``/lib``, ...), ``/etc/ld.so.cache``, the grader's
+  Python (its prefix, its virtual environment, and ``course_lib`` where that is installed from a checkout), with the
+  grader's own package covered when it is installed there;
+- a fresh ``/proc`` (its own processes only) and a minimal ``/dev`` (null, zero, random, urandom, tty; the GPU's
+  device files only when predictions run on CUDA);
+- writable, and only in memory: its working directory ``/sandbox``, ``/tmp`` and ``/dev/shm`` (tmpfs with sizes that
+  add up to ``Limits.disk_bytes``); they vanish with the sandbox;
+- its inputs as sealed in-memory files (``memfd``, read-only: ``/proc/self/fd/N``) that the grader wrote, its
+  stderr and its observations through pipes the grader opened before anything ran. No path the student's code
+  could have touched is ever opened by the grader.
+Not there: the course folder, other submissions, the gradebook, home folders, the checkout, the graded data's files,
+host sockets, the network (own network namespace: no interface but a down loopback), other sandboxes (own PID, IPC
+and UTS namespaces; ``/tmp`` and ``/dev/shm`` are private).
+
+Limits that hold as root too: the wall clock (the sandbox is killed as a whole), ``RLIMIT_CPU``, ``RLIMIT_AS``,
+``RLIMIT_FSIZE``, ``RLIMIT_NOFILE``, ``RLIMIT_NPROC`` (grading as root, every worker runs its sandboxes as an
+unprivileged uid of its own, ``JAIL_UID_BASE`` + slot, so the limit counts that sandbox's processes alone; grading
+as another user, it counts that user's processes plus ``Limits.processes``), the tmpfs sizes, no capabilities and no
+further user namespaces (bubblewrap's ``--disable-userns``). The sandbox dies with the grader, even a grader killed
+with SIGKILL (``PR_SET_PDEATHSIG`` on bubblewrap, ``--die-with-parent`` inside; the PID namespace takes every process
+with it), and leaves nothing on disk. Not limited: memory the kernel holds outside the processes' address spaces
+(in-memory files, pipe buffers), which only a cgroup could cap (README, "Known limits").
+
+As root, bubblewrap sets up the mounts (it can read the interpreter wherever it lives, e.g. under ``/root``) and
+then runs ``setpriv`` to the worker's uid and a second, unprivileged bubblewrap in a user namespace of that uid with
+``--disable-userns``. As another user, one unprivileged bubblewrap does it all, where the kernel allows user
+namespaces (a TA's laptop, a Slurm node). Where nothing can isolate (``isolation_problem()`` says why), the judge
+refuses unless the TA passed ``--unsafe`` (``Isolation.unsafe``): then the code runs with the limits above but
+without the sandbox, and every row says so.
 """
 
 from __future__ import annotations
 
+import ctypes
+import fcntl
 import functools
+import json
 import os
-import shlex
 import shutil
 import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
-import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
-from autograder.config import environment
+from autograder.errors import GraderError
 
 try:
     import resource
@@ -37,231 +57,367 @@ except ImportError:  # not on Windows
     resource = None
 RLIM_INFINITY = resource.RLIM_INFINITY if resource is not None else -1  # "no limit" for a Limits field
 
+JAIL_UID_BASE = 61000
+SANDBOX_DIR = "/sandbox"  # the sandboxed process's working directory and HOME
+SANDBOX_PATH = "/usr/local/bin:/usr/bin:/bin"  # PATH inside the sandbox (setpriv, the inner bubblewrap)
+
 
 @dataclass(frozen=True)
 class Limits:
+    """What one sandboxed run may use.
+
+    Attributes:
+        disk_bytes: everything it may write, in memory: half for ``/sandbox``, a quarter each for ``/tmp`` and
+            ``/dev/shm``.
+        output_bytes: the most its observations may weigh; more is refused as unreadable.
+        stderr_bytes: the tail of its stderr kept for messages.
+    """
+
     wall_seconds: float = 300.0
     cpu_seconds: int = 600
     memory_bytes: int = 8 * 1024**3
     file_bytes: int = 512 * 1024**2
     processes: int = 256
+    open_files: int = 64
+    disk_bytes: int = 512 * 1024**2
+    output_bytes: int = 256 * 1024**2
+    stderr_bytes: int = 4000
+
+
+@dataclass(frozen=True)
+class Isolation:
+    """How a run is confined.
+
+    Attributes:
+        uid: the unprivileged uid the code runs as when the grader runs as root (one per worker).
+        unsafe: where no sandbox can run, run anyway with the limits alone (the TA's ``--unsafe``); the result says
+            ``isolated=False`` and every row says so.
+        gpu: bind the GPU's device files (a term that evaluates on CUDA).
+    """
+
+    uid: int = JAIL_UID_BASE
+    unsafe: bool = False
+    gpu: bool = False
+
+
+class SandboxUnavailable(GraderError):
+    """No sandbox can run on this machine and ``--unsafe`` was not given; the message says why and what to do."""
 
 
 @dataclass
 class RunResult:
+    """What came back from one run: through the grader's own pipes, never through a file."""
+
     returncode: int | None
     timed_out: bool
     seconds: float
     stderr_tail: str
+    output: bytes
+    output_overflow: bool  # it tried to send more than ``Limits.output_bytes``
+    isolated: bool
 
 
-REPO = Path(__file__).resolve().parents[1]
-SCRATCH_ROOT = environment().scratch
-JAIL_UID_BASE = 61000
+# --- what the sandbox sees ---------------------------------------------------------------------------------------
+
+def _python_roots() -> list[Path]:
+    """The grader's Python: its prefixes (virtual environment and base interpreter, as given and resolved) and, when
+    ``course_lib`` is installed from a checkout (editable), that package's folder alone."""
+    roots = set()
+    for prefix in {sys.prefix, sys.exec_prefix, sys.base_prefix, sys.base_exec_prefix}:
+        roots |= {Path(os.path.abspath(prefix)), Path(prefix).resolve()}  # as given (without ".."), and resolved
+    try:
+        import course_lib
+
+        roots.add(Path(course_lib.__file__).resolve().parent)
+    except ImportError:
+        pass
+    roots = sorted(r for r in roots if r != Path("/"))
+    return [r for r in roots if not any(r != o and r.is_relative_to(o) for o in roots)]
 
 
-@dataclass(frozen=True)
-class Jail:
-    """What a jailed process may not see: directories covered by tmpfs, files covered by /dev/null."""
+def _grader_package_masks(roots: list[Path]) -> list[Path]:
+    """The grader's own package (hidden checks, reference solutions) where it lies inside a bound folder (installed
+    into the environment rather than from the checkout): covered by an empty, unreadable tmpfs."""
+    package = Path(__file__).resolve().parent
+    return [package] if any(package.is_relative_to(r) for r in roots) else []
 
-    uid: int = JAIL_UID_BASE
-    hide_dirs: tuple[Path, ...] = ()
-    hide_files: tuple[Path, ...] = ()
-    loopback: bool = False
+
+def _python() -> str:
+    """This interpreter, by a path that exists in the sandbox (``sys.executable`` may hold ``..``)."""
+    return os.path.abspath(sys.executable)
 
 
 @functools.lru_cache(maxsize=1)
+def allow_list() -> dict[str, list[str]]:
+    """Every host path a sandbox sees, by kind (for the README, ``active_protections`` and the tests)."""
+    top = {"symlinks": [], "read_only": []}
+    for name in ("bin", "sbin", "lib", "lib32", "lib64", "libx32"):
+        path = Path("/") / name
+        if path.is_symlink():
+            top["symlinks"].append(f"/{name} -> {os.readlink(path)}")
+        elif path.is_dir():
+            top["read_only"].append(str(path))
+    roots = _python_roots()
+    read_only = ["/usr", *top["read_only"], *(str(r) for r in roots if not r.is_relative_to("/usr"))]
+    if Path("/etc/ld.so.cache").is_file():
+        read_only.append("/etc/ld.so.cache")
+    return {"read_only": read_only, "symlinks": top["symlinks"],
+            "covered": [str(p) for p in _grader_package_masks(roots)],
+            "private_tmpfs": [SANDBOX_DIR, "/tmp", "/dev/shm"], "fresh": ["/proc", "/dev"]}
+
+
+def _gpu_devices() -> list[str]:
+    return sorted(str(p) for p in Path("/dev").glob("nvidia*") if not p.is_dir()) + \
+        ([str(Path("/dev/nvidia-caps"))] if Path("/dev/nvidia-caps").is_dir() else [])
+
+
+def _mount_args(limits: Limits, isolation: Isolation) -> list[str]:
+    """bubblewrap's arguments for the file system: the allow-list, private tmpfs with sizes, /proc and /dev."""
+    listed = allow_list()
+    args, made = [], {Path("/")}
+
+    def parents(path: Path) -> None:  # bubblewrap would make them 0700 as root: make them enterable
+        for parent in reversed(path.parents):
+            if parent not in made:
+                made.add(parent)
+                args.extend(["--perms", "0755", "--dir", str(parent)])
+
+    for path in listed["read_only"]:
+        parents(Path(path))
+        args.extend(["--ro-bind", path, path])
+        made.add(Path(path))
+    for link in listed["symlinks"]:
+        dest, target = link.split(" -> ")
+        args.extend(["--symlink", target, dest])
+    for path in listed["covered"]:
+        args.extend(["--perms", "0000", "--tmpfs", path])
+    args.extend(["--proc", "/proc", "--dev", "/dev"])
+    if isolation.gpu:
+        for device in _gpu_devices():
+            args.extend(["--dev-bind-try", device, device])
+        args.extend(["--ro-bind-try", "/sys", "/sys"])
+        for folder in os.environ.get("LD_LIBRARY_PATH", "").split(os.pathsep):
+            if folder and Path(folder).is_dir() and not any(Path(folder).is_relative_to(p) for p in listed["read_only"]):
+                parents(Path(folder))
+                args.extend(["--ro-bind-try", folder, folder])
+    quarter = max(limits.disk_bytes // 4, 1 << 20)
+    for path, size in ((SANDBOX_DIR, 2 * quarter), ("/tmp", quarter), ("/dev/shm", quarter)):
+        args.extend(["--size", str(size), "--perms", "1777", "--tmpfs", path])
+    return args
+
+
+def _bwrap_command(argv: list[str], limits: Limits, isolation: Isolation, env: dict) -> list[str]:
+    """``argv`` wrapped in the sandbox: as root, a privileged bubblewrap for the mounts, ``setpriv`` to the worker's
+    uid, then an unprivileged bubblewrap (its own user namespace, no further ones); as another user, one unprivileged
+    bubblewrap."""
+    namespaces = ["--unshare-ipc", "--unshare-pid", "--unshare-net", "--unshare-uts", "--unshare-cgroup-try"]
+    session = ["--die-with-parent", "--new-session"]
+    settings = ["--chdir", SANDBOX_DIR, "--clearenv", "--setenv", "PATH", SANDBOX_PATH,
+                *(a for k, v in env.items() for a in ("--setenv", k, str(v)))]
+    bwrap = shutil.which("bwrap") or "bwrap"
+    if os.geteuid() == 0:
+        uid = str(isolation.uid)
+        return [bwrap, *namespaces, *session, *_mount_args(limits, isolation), *settings,
+                "--cap-add", "CAP_SETUID", "--cap-add", "CAP_SETGID",
+                "setpriv", f"--reuid={uid}", f"--regid={uid}", "--clear-groups", "--inh-caps=-all",
+                "--bounding-set=-all", "--",
+                "bwrap", "--unshare-user", "--disable-userns", "--die-with-parent", "--dev-bind", "/", "/", "--", *argv]
+    return [bwrap, "--unshare-user", "--disable-userns", *namespaces, *session, *_mount_args(limits, isolation),
+            *settings, *argv]
+
+
+@functools.lru_cache(maxsize=1)
+def isolation_problem() -> str | None:
+    """Why no sandbox can run here (``None``: it can). Tried once per process with the real command."""
+    if not sys.platform.startswith("linux"):
+        return f"the sandbox needs Linux (bubblewrap); this is {sys.platform}"
+    if not shutil.which("bwrap"):
+        return "bubblewrap is not installed (apt-get install bubblewrap, or your distribution's package)"
+    if os.geteuid() == 0 and not shutil.which("setpriv"):
+        return "setpriv (util-linux) is missing, which the sandbox needs to drop root"
+    try:
+        probe = subprocess.run(_bwrap_command([_python(), "-I", "-c", "import os; print(os.getuid())"],
+                                              Limits(), Isolation(), {}),
+                               capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL)
+    except (OSError, subprocess.TimeoutExpired) as err:
+        return f"bubblewrap could not start ({type(err).__name__}: {err})"
+    if probe.returncode != 0:
+        why = (probe.stderr.strip().splitlines() or ["no message"])[-1]
+        hint = "" if os.geteuid() == 0 else " (unprivileged user namespaces may be disabled: grade as root)"
+        return f"bubblewrap failed here: {why}{hint}"
+    return None
+
+
 def jail_supported() -> bool:
-    if os.name != "posix" or os.geteuid() != 0 or not shutil.which("unshare") or not shutil.which("setpriv"):
-        return False
-    probe = subprocess.run(["unshare", "--net", "--mount", "--pid", "--fork", "--kill-child", "--mount-proc", "true"],
-                           capture_output=True)
-    return probe.returncode == 0
+    """Whether student code runs sandboxed on this machine."""
+    return isolation_problem() is None
 
 
 def active_protections() -> list[str]:
     """The protections in force on this machine, in words (the README's list and each run's report)."""
-    items = ["own process group killed at the wall-clock limit", "scratch directory, minimal environment, python -I",
-             "checkpoints read with weights_only=True"]
-    if resource is not None:
-        items += ["RLIMIT_CPU", "RLIMIT_AS (memory)", "RLIMIT_FSIZE (file size)"]
-    if jail_supported():
-        items += ["network namespace (no network)", "PID namespace (background processes die with the jail)",
-                  "mount namespace hiding grader files, gradebook and other submissions",
-                  f"unprivileged uid per worker ({JAIL_UID_BASE}+), RLIMIT_NPROC, no capabilities"]
+    items = ["own process group killed at the wall-clock limit", "RLIMIT_CPU, RLIMIT_AS (memory), RLIMIT_FSIZE",
+             "inputs in sealed in-memory files; stderr and observations through the grader's pipes",
+             "python -I, a minimal environment, checkpoints read with weights_only=True"]
+    problem = isolation_problem()
+    if problem is None:
+        listed = allow_list()
+        user = f"uid {JAIL_UID_BASE}+worker" if os.geteuid() == 0 else f"this user (uid {os.getuid()})"
+        items += [f"bubblewrap sandbox as {user}: sees only {', '.join(listed['read_only'])} (read-only), "
+                  f"a fresh /proc and minimal /dev, and private in-memory {', '.join(listed['private_tmpfs'])}",
+                  "no network (own network namespace), own PID, IPC and UTS namespaces, no capabilities, "
+                  "no further user namespaces",
+                  "RLIMIT_NPROC" + (" (per worker uid)" if os.geteuid() == 0 else " (this user's processes + limit)"),
+                  "dies with the grader (SIGKILL included), leaves nothing on disk"]
+        if listed["covered"]:
+            items.append(f"grader package covered: {', '.join(listed['covered'])}")
     else:
-        items.append("no jail on this machine (needs Linux, root, unshare and setpriv): student code runs as "
-                     f"uid {os.getuid()} and can read what that user can read")
+        items.append(f"NO SANDBOX on this machine ({problem}): grading refuses unless --unsafe is given")
     return items
 
 
-def scratch_dir(prefix: str) -> Path:
-    """A fresh directory with a random name under SCRATCH_ROOT (mode 0711: no one can list the others)."""
-    SCRATCH_ROOT.mkdir(parents=True, exist_ok=True)
-    os.chmod(SCRATCH_ROOT, 0o711)
-    return Path(tempfile.mkdtemp(prefix=prefix, dir=SCRATCH_ROOT))
+# --- running -----------------------------------------------------------------------------------------------------
+
+def sealed_file(data: bytes, name: str) -> int:
+    """An in-memory file holding ``data`` that nobody can change any more (memfd with all seals), positioned at 0."""
+    fd = os.memfd_create(name, os.MFD_ALLOW_SEALING | os.MFD_CLOEXEC)
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view):]
+    os.lseek(fd, 0, os.SEEK_SET)
+    fcntl.fcntl(fd, fcntl.F_ADD_SEALS, fcntl.F_SEAL_WRITE | fcntl.F_SEAL_GROW | fcntl.F_SEAL_SHRINK | fcntl.F_SEAL_SEAL)
+    return fd
 
 
-def grader_secrets(course_root: Path, db_url: str | None = None,
-                   also_hide: tuple[Path, ...] = ()) -> tuple[tuple[Path, ...], tuple[Path, ...]]:
-    """Directories and files of the grader that a jailed process must not see: the grader's, the course's, and
-    ``also_hide`` (the graded data's files and folders, ``autograder.heldout.GradingData.hidden_paths``)."""
-    dirs = [REPO / name for name in ("autograder", "source", "tests", "bench", ".git", "demo_out", "grading",
-                                     "submitted", "autograded", "feedback", "downloaded")]
-    course_root = Path(course_root).resolve()
-    venv = Path(sys.prefix).resolve()
-    if course_root != REPO and not str(venv).startswith(str(course_root)):
-        dirs.append(course_root)
-    else:
-        dirs += [course_root / n for n in ("source", "submitted", "autograded", "feedback", "grading", "downloaded")]
-    dirs += [Path(p) for p in also_hide]
-    files = [REPO / "gradebook.db", course_root / "gradebook.db", *(Path(p) for p in also_hide)]
-    if db_url and db_url.startswith("sqlite:///"):
-        files.append(Path(db_url.removeprefix("sqlite:///")))
-    keep = lambda p: p.exists() and not str(SCRATCH_ROOT.resolve()).startswith(str(p.resolve()))
-    candidates = sorted({p.resolve() for p in dirs if keep(p) and p.is_dir()})
-    # a directory inside another hidden one is covered already (and its mount point vanishes with the parent)
-    hidden = [p for p in candidates if not any(p != d and p.is_relative_to(d) for d in candidates)]
-    inside = lambda p: any(p.resolve().is_relative_to(d) for d in hidden)
-    return tuple(hidden), tuple(sorted({p for p in files if keep(p) and p.is_file() and not inside(p)}))
+def _user_tasks(uid: int) -> int:
+    """Processes and threads of ``uid`` now (what ``RLIMIT_NPROC`` counts)."""
+    count = 0
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry.name}/status") as f:
+                fields = dict(line.split(":", 1) for line in f if ":" in line)
+            if int(fields["Uid"].split()[0]) == uid:
+                count += int(fields["Threads"])
+        except (OSError, KeyError, ValueError):
+            continue
+    return count
 
 
-def _expose_interpreter() -> list[str]:
-    """Shell lines that let an unprivileged uid reach the interpreter when an ancestor (e.g. /root) is closed:
-    a world-readable tmpfs goes over the closed ancestor and only the path to the interpreter is moved back in."""
-    lines = []
-    prefix = Path(sys.base_prefix).resolve()
-    parts = prefix.parts
-    for depth in range(1, len(parts)):
-        ancestor, child = Path(*parts[:depth]), Path(*parts[:depth + 1])
-        if ancestor != Path("/") and not os.stat(ancestor).st_mode & 0o001:
-            keep = f"/tmp/.jail-keep-{uuid.uuid4().hex}"
-            lines += [f"mkdir -p {keep}", f"mount --bind {shlex.quote(str(child))} {keep}",
-                      f"mount -t tmpfs -o mode=0755,size=64k none {shlex.quote(str(ancestor))}",
-                      f"mkdir -p {shlex.quote(str(child))}", f"mount --move {keep} {shlex.quote(str(child))}"]
-            break
-    return lines
+_libc = ctypes.CDLL(None, use_errno=True) if sys.platform.startswith("linux") else None
+_PR_SET_PDEATHSIG = 1
 
 
-def jail_reachability_problems(paths: list[Path] | None = None) -> list[str]:
-    """What the jail's unprivileged uid cannot reach: for the Python environment (a virtual environment's prefix)
-    and the installed ``course_lib``, the first directory on the way that others may not enter. The base
-    interpreter's own closed ancestor is handled by ``_expose_interpreter``.
-
-    Returns:
-        One sentence per unreachable path (empty when the jail can run the grader's interpreter and library).
-    """
-    import course_lib
-
-    if paths is None:
-        paths = [Path(course_lib.__file__).resolve().parent]
-        if Path(sys.prefix).resolve() != Path(sys.base_prefix).resolve():
-            paths.insert(0, Path(sys.prefix).resolve())
-    problems = []
-    for path in paths:
-        for depth in range(2, len(path.parts) + 1):
-            ancestor = Path(*path.parts[:depth])
-            mode = os.stat(ancestor).st_mode
-            if not mode & 0o001:
-                problems.append(f"{path} lies under {ancestor} (mode {mode & 0o777:o}), which the "
-                                f"grading jail's uid ({JAIL_UID_BASE}+) cannot enter")
-                break
-    return problems
-
-
-def jail_command(args: list[str], jail: Jail) -> list[str]:
-    """``args`` wrapped in the jail (or unchanged where the machine has none)."""
-    if not jail_supported():
-        return args
-    lines = ["set -e", "trap 'exit 97' EXIT"]  # a failed set-up step is the grader's problem: exit 97
-    if jail.loopback:
-        lines.append("ip link set lo up")
-    lines += _expose_interpreter()
-    # a path that is gone once the interpreter's closed ancestor is covered (e.g. /root/.cache) is out of reach already
-    lines += [f"if [ -d {q} ]; then mount -t tmpfs -o size=64k,mode=000 none {q}; fi"
-              for q in (shlex.quote(str(d)) for d in jail.hide_dirs)]
-    lines += [f"if [ -e {q} ]; then mount --bind /dev/null {q}; fi" for q in (shlex.quote(str(f)) for f in jail.hide_files)]
-    lines.append("trap - EXIT")
-    lines.append(f'exec setpriv --reuid={jail.uid} --regid={jail.uid} --clear-groups --inh-caps=-all '
-                 f'--bounding-set=-all "$@"')
-    return ["unshare", "--net", "--mount", "--pid", "--fork", "--kill-child", "--mount-proc",
-            "sh", "-c", "\n".join(lines), "jail", *args]
-
-
-JAIL_SETUP_FAILED = 97
-
-
-def hand_over(folder: Path, uid: int) -> None:
-    """Gives a scratch directory to the jail's uid (when jailed) so the student's process can write there."""
-    if not jail_supported():
-        return
-    for root, dirs, files in os.walk(folder):
-        for name in [root, *(os.path.join(root, n) for n in dirs + files)]:
-            os.lchown(name, uid, uid)
-
-
-def _limit(limits: Limits):
+def _preexec(limits: Limits, nproc: int | None):
     def apply() -> None:
         os.setsid()
+        if _libc is not None:  # the sandbox dies with the thread that started it, even when the grader is SIGKILLed
+            _libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
         if resource is None:
             return
-        for which, value in ((resource.RLIMIT_CPU, limits.cpu_seconds), (resource.RLIMIT_AS, limits.memory_bytes),
-                             (resource.RLIMIT_FSIZE, limits.file_bytes), (resource.RLIMIT_CORE, 0)):
+        limits_ = [(resource.RLIMIT_CPU, limits.cpu_seconds), (resource.RLIMIT_AS, limits.memory_bytes),
+                   (resource.RLIMIT_FSIZE, limits.file_bytes), (resource.RLIMIT_CORE, 0),
+                   (resource.RLIMIT_NOFILE, limits.open_files)]
+        if nproc is not None:
+            limits_.append((resource.RLIMIT_NPROC, nproc))
+        for which, value in limits_:
             try:
                 resource.setrlimit(which, (value, value))
-            except (ValueError, OSError):
-                pass
-        if os.geteuid() != 0:
-            try:
-                resource.setrlimit(resource.RLIMIT_NPROC, (limits.processes, limits.processes))
             except (ValueError, OSError):
                 pass
     return apply
 
 
-def _tail(path: Path, size: int = 4000) -> str:
-    try:
-        with open(path, "rb") as f:
-            f.seek(0, os.SEEK_END)
-            f.seek(max(0, f.tell() - size))
-            return f.read().decode(errors="replace")
-    except OSError:
-        return ""
+class _Drain(threading.Thread):
+    """Reads a pipe to its end: keeps the first ``keep`` bytes (``tail=False``) or the last (``tail=True``), and
+    drains the rest so the writer never blocks."""
+
+    def __init__(self, fd: int, keep: int, tail: bool):
+        super().__init__(daemon=True)
+        self.fd, self.keep, self.tail = fd, keep, tail
+        self.data, self.overflow = bytearray(), False
+
+    def run(self) -> None:
+        try:
+            while chunk := os.read(self.fd, 1 << 20):
+                if self.tail:
+                    self.data += chunk
+                    del self.data[:-self.keep]
+                    continue
+                room = max(self.keep - len(self.data), 0)
+                self.overflow |= len(chunk) > room
+                self.data += chunk[:room]
+        finally:
+            os.close(self.fd)
 
 
-def minimal_env(extra: dict | None = None) -> dict:
-    keep = ("PATH", "LANG", "LC_ALL", "CUDA_VISIBLE_DEVICES", "TMPDIR", "SYSTEMROOT")
-    env = {k: os.environ[k] for k in keep if k in os.environ}
-    env.update({"PYTHONDONTWRITEBYTECODE": "1", "OMP_NUM_THREADS": "1", "MPLBACKEND": "Agg"})
-    env.update(extra or {})
-    return env
+def run_sandboxed(script: str, files: dict[str, bytes], limits: Limits, isolation: Isolation,
+                  env: dict | None = None) -> RunResult:
+    """Runs ``python -I <script> <manifest>`` in the sandbox and returns what it wrote to its output pipe.
 
-
-def run_limited(args: list[str], cwd: Path, limits: Limits, env: dict | None = None,
-                jail: Jail | None = None) -> RunResult:
-    """Runs ``args`` in ``cwd`` under ``limits`` (and in ``jail`` where supported); never raises for the child's
-    failures."""
-    err = cwd / ".stderr"
-    if jail is not None:
-        hand_over(cwd, jail.uid)
-        args = jail_command(args, jail)
+    ``files`` (``script`` among them) become sealed in-memory files the process inherits; the manifest (JSON, its one
+    argument) maps each name to its path (``/proc/self/fd/N``) and gives ``out``, the descriptor of the output pipe.
+    Never raises for the child's failures; raises ``SandboxUnavailable`` where no sandbox can run and
+    ``isolation.unsafe`` is off.
+    """
+    problem = isolation_problem()
+    if problem is not None and not isolation.unsafe:
+        raise SandboxUnavailable(f"student code cannot be sandboxed on this machine: {problem}. Fix that, or grade "
+                                 "with --unsafe on a machine that holds nothing else (every row will say so)")
+    isolated = problem is None
+    fds = {name: sealed_file(data, name) for name, data in files.items()}
+    out_read, out_write = os.pipe()
+    err_read, err_write = os.pipe()
+    paths = {name: f"/proc/self/fd/{fd}" for name, fd in fds.items()}
+    argv = [_python(), "-I", paths[script], json.dumps({"files": paths, "out": out_write})]
+    env = dict(env or {})
+    scratch = None
+    if isolated:
+        env.update({"HOME": SANDBOX_DIR, "TMPDIR": "/tmp", "USER": "student"})
+        argv = _bwrap_command(argv, limits, isolation, env)
+        cwd = "/"
+        nproc = limits.processes if os.geteuid() == 0 else _user_tasks(os.getuid()) + limits.processes
+    else:  # --unsafe: the limits alone, in a scratch folder removed afterwards
+        scratch = tempfile.mkdtemp(prefix="unsafe-judge-")
+        env.update({"HOME": scratch, "TMPDIR": scratch, "PATH": SANDBOX_PATH})
+        cwd = scratch
+        nproc = None if os.geteuid() == 0 else _user_tasks(os.getuid()) + limits.processes
+    out = _Drain(out_read, limits.output_bytes, tail=False)
+    err = _Drain(err_read, limits.stderr_bytes, tail=True)
     start = time.perf_counter()
-    with open(err, "wb") as fe:
-        proc = subprocess.Popen(args, cwd=cwd, stdout=subprocess.DEVNULL, stderr=fe, stdin=subprocess.DEVNULL,
-                                env=env if env is not None else minimal_env(), preexec_fn=_limit(limits))
+    try:
+        try:
+            proc = subprocess.Popen(argv, cwd=cwd, env=env if not isolated else {"PATH": SANDBOX_PATH},
+                                    stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=err_write,
+                                    pass_fds=[*fds.values(), out_write], preexec_fn=_preexec(limits, nproc))
+        finally:
+            for fd in (*fds.values(), out_write, err_write):
+                os.close(fd)
+        out.start()
+        err.start()
         timed_out = False
         try:
             proc.wait(timeout=limits.wall_seconds)
         except subprocess.TimeoutExpired:
             timed_out = True
         finally:
-            try:  # the whole group: children left running in the background go too
+            try:  # the whole group; in the sandbox, its PID namespace ends with bubblewrap
                 os.killpg(proc.pid, signal.SIGKILL)
             except (ProcessLookupError, PermissionError):
                 pass
             proc.wait()
-    return RunResult(None if timed_out else proc.returncode, timed_out, time.perf_counter() - start, _tail(err))
+        out.join(timeout=30)
+        err.join(timeout=30)
+    finally:
+        if scratch is not None:
+            shutil.rmtree(scratch, ignore_errors=True)
+    return RunResult(None if timed_out else proc.returncode, timed_out, time.perf_counter() - start,
+                     bytes(err.data).decode(errors="replace"), bytes(out.data), out.overflow, isolated)
 
 
-def python_command(script: Path, *args: str) -> list[str]:
-    return [sys.executable, "-I", str(script), *args]
+def minimal_env(extra: dict | None = None) -> dict:
+    keep = ("LANG", "LC_ALL", "CUDA_VISIBLE_DEVICES", "LD_LIBRARY_PATH")
+    env = {k: os.environ[k] for k in keep if k in os.environ}
+    env.update({"PYTHONDONTWRITEBYTECODE": "1", "OMP_NUM_THREADS": "1", "MPLBACKEND": "Agg"})
+    env.update(extra or {})
+    return env

@@ -1,14 +1,22 @@
-"""Runs inside the sandbox: executes the student's class cells, then the assignment's probes, and saves what
-they observed. Standalone on purpose (started with ``python -I``; it imports nothing from ``autograder``).
+"""Runs inside the sandbox: executes the student's class cells, then the assignment's probes, and sends what they
+observed to the grader. Standalone on purpose (started with ``python -I``; it imports nothing from ``autograder``).
 
-Usage: python -I sandbox_runner.py spec.json
+Usage (by ``autograder.sandbox.run_sandboxed``): python -I <this file> '<manifest JSON>'. The manifest names the
+sealed in-memory files the grader wrote (``spec.json``, ``probes.py`` and the probes' inputs) and ``out``, the
+descriptor of the grader's pipe. The runner writes ``STARTED`` there before any student code runs (so the grader
+tells a sandbox that never started from code that ended it), then the observations (``torch.save`` bytes).
+Everything it sends is a claim: the grader checks it against what it computes itself.
 """
 
 import contextlib
-import importlib.util
 import io
 import json
+import os
 import sys
+import types
+
+STARTED = b"SANDBOX-RUNNER-STARTED\n"
+INPUT_KEYS = ("images", "inputs", "checkpoint", "random_weights")  # spec entries that name one of the grader's files
 
 
 class CappedWriter(io.TextIOBase):
@@ -23,6 +31,7 @@ class CappedWriter(io.TextIOBase):
             self.size += len(self.parts[-1])
         return len(text)
 
+
 PREAMBLE = "import math\nimport torch\nimport torch.nn.functional as F\nfrom torch import nn\n"
 
 
@@ -30,15 +39,27 @@ def strip_magics(code):
     return "\n".join("" if line.lstrip().startswith(("%", "!")) else line for line in code.splitlines())
 
 
+def send(fd, data):
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view):]
+
+
 def main():
-    with open(sys.argv[1]) as f:
+    manifest = json.loads(sys.argv[1])
+    files, out = manifest["files"], manifest["out"]
+    send(out, STARTED)
+    with open(files["spec.json"]) as f:
         spec = json.load(f)
+    for key in INPUT_KEYS:  # names of the grader's files → their paths here
+        if spec.get(key):
+            spec[key] = files[spec[key]]
     import torch
 
     torch.set_num_threads(int(spec.get("threads", 1)))
-    loader = importlib.util.spec_from_file_location("probes", spec["probes_file"])
-    probes = importlib.util.module_from_spec(loader)
-    loader.loader.exec_module(probes)
+    probes = types.ModuleType("probes")
+    with open(files["probes.py"]) as f:
+        exec(compile(f.read(), "probes.py", "exec"), probes.__dict__)
     namespace = {"__name__": "__student__"}
     exec(PREAMBLE, namespace)
     cell_errors = {}
@@ -58,7 +79,11 @@ def main():
             cleaned[name] = {"error": f"returned something that is not a tensor or number ({err})"}
     results = cleaned
     results["cell_errors"] = cell_errors
-    torch.save(results, spec["out"])
+    results["nonce"] = spec.get("nonce")
+    buffer = io.BytesIO()
+    torch.save(results, buffer)
+    send(out, buffer.getvalue())
+    os.close(out)
 
 
 def plain(value, depth=0):

@@ -13,12 +13,10 @@ gradebook and results; the workers need the grader's Python environment only, no
 Where a site cannot let the coordinator submit jobs, ``autograder/examples/dask-workers.sbatch`` starts a job array
 of workers by hand; then grade with ``grade --scheduler tcp://HOST:8786``.
 
-The jail (hidden files, no network, one uid per worker) needs root on the compute node, which Slurm jobs do not
-have: there the sandbox keeps its limits (CPU, memory, file size, wall clock, its own process group, a scratch
-folder, a minimal environment, ``python -I``) but the student's code runs as the job's user and has the network.
-Run the workers under an account that cannot read the course folder (they need nothing of it), or inside a
-container with user namespaces (e.g. Apptainer with ``--userns``) where the site allows it. ``grade`` says in its
-log when workers graded without a jail.
+Each worker runs student code in the same bubblewrap sandbox as one machine (``autograder/sandbox.py``). Slurm jobs
+are not root: there bubblewrap runs unprivileged, which needs the compute nodes to allow unprivileged user
+namespaces (most do). A worker that cannot sandbox refuses its students (recorded as crashed, saying why) unless
+``grade --unsafe`` was given; ``grade`` says in its log which hosts graded without a sandbox.
 """
 
 from __future__ import annotations

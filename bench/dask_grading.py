@@ -24,6 +24,7 @@ import os
 import resource
 import shutil
 import statistics
+import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -46,9 +47,7 @@ def stand_in_judge(assignment: str, submission: Submission, data, limits, course
     """What a worker does with a submission, with the judge's own time replaced by a sleep."""
     import torch
 
-    from autograder.sandbox import scratch_dir
-
-    folder = scratch_dir("bench-")
+    folder = Path(tempfile.mkdtemp(prefix="bench-"))
     try:
         submission.write(folder)
         checkpoint = folder / f"{assignment}_checkpoint.pt"

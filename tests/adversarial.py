@@ -1,7 +1,8 @@
 """Crafted submissions for the adversarial suite: each attack a named case with its expected outcome.
 
 Every case starts from the honest reference submission of Assignment 1 (45 automatic points) and adds one attack;
-``expected`` is the automatic score the honest work in it deserves, ``reason`` a fragment of what its row must say.
+``expected`` is the automatic score the honest work in it deserves, ``reason`` a fragment of what its row must say,
+``suspicion`` a fragment of the suspicion the TA must be told (``Verdict.flags``, shown as "suspicion: ...").
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ class Attack:
     reason: str = ""
     assignment: str = "segmentation_hw"
     needs_jail: bool = False
+    suspicion: str = ""
 
 
 def _edit_cell(folder: Path, grade_id: str, prefix: str = "", suffix: str = "", nb_name="segmentation_hw.ipynb"):
@@ -263,6 +265,304 @@ def lookup_checkpoint(path: Path, public, remember: bool) -> None:
     torch.save({"state_dict": state, "model_kwargs": kwargs, "metrics": {}}, path)
 
 
+# --- round 3: what the sandbox's allow-list, the grader's own reading and the held-out rule stop -----------------
+
+def stderr_symlink_code(ctx: dict) -> str:
+    """Links every name the old grader read back after the run to the term's secret, then tries to read it."""
+    secret = str(ctx["secret_file"])
+    return f"""import os as _os
+for _name in (".stderr", "observations.pt", "spec.json", "/tmp/out"):
+    try:
+        _os.symlink({secret!r}, _name)
+    except OSError:
+        pass
+try:
+    raise RuntimeError("{MARKER} " + open({secret!r}).read())
+except OSError:
+    pass
+
+"""
+
+
+def classmates_code(ctx: dict) -> str:
+    """Walks the course folder (roster, every submission, the gradebook, the secret) and the grader's checkout."""
+    tops = [str(ctx["course_root"]), *(str(ctx["repo"] / name) for name in ("source", "autograder", "tests", ".git"))]
+    return f"""import os as _os
+_read = []
+for _top in {tops!r}:
+    for _root, _dirs, _files in _os.walk(_top):
+        for _name in _files:
+            try:
+                with open(_os.path.join(_root, _name), "rb") as _f:
+                    _read.append(_os.path.join(_root, _name) + ":" + repr(_f.read(40)))
+            except OSError:
+                pass
+if _read:
+    raise RuntimeError("{MARKER} read " + repr(_read[:5]))
+
+"""
+
+
+def host_sockets_code(ctx: dict) -> str:
+    return f"""import socket as _socket
+for _address in ({str(ctx["unix_socket"])!r}, "\\0" + {ctx["abstract_socket"]!r}):
+    try:
+        _s = _socket.socket(_socket.AF_UNIX)
+        _s.settimeout(2)
+        _s.connect(_address)
+        _s.sendall(b"{MARKER}")
+        _s.close()
+    except OSError:
+        pass
+
+"""
+
+
+def shared_tmp_code(ctx: dict) -> str:
+    """Fills /tmp and /dev/shm (1.2 GB in the issue) and looks for a host file there."""
+    return f"""import os as _os
+for _folder in ("/tmp", "/dev/shm"):
+    try:
+        with open(_folder + "/{MARKER}-fill", "wb") as _f:
+            for _ in range(600):
+                _f.write(b"x" * 1024**2)
+    except OSError:
+        pass
+if _os.path.exists({str(ctx["host_tmp_file"])!r}):
+    raise RuntimeError("{MARKER} sees the host's /tmp")
+
+"""
+
+
+PROCESS_LIMIT = f"""import os as _os, time as _time
+_kids = 0
+for _ in range(400):
+    try:
+        _pid = _os.fork()
+    except OSError:
+        break
+    if _pid == 0:
+        _time.sleep(1)
+        _os._exit(0)
+    _kids += 1
+for _ in range(_kids):
+    try:
+        _os.wait()
+    except ChildProcessError:
+        break
+if _kids >= 300:
+    raise RuntimeError("{MARKER} forked %d processes" % _kids)
+
+"""
+
+
+FORGER = r'''
+
+import io as _io, json as _json, sys as _sys
+import torch as _torch
+
+_runner = _sys.modules["__main__"]
+_REAL_SAVE = _torch.save
+
+
+def _forged(data):
+    # The observations a correct submission would send, made up from the grader's own challenge: right shapes, the
+    # identity path equal to its input, gradients, the checkpoint's names, predictions of the right size.
+    obs = _torch.load(_io.BytesIO(data), weights_only=True)
+    files = _json.loads(_sys.argv[1])["files"]
+    c = _torch.load(files["inputs.pt"], weights_only=True)
+    cases = []
+    for case in c["blocks"]:
+        cin, cout, s = case["config"]
+        n, _, h, w = case["input"].shape
+        shapes = {"conv1.weight": [cout, cin, 3, 3], "bn1.weight": [cout], "bn1.bias": [cout],
+                  "conv2.weight": [cout, cout, 3, 3], "bn2.weight": [cout], "bn2.bias": [cout]}
+        if cin != cout or s != 1:
+            shapes.update({"shortcut.0.weight": [cout, cin, 1, 1], "shortcut.1.weight": [cout], "shortcut.1.bias": [cout]})
+        silenced = _torch.relu(case["input"]) if cin == cout and s == 1 else _torch.zeros(n, cout, h // s, w // s)
+        cases.append({"parts": {}, "parameters": shapes, "silenced": silenced,
+                      "output": _torch.relu(_torch.randn(n, cout, h // s, w // s))})
+    obs["residual_block"] = {"cases": cases, "identity_output": c["identity"]["input"],
+                             "conv1_grad": _torch.ones(16, 8, 3, 3)}
+    m = c["model"]
+    side = m["size_input"].shape[-1]
+    obs["segmentation_model"] = {"logits": [_torch.zeros(t["input"].shape[0], 21, *t["input"].shape[-2:])
+                                            for t in m["logits"]],
+                                 "conv_sizes": {"True": [side // 8], "False": [side]}, "parameters": {},
+                                 "first_grad": _torch.ones(8, 3, 3, 3), "skips": {}}
+    state = _torch.load(files["checkpoint.pt"], weights_only=True)["state_dict"]
+    obs["parameters"] = {"names": [k for k in state if not k.endswith(("running_mean", "running_var",
+                                                                        "num_batches_tracked"))]}
+    images = _torch.load(files["images.pt"], weights_only=True)
+    compare = len(_json.load(open(files["spec.json"]))["compare_images"])
+    obs["predictions"] = {"preds": _torch.zeros(images.shape[0], *images.shape[-2:], dtype=_torch.uint8),
+                          "finite": True,
+                          "random_weights_preds": _torch.ones(compare, *images.shape[-2:], dtype=_torch.uint8)}
+    buffer = _io.BytesIO()
+    _REAL_SAVE(obs, buffer)
+    return buffer.getvalue()
+'''
+
+FORGE_BY_RUNNER = FORGER + r'''
+_send = _runner.send
+_runner.send = lambda fd, data: _send(fd, data if data == _runner.STARTED else _forged(data))
+'''
+
+FORGE_BY_TORCH_SAVE = FORGER + r'''
+
+def _save(obj, f, *args, **kwargs):
+    buffer = _io.BytesIO()
+    _REAL_SAVE(obj, buffer)
+    f.write(_forged(buffer.getvalue()))
+
+
+_torch.save = _save
+'''
+
+
+def forged_observations(forger: str):
+    """Untouched stubs (the release's classes) whose cell forges what the sandbox sends back."""
+    def build(folder: Path, ctx: dict) -> None:
+        from classes import student_notebook
+
+        nb = student_notebook(ctx["course"], set(), True, ctx["metrics"])
+        cell = next(c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade_id") == "residual_block")
+        cell.source += forger
+        nbformat.write(nb, folder / "segmentation_hw.ipynb")
+    return build
+
+
+def _public_miou(folder: Path, ctx: dict) -> float:
+    """The mIoU the submission's own model scores on the public split (what its author would write in Q1)."""
+    from course_lib.data import normalize_images
+    from course_lib.metrics import ConfusionMatrix, mean_iou
+
+    nb = nbformat.read(folder / "segmentation_hw.ipynb", as_version=4)
+    namespace: dict = {}
+    exec("import torch\nfrom torch import nn\nimport torch.nn.functional as F\n", namespace)
+    for cell in nb.cells:
+        if cell.metadata.get("nbgrader", {}).get("grade_id") in ("residual_block", "segmentation_model"):
+            exec(cell.source, namespace)
+    payload = torch.load(folder / "segmentation_hw_checkpoint.pt", weights_only=True)
+    model = namespace["SegmentationModel"](**payload["model_kwargs"])
+    model.load_state_dict(payload["state_dict"])
+    public = ctx["public"]
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # small batches: one thread, not two waiting for each other on a busy machine
+    try:
+        with torch.no_grad():
+            preds = torch.cat([model.eval()(normalize_images(batch)).argmax(1) for batch in public.images.split(100)])
+    finally:
+        torch.set_num_threads(threads)
+    cm = ConfusionMatrix(public.num_classes, ignore_index=public.ignore_index)
+    cm.update(preds.clamp(max=public.num_classes - 1), public.masks.long())
+    return mean_iou(cm.matrix)
+
+
+def _report(folder: Path, ctx: dict, metrics: dict) -> None:
+    """Q1 and the results file say what ``metrics`` says (a student reports what their notebook printed)."""
+    from course_lib.submission import results_table
+
+    path = folder / "segmentation_hw.ipynb"
+    nb = nbformat.read(path, as_version=4)
+    cell = next(c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade_id") == "q1_results_table")
+    cell.source = results_table(metrics)
+    nbformat.write(nb, path)
+    results = json.loads((folder / "segmentation_hw_results.json").read_text())
+    results["metrics"] = metrics
+    (folder / "segmentation_hw_results.json").write_text(json.dumps(results))
+
+
+CAPPED_LOOKUP_IMAGES = 25  # of the 500 public images: public rises past the target tier, under the old gap rule
+
+
+def capped_lookup(folder: Path, ctx: dict) -> None:
+    """The model without downsampling (honest, just under the target tier) answering 25 public images by lookup:
+    public mIoU over 0.15, within 0.08 of the held-out figure (round 2 graded it on the public one)."""
+    from course_lib.data import normalize_images
+
+    _edit_cell(folder, "segmentation_model", suffix=lookup_model_code(None))
+    payload = torch.load(folder / "segmentation_hw_nodown_checkpoint.pt", weights_only=True)
+    public, k = ctx["public"], CAPPED_LOOKUP_IMAGES
+    state = dict(payload["state_dict"])
+    state["memory_keys"] = normalize_images(public.images[:k]).double().flatten(1).mean(1)
+    state["memory_masks"] = public.masks[:k]
+    kwargs = dict(payload["model_kwargs"], memory=k, mask_height=public.image_size[0], mask_width=public.image_size[1])
+    torch.save({"state_dict": state, "model_kwargs": kwargs, "metrics": {}}, folder / "segmentation_hw_checkpoint.pt")
+    _report(folder, ctx, dict(ctx["nodown_metrics"], miou=_public_miou(folder, ctx)))
+
+
+def full_lookup(folder: Path, ctx: dict) -> None:
+    """Untrained weights and every public mask in the checkpoint's buffers (mIoU 1.0 on the public split)."""
+    _edit_cell(folder, "segmentation_model", suffix=lookup_model_code(None))
+    lookup_checkpoint(folder / "segmentation_hw_checkpoint.pt", ctx["public"], remember=True)
+    _report(folder, ctx, dict(ctx["metrics"], miou=1.0))
+
+
+WEIGHTS_IGNORED = '''
+
+import torch as _torch
+
+
+class SegmentationModel(SegmentationModel):
+    """Answers with a fixed rule on the pixels: what it learned never enters the prediction."""
+
+    def forward(self, x):
+        bright = (x.mean(1) > 0).long() * 3 + (x[:, 0] > x[:, 2]).long()
+        return _torch.nn.functional.one_hot(bright, 21).permute(0, 3, 1, 2).float() * 10
+'''
+
+
+def weights_ignored(folder: Path, ctx: dict) -> None:
+    _edit_cell(folder, "segmentation_model", suffix=WEIGHTS_IGNORED)
+    _report(folder, ctx, dict(ctx["metrics"], miou=_public_miou(folder, ctx)))
+
+
+def classmate_checkpoint_code(ctx: dict) -> str:
+    return f'''
+
+import torch as _torch
+
+_Own = SegmentationModel
+
+
+class SegmentationModel(_Own):
+    """Untrained weights of its own; at prediction time, a classmate's trained checkpoint if it can be read."""
+
+    def forward(self, x):
+        if not hasattr(self, "_borrowed"):
+            self._borrowed = None
+            try:
+                payload = _torch.load({str(ctx["classmate_checkpoint"])!r}, map_location="cpu", weights_only=True)
+                self._borrowed = _Own(**payload["model_kwargs"])
+                self._borrowed.load_state_dict(payload["state_dict"])
+                self._borrowed.eval()
+            except Exception:
+                pass
+        return self._borrowed(x) if self._borrowed is not None else super().forward(x)
+'''
+
+
+def symlinked_checkpoint(folder: Path, ctx: dict) -> None:
+    (folder / "segmentation_hw_checkpoint.pt").unlink()
+    (folder / "segmentation_hw_checkpoint.pt").symlink_to(ctx["secret_file"])
+
+
+SCRIPT = ('<script>document.title = "PWNED-BY-STUDENT"; window.pwned = 1;</script>'
+          '<img src="x" onerror="document.title = \'PWNED-BY-STUDENT\'; window.pwned = 2;">')
+
+
+def script_in_markdown(folder: Path, ctx: dict) -> None:
+    """Every written answer ends with a script and an image whose error handler runs one."""
+    path = folder / "segmentation_hw.ipynb"
+    nb = nbformat.read(path, as_version=4)
+    for cell in nb.cells:
+        meta = cell.metadata.get("nbgrader", {})
+        if cell.cell_type == "markdown" and meta.get("solution") and meta.get("grade_id") != "q1_results_table":
+            cell.source += "\n\n" + SCRIPT
+    nbformat.write(nb, path)
+
+
 ATTACKS = [
     Attack("patch_judging", 1, 27.0, lambda f, c: (_edit_cell(f, "residual_block", prefix=PATCH_JUDGING), untrained(f, c)),
            "must agree"),
@@ -284,10 +584,32 @@ ATTACKS = [
     Attack("read_secrets", 4, 45.0, lambda f, c: _edit_cell(f, "residual_block", prefix=read_secrets_code(c)), needs_jail=True),
     Attack("write_secrets", 4, 45.0, lambda f, c: _edit_cell(f, "residual_block", prefix=write_secrets_code(c)), needs_jail=True),
     Attack("network", 4, 45.0, lambda f, c: _edit_cell(f, "residual_block", prefix=network_code(c)), needs_jail=True),
-    Attack("pickle_checkpoint", 5, 22.0, pickle_bomb, "Weights only load failed"),
+    Attack("pickle_checkpoint", 5, 22.0, pickle_bomb, "not a torch.save file"),
     Attack("wrong_keys", 5, 22.0, wrong_keys, "loading state_dict"),
     Attack("nan_weights", 5, 27.0, nan_weights, "NaN or Inf"),
     Attack("other_architecture", 5, 22.0, other_architecture, "loading state_dict"),
     Attack("invalid_json", 5, 0.0, invalid_json, "not valid notebook JSON"),
     Attack("wrong_assignment", 5, 0.0, wrong_assignment, "not the segmentation_hw notebook"),
+    # round 3 (issue 22): each one gained points, read files or stayed unseen against round 2's grader
+    Attack("secret_via_stderr_symlink", 4, 45.0,
+           lambda f, c: _edit_cell(f, "residual_block", prefix=stderr_symlink_code(c)), needs_jail=True),
+    Attack("classmates_and_roster", 4, 45.0, lambda f, c: _edit_cell(f, "residual_block", prefix=classmates_code(c)),
+           needs_jail=True),
+    Attack("host_sockets", 4, 45.0, lambda f, c: _edit_cell(f, "residual_block", prefix=host_sockets_code(c)),
+           needs_jail=True),
+    Attack("shared_tmp_and_shm", 3, 45.0, lambda f, c: _edit_cell(f, "residual_block", prefix=shared_tmp_code(c)),
+           needs_jail=True),
+    Attack("process_limit_as_root", 3, 45.0, lambda f, c: _edit_cell(f, "residual_block", prefix=PROCESS_LIMIT),
+           needs_jail=True),
+    Attack("forged_by_runner", 1, 2.0, forged_observations(FORGE_BY_RUNNER), "inconsistent", suspicion="forged"),
+    Attack("forged_by_torch_save", 1, 2.0, forged_observations(FORGE_BY_TORCH_SAVE), "inconsistent",
+           suspicion="forged"),
+    Attack("capped_lookup", 1, 30.0, capped_lookup, "held-out mIoU", suspicion="besides its parameters"),
+    Attack("full_lookup", 1, 30.0, full_lookup, "held-out mIoU", suspicion="by lookup"),
+    Attack("weights_ignored", 1, 25.0, weights_ignored, "held-out mIoU", suspicion="do not depend on its weights"),
+    Attack("classmate_checkpoint", 4, 27.0,
+           lambda f, c: (_edit_cell(f, "segmentation_model", suffix=classmate_checkpoint_code(c)), untrained(f, c)),
+           "held-out mIoU", needs_jail=True),
+    Attack("symlinked_checkpoint", 5, 22.0, symlinked_checkpoint, "symbolic link"),
+    Attack("script_in_markdown", 5, 45.0, script_in_markdown),
 ]

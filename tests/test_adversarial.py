@@ -1,21 +1,30 @@
-"""The adversarial suite: crafted submissions graded in one run beside an honest one (threats 1-5 of the issue).
+"""The adversarial suite: crafted submissions graded in one run beside an honest one (threats 1-5 of the issue,
+and round 3's: issue 22).
 
-For every attack: it gains nothing (its score is that of the honest work in it), its row says what happened, the
-honest student's grade is unchanged, the gradebook and the course files are intact, and the run goes on.
+For every attack: it gains nothing (its score is that of the honest work in it), its row says what happened, every
+suspicion a defence raised reaches the row, the grader's summary cell and the export, the honest student's grade is
+unchanged, the gradebook and the course files are intact, nothing is read, nothing is left behind, and the run goes
+on. The course is a copy under the temporary folder (not the checkout), graded by this process (root on CI: each
+worker's sandboxes as their own unprivileged uid).
 """
 
 import hashlib
+import os
 import socket
 import subprocess
+import sys
+import tempfile
 import threading
 from pathlib import Path
 
+import nbformat
 import pytest
 from nbgrader.api import Gradebook
 
 from adversarial import ATTACKS, MARKER
+from autograder.records import RecordStore
 from classes import points_without
-from autograder.sandbox import Limits, jail_supported
+from autograder.sandbox import JAIL_UID_BASE, Limits, jail_supported
 
 pytestmark = pytest.mark.slow
 HW, CONCEPTS = "segmentation_hw", "segmentation_concepts"
@@ -29,21 +38,28 @@ def tree_digest(folder: Path) -> str:
 
 
 class Listener:
-    """A TCP listener on 127.0.0.1 that records whatever reaches it (bounded: stops with the test)."""
+    """A TCP listener on 127.0.0.1, a UNIX socket in the host's /tmp and an abstract UNIX socket, recording whatever
+    reaches them (bounded: they stop with the test)."""
 
-    def __init__(self):
+    def __init__(self, unix_path: Path, abstract: str):
         self.sock = socket.socket()
         self.sock.bind(("127.0.0.1", 0))
-        self.sock.listen(8)
-        self.sock.settimeout(0.5)
+        self.unix = socket.socket(socket.AF_UNIX)
+        self.unix.bind(str(unix_path))
+        self.abstract = socket.socket(socket.AF_UNIX)
+        self.abstract.bind("\0" + abstract)
         self.port, self.received, self.stop = self.sock.getsockname()[1], [], False
-        self.thread = threading.Thread(target=self.run, daemon=True)
-        self.thread.start()
+        self.threads = [threading.Thread(target=self.run, args=(s,), daemon=True)
+                        for s in (self.sock, self.unix, self.abstract)]
+        for server, thread in zip((self.sock, self.unix, self.abstract), self.threads):
+            server.listen(8)
+            server.settimeout(0.5)
+            thread.start()
 
-    def run(self):
+    def run(self, server):
         while not self.stop:
             try:
-                conn, _ = self.sock.accept()
+                conn, _ = server.accept()
                 self.received.append(conn.recv(100))
                 conn.close()
             except OSError:
@@ -51,8 +67,42 @@ class Listener:
 
     def close(self):
         self.stop = True
-        self.thread.join(timeout=2)
-        self.sock.close()
+        for thread in self.threads:
+            thread.join(timeout=2)
+        for server in (self.sock, self.unix, self.abstract):
+            server.close()
+
+
+def sandbox_leftovers() -> dict:
+    """This checkout's sandboxed processes (the local pool's uids, started from this checkout's Python, or the
+    attacks' own sleepers), and files of those uids or named by the attacks in the host's /tmp and /dev/shm."""
+    uids = [JAIL_UID_BASE, JAIL_UID_BASE + 1]
+    ours = (sys.executable, "sleep 987", MARKER)
+    processes = []
+    for pid in subprocess.run(["pgrep", "-u", ",".join(map(str, uids))], capture_output=True, text=True).stdout.split():
+        try:
+            command = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+        if any(mark in command for mark in ours):
+            processes.append(f"{pid}: {command[:120]}")
+    files = [str(p) for folder in (Path(tempfile.gettempdir()), Path("/dev/shm")) if folder.is_dir()
+             for p in folder.iterdir() if _owner(p) in uids or MARKER in p.name]
+    return {"processes": processes, "files": files}
+
+
+def new_leftovers(before: dict) -> dict:
+    """``sandbox_leftovers`` that were not there before (another session's grader on a shared machine may own files
+    of the same uids in /tmp)."""
+    now = sandbox_leftovers()
+    return {"processes": now["processes"], "files": sorted(set(now["files"]) - set(before["files"]))}
+
+
+def _owner(path: Path) -> int | None:
+    try:
+        return path.lstat().st_uid
+    except OSError:
+        return None
 
 
 @pytest.fixture(scope="module")
@@ -62,6 +112,7 @@ def attacked(released_course, tmp_path_factory):
 
     import nbformat
 
+    from autograder.heldout import grading_data
     from autograder.pipeline import GradeOptions, grade
     from classes import CONCEPT_TOPICS, student_notebook
     from conftest import copy_course
@@ -86,24 +137,48 @@ def attacked(released_course, tmp_path_factory):
 
     honest("ref", HW)
     honest("ref", CONCEPTS)
-    listener = Listener()
+    honest("ben", HW)  # the model without downsampling: the honest twin of the capped lookup
+    for name in ("segmentation_hw_checkpoint.pt", "segmentation_hw_results.json"):
+        shutil.copy(artifacts / name.replace("_hw_", "_hw_nodown_"), course.root / "submitted" / "ben" / HW / name)
+    nodown = json.loads((artifacts / "segmentation_hw_nodown_results.json").read_text())["metrics"]
+    nbformat.write(student_notebook(course, {"residual_block", "segmentation_model"}, True, nodown, HW),
+                   course.root / "submitted" / "ben" / HW / f"{HW}.ipynb")
+    secret_file = course.root / "grading" / "term_secret.txt"
+    secret_file.parent.mkdir(parents=True, exist_ok=True)
+    secret_file.write_text(f"{MARKER}-the-term-secret\n")
+    (course.root / "canvas_gradebook.csv").write_text(f"Student,ID,Email\n{MARKER} Roster,1,{MARKER}@uni.example\n")
+    host_tmp = Path(tempfile.gettempdir())
+    unix_path = host_tmp / f"segmentation-host-db-{os.getpid()}.sock"
+    host_tmp_file = host_tmp / f"segmentation-host-file-{os.getpid()}"
+    host_tmp_file.write_text(MARKER)
+    listener = Listener(unix_path, f"segmentation-abstract-{os.getpid()}")
     secret_files = [Path(__file__).resolve().parents[1] / "autograder" / "reference" / "segmentation_hw.py",
                     course.root / "gradebook.db", course.root / "source" / HW / "segmentation_hw.ipynb",
-                    course.root / "submitted" / "ref" / HW / "segmentation_hw.ipynb"]
+                    course.root / "submitted" / "ref" / HW / "segmentation_hw.ipynb", secret_file]
     ctx = {"port": listener.port, "secret_files": secret_files,
            "secret_dirs": [course.root / "submitted" / "ref", course.root / "source", course.root / "autograded"],
-           "concepts_release": course.root / "release" / CONCEPTS / f"{CONCEPTS}.ipynb"}
+           "concepts_release": course.root / "release" / CONCEPTS / f"{CONCEPTS}.ipynb",
+           "course": course, "course_root": course.root, "repo": Path(__file__).resolve().parents[1],
+           "metrics": metrics, "nodown_metrics": nodown, "public": grading_data(course.root).public,
+           "secret_file": secret_file, "unix_socket": unix_path, "abstract_socket": f"segmentation-abstract-{os.getpid()}",
+           "host_tmp_file": host_tmp_file,
+           "classmate_checkpoint": course.root / "submitted" / "ref" / HW / "segmentation_hw_checkpoint.pt"}
     for attack in ATTACKS:
         attack.build(honest(attack.name, attack.assignment), ctx)
+    leftovers_before = sandbox_leftovers()
     watched = {"source": course.root / "source", "release": course.root / "release",
                "ref": course.root / "submitted" / "ref"}
     before = {k: tree_digest(v) for k, v in watched.items()}
-    opts = GradeOptions(workers=2, limits=Limits(wall_seconds=30))
+    # the wall clock is a safety cap: an honest submission's sandbox takes 20-30 s on a 2-core machine kept busy
+    opts = GradeOptions(workers=2, limits=Limits(wall_seconds=60), unsafe=not jail_supported())
     results = {r.student: r for r in grade(course, HW, opts=opts)}
     results.update({f"{r.student}@concepts": r for r in grade(course, CONCEPTS, opts=opts)})
     listener.close()
+    unix_path.unlink(missing_ok=True)
+    host_tmp_file.unlink(missing_ok=True)
     after = {k: tree_digest(v) for k, v in watched.items()}
-    return {"course": course, "results": results, "before": before, "after": after, "listener": listener}
+    return {"course": course, "results": results, "before": before, "after": after, "listener": listener,
+            "leftovers": new_leftovers(leftovers_before)}
 
 
 def _row(attacked, attack):
@@ -114,22 +189,47 @@ def _row(attacked, attack):
 @pytest.mark.parametrize("attack", ATTACKS, ids=[a.name for a in ATTACKS])
 def test_attack_gains_nothing_and_its_row_says_why(attacked, attack):
     if attack.needs_jail and not jail_supported():
-        pytest.skip("this machine cannot jail grading (needs Linux, root, unshare, setpriv)")
+        pytest.skip("this machine cannot sandbox grading (bubblewrap and user namespaces, or root)")
     row = _row(attacked, attack)
-    expected, reason = attack.expected, attack.reason
-    if attack.name == "kill_own_kernel" and jail_supported():
-        # In the jail the judge's runner is its PID namespace's init, which ignores the signal: the honest work is
-        # graded in full and there is nothing to report (nothing else ever executes the notebook).
-        expected, reason = points_without(HW, set()), ""
-    assert row.auto_points == expected, {c.grade_id: c.message for c in row.checks if not c.passed}
+    assert row.auto_points == attack.expected, {c.grade_id: c.message for c in row.checks if not c.passed}
     said = " ".join(row.notes) + " " + " ".join(c.message for c in row.checks)
-    assert reason in said
+    assert attack.reason in said
     assert MARKER not in said
 
 
-def test_honest_students_are_unaffected(attacked):
-    ref, ref_concepts = attacked["results"]["ref"], attacked["results"]["ref@concepts"]
-    assert ref.failed == set() and ref.notes == () and ref_concepts.failed == set()
+SUSPECTED = [a for a in ATTACKS if a.suspicion]
+
+
+@pytest.mark.parametrize("attack", SUSPECTED, ids=[a.name for a in SUSPECTED])
+def test_every_suspicion_reaches_the_row_the_summary_cell_and_the_export(attacked, attack):
+    from autograder.export import scores_table
+
+    row = _row(attacked, attack)
+    assert any(attack.suspicion in flag for flag in row.flags), row.notes
+    assert any(attack.suspicion in note for note in row.notes if note.startswith("suspicion: ")), row.notes
+    course = attacked["course"]
+    graded = nbformat.read(course.root / "autograded" / attack.name / HW / f"{HW}.ipynb", as_version=4)
+    assert attack.suspicion in graded.cells[0].source and "suspicion" in graded.cells[0].source
+    table = scores_table(course, HW).set_index("student")
+    assert attack.suspicion in table.loc[attack.name, "problems"]
+
+
+def test_honest_students_are_unaffected_and_never_suspected(attacked):
+    results = attacked["results"]
+    assert results["ref"].failed == set() and results["ref"].notes == ()
+    assert results["ref@concepts"].failed == set()
+    assert results["ben"].auto_points == 30.0 and results["ben"].notes == ()
+    quiet = [a.name for a in ATTACKS if not a.suspicion and a.assignment == HW]
+    assert not [name for name in quiet if results[name].flags]
+
+
+def test_a_lookup_kept_under_the_gap_gains_nothing_over_its_honest_twin(attacked):
+    """The capped lookup scores above the target tier on the public split, and would have earned it under round 2's
+    rule (public figure within 0.08 of the held-out one); the held-out figure alone decides, as for ben."""
+    row, twin = attacked["results"]["capped_lookup"], attacked["results"]["ben"]
+    assert row.miou.public >= 0.15 > row.miou.heldout
+    assert row.miou.public - row.miou.heldout < 0.08
+    assert row.auto_points == twin.auto_points
 
 
 def test_course_files_and_gradebook_are_intact(attacked):
@@ -137,27 +237,105 @@ def test_course_files_and_gradebook_are_intact(attacked):
     course = attacked["course"]
     with Gradebook(course.db_url) as gb:
         students = {s.id for s in gb.students}
-        assert students == {"ref"} | {a.name for a in ATTACKS}
-        assert len(gb.find_assignment(HW).submissions) == 1 + sum(a.assignment == HW for a in ATTACKS)
+        assert students == {"ref", "ben"} | {a.name for a in ATTACKS}
+        assert len(gb.find_assignment(HW).submissions) == 2 + sum(a.assignment == HW for a in ATTACKS)
         ref = gb.find_submission(HW, "ref")
         assert ref.code_score == points_without(HW, set())
     assert not Path(f"/tmp/{MARKER}").exists(), "a pickled checkpoint ran code"
     text = (course.root / "gradebook.db").read_bytes()
-    assert MARKER.encode() not in text
+    assert MARKER.encode() not in text.replace(f"{MARKER} Roster".encode(), b"")
 
 
-def test_nothing_reached_the_network(attacked):
+def test_nothing_reached_the_network_or_a_host_socket(attacked):
     if not jail_supported():
-        pytest.skip("no network namespace on this machine")
+        pytest.skip("no sandbox on this machine")
     assert attacked["listener"].received == []
 
 
-def test_no_process_outlives_grading(attacked):
+def test_no_process_outlives_grading_and_nothing_is_left_on_disk(attacked):
     if not jail_supported():
-        pytest.skip("no PID namespace on this machine")
+        pytest.skip("no sandbox on this machine")
     left = subprocess.run(["pgrep", "-f", f"sleep 987|{MARKER}"], capture_output=True, text=True).stdout.split()
     assert left == []
+    assert attacked["leftovers"] == {"processes": [], "files": []}
 
 
 def test_every_threat_group_is_covered():
-    assert {a.threat for a in ATTACKS} == {1, 2, 3, 4, 5} and len(ATTACKS) >= 20
+    assert {a.threat for a in ATTACKS} == {1, 2, 3, 4, 5} and len(ATTACKS) >= 34
+
+
+SLEEPER = "import time\nwhile True:\n    time.sleep(1)\n\n"
+
+
+def test_a_grader_killed_mid_run_leaves_nothing_and_grading_again_completes(released_course, tmp_path):
+    """``grade`` is killed with SIGKILL while a student's code runs: no sandboxed process survives, nothing is left
+    on disk, and ``grade`` started again grades the student (its code stopped at the wall-clock limit)."""
+    import signal
+    import time
+
+    from adversarial import _edit_cell
+    from classes import student_notebook
+    from conftest import copy_course
+
+    if not jail_supported():
+        pytest.skip("no sandbox on this machine")
+    course = copy_course(released_course, tmp_path / "course")
+    log = tmp_path / "grade.log"
+    folder = course.root / "submitted" / "sleeper" / HW
+    folder.mkdir(parents=True)
+    nbformat.write(student_notebook(course, {"residual_block", "segmentation_model"}, True, None, HW),
+                   folder / f"{HW}.ipynb")
+    _edit_cell(folder, "residual_block", prefix=SLEEPER)
+    before = sandbox_leftovers()
+    command = [sys.executable, "-m", "autograder", "--course", str(course.root), "grade", HW, "--workers", "1",
+               "--code-timeout", "20"]
+    with open(log, "w") as out:
+        grader = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 120
+        while not sandbox_leftovers()["processes"] and grader.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert sandbox_leftovers()["processes"], f"the sandbox never started: {log.read_text()[-2000:]}"
+    finally:
+        grader.send_signal(signal.SIGKILL)
+        grader.wait()
+    deadline = time.monotonic() + 10
+    while sandbox_leftovers()["processes"] and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert new_leftovers(before) == {"processes": [], "files": []}
+    again = subprocess.run(command, capture_output=True, text=True, timeout=600)
+    assert again.returncode == 0, again.stderr
+    result = RecordStore(course, HW).get("sleeper")
+    assert "limit" in " ".join(result.notes) and result.auto_points == 2.0
+
+
+def test_a_user_other_than_root_grades_in_the_same_sandbox(tmp_path):
+    """A TA's own account (uid 61500) grades a class in a course folder of its own: the sandbox runs unprivileged
+    (bubblewrap in a user namespace) and every row says it was isolated. Skipped where this Python cannot be run by
+    another user (an interpreter under /root) or the kernel gives unprivileged users no namespaces."""
+    import shutil
+
+    from classes import concepts_class
+
+    if os.geteuid() != 0:
+        pytest.skip("switching to another user needs root")
+    as_ta = ["setpriv", "--reuid=61500", "--regid=61500", "--clear-groups"]
+    if subprocess.run([*as_ta, sys.executable, "-c", "import autograder"], capture_output=True).returncode != 0:
+        pytest.skip(f"{sys.executable} cannot be run by another user here")
+    probe = "from autograder.sandbox import isolation_problem as p; print(p() or '')"
+    problem = subprocess.run([*as_ta, sys.executable, "-c", probe], capture_output=True, text=True).stdout.strip()
+    if problem:
+        pytest.skip(f"no sandbox for an unprivileged user here: {problem}")
+    home = Path(tempfile.mkdtemp(dir="/tmp"))
+    try:
+        course = concepts_class(home / "ta")
+        subprocess.run(["chown", "-R", "61500:61500", str(home)], check=True)
+        os.chmod(home, 0o755)
+        env = {"PATH": "/usr/bin:/bin", "HOME": str(home), "SEGMENTATION_TERM_SECRET": "a-ta-s-own-term-secret"}
+        run = subprocess.run([*as_ta, sys.executable, "-m", "autograder", "--course", str(course.root), "grade", CONCEPTS,
+                              "--workers", "1"], capture_output=True, text=True, env=env, timeout=1200)
+        assert run.returncode == 0, run.stdout[-2000:] + run.stderr[-2000:]
+        ada = RecordStore(course, CONCEPTS).get("ada")
+        assert ada.failed == set() and ada.sandbox["isolated"] is True and ada.notes == ()
+    finally:
+        shutil.rmtree(home, ignore_errors=True)

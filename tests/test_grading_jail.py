@@ -1,67 +1,284 @@
-"""The jail's view of the machine: which grader paths it hides, and that a jailed process sees none of them."""
+"""The sandbox as a student's code sees it: an allow-list, limits that hold as root, nothing left behind, the same
+sandbox without root, and the grader never opening by path what the student touched (fast: trivial scripts only;
+the grading of crafted submissions is ``test_adversarial.py``)."""
 
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import socket
 import subprocess
 import sys
+import tempfile
+import textwrap
+import time
+import zipfile
 from pathlib import Path
 
 import pytest
+import torch
 
-from autograder.sandbox import REPO, Jail, grader_secrets, jail_command, jail_supported
+from autograder.checks import get_assignment
+from autograder.judge import irregular_files, load_tensors, read_submitted
+from autograder.sandbox import (
+    JAIL_UID_BASE, SANDBOX_DIR, Isolation, Limits, SandboxUnavailable, active_protections, allow_list,
+    isolation_problem, minimal_env, run_sandboxed,
+)
+
+REPO = Path(__file__).resolve().parents[1]
+needs_sandbox = pytest.mark.skipif(isolation_problem() is not None, reason=f"no sandbox here: {isolation_problem()}")
+needs_root = pytest.mark.skipif(os.geteuid() != 0, reason="switching to another uid needs root")
 
 
-def test_nested_secret_directories_collapse_to_their_parent(tmp_path):
-    course = REPO / "demo_out" / "any" / "course"
-    dirs, files = grader_secrets(course if course.exists() else tmp_path, None)
-    assert all(not (a != b and a.is_relative_to(b)) for a in dirs for b in dirs)
-    assert all(not any(f.is_relative_to(d) for d in dirs) for f in files)
-
-
-@pytest.mark.skipif(not jail_supported(), reason="no jail on this machine (needs Linux, root, unshare, setpriv)")
-def test_a_jailed_process_sees_no_grader_file_and_no_network(tmp_path):
-    course = tmp_path / "course"
-    (course / "submitted" / "other").mkdir(parents=True)
-    (course / "submitted" / "other" / "work.ipynb").write_text("secret")
-    (course / "gradebook.db").write_text("db")
-    dirs, files = grader_secrets(course, f"sqlite:///{course / 'gradebook.db'}")
-    probe = f"""
-import os, socket
-seen = []
-for path in {[str(REPO / 'autograder' / 'reference'), str(course / 'submitted'), str(REPO / 'source')]!r}:
+def sandboxed(script: str, limits: Limits = Limits(wall_seconds=60), uid: int = JAIL_UID_BASE + 7,
+              files: dict[str, bytes] | None = None):
+    """Runs ``script`` in the sandbox; it gets ``send(obj)`` to answer through the grader's pipe as JSON."""
+    head = ("import json, os, sys\nMANIFEST = json.loads(sys.argv[1])\n"
+            "def send(obj):\n    os.write(MANIFEST['out'], json.dumps(obj).encode())\n")
+    run = run_sandboxed("probe.py", {"probe.py": (head + textwrap.dedent(script)).encode(), **(files or {})},
+                        limits, Isolation(uid=uid), minimal_env())
     try:
-        seen.append((path, os.listdir(path)))
-    except OSError:
-        pass
-try:
-    socket.create_connection(("127.0.0.1", 9), timeout=1)
-    seen.append("network")
-except OSError as err:
-    net = type(err).__name__
-print(os.getuid(), seen)
-"""
-    out = subprocess.run(jail_command([sys.executable, "-c", probe], Jail(uid=61007, hide_dirs=dirs, hide_files=files)),
-                         capture_output=True, text=True, timeout=60)
-    assert out.returncode == 0, out.stderr
-    assert out.stdout.strip() == "61007 []"
+        return run, json.loads(run.output)
+    except ValueError:
+        return run, None
 
 
-def test_an_environment_the_jail_cannot_enter_is_named_before_grading():
-    """A virtual environment under a directory that others may not enter (mkdtemp's 0700, a private home) would make
-    every jailed sandbox fail at once; the preflight names the directory instead."""
-    import shutil
-    import tempfile
+@pytest.fixture
+def course_elsewhere(tmp_path):
+    """A course folder in the README's layout (its roster, a classmate's submission, the term's secret) placed
+    outside the checkout: under /srv where this machine lets us, else under the temporary folder."""
+    parent = Path(tempfile.mkdtemp(dir="/srv" if os.access("/srv", os.W_OK) else None))
+    course = parent / "course"
+    (course / "submitted" / "bea" / "segmentation_hw").mkdir(parents=True)
+    (course / "submitted" / "bea" / "segmentation_hw" / "segmentation_hw_checkpoint.pt").write_bytes(b"weights")
+    (course / "grading").mkdir()
+    (course / "grading" / "term_secret.txt").write_text("the-secret\n")
+    (course / "canvas_gradebook.csv").write_text("Student,ID\nBea,123\n")
+    os.chmod(parent, 0o755)
+    yield course
+    shutil.rmtree(parent, ignore_errors=True)
 
-    from autograder.sandbox import jail_reachability_problems
 
-    base = Path(tempfile.mkdtemp())  # under /tmp, which others may enter (pytest's own tmp root may not be)
+@needs_sandbox
+def test_a_sandboxed_process_sees_only_the_allow_list(course_elsewhere):
+    server = socket.socket(socket.AF_UNIX)
+    host_socket = Path(tempfile.gettempdir()) / f"host-db-{os.getpid()}.sock"
+    server.bind(str(host_socket))
+    server.listen(1)
+    listener = socket.create_server(("127.0.0.1", 0))
+    paths = [str(course_elsewhere), str(REPO / "autograder"), str(REPO / "source"), str(REPO / ".git"), "/home",
+             str(course_elsewhere / "grading" / "term_secret.txt"), str(host_socket), "/var", "/etc/passwd",
+             str(Path.home() / ".ssh"), str(Path.home() / ".cache")]
     try:
-        base.chmod(0o755)
-        private = base / "private"
-        venv = private / "clone" / ".venv"
-        venv.mkdir(parents=True)
-        private.chmod(0o700)
-        problems = jail_reachability_problems([venv])
-        assert len(problems) == 1 and str(private) in problems[0] and "mode 700" in problems[0]
-        private.chmod(0o755)
-        assert jail_reachability_problems([venv]) == []
+        run, seen = sandboxed(f"""
+            import socket, subprocess
+            reachable = [p for p in {paths!r} if os.path.exists(p)]
+            try:
+                socket.create_connection(("127.0.0.1", {listener.getsockname()[1]}), timeout=2)
+                net = "connected"
+            except OSError as err:
+                net = type(err).__name__
+            nested = subprocess.run(["unshare", "-U", "-r", "true"], capture_output=True).returncode
+            send({{"root": sorted(os.listdir("/")), "reachable": reachable, "net": net, "uid": os.getuid(),
+                   "cwd": os.getcwd(), "tmp": os.listdir("/tmp"), "shm": os.listdir("/dev/shm"),
+                   "processes": [p for p in os.listdir("/proc") if p.isdigit()], "nested_userns": nested,
+                   "checkout": sorted(os.listdir({str(REPO)!r})) if os.path.isdir({str(REPO)!r}) else []}})
+        """)
     finally:
-        shutil.rmtree(base, ignore_errors=True)
+        server.close()
+        listener.close()
+        host_socket.unlink(missing_ok=True)
+    assert run.isolated and seen is not None, run.stderr_tail
+    assert seen["reachable"] == []
+    assert seen["net"] != "connected"
+    assert seen["nested_userns"] != 0
+    assert seen["cwd"] == SANDBOX_DIR and seen["tmp"] == [] and seen["shm"] == []
+    assert len(seen["processes"]) <= 4  # bubblewrap's init, (as root) the inner bubblewrap, python, the probe's child
+    visible = {Path(p).parts[1] for p in allow_list()["read_only"]} | {"bin", "sbin", "lib", "lib64", "lib32",
+                                                                       "libx32", "proc", "dev", "tmp", "sandbox"}
+    assert set(seen["root"]) <= visible, set(seen["root"]) - visible
+    bound_here = {Path(p).relative_to(REPO).parts[0] for p in allow_list()["read_only"] if Path(p).is_relative_to(REPO)}
+    assert set(seen["checkout"]) == bound_here  # of the checkout, only the environment and course_lib
+    if os.geteuid() == 0:
+        assert seen["uid"] == JAIL_UID_BASE + 7
+
+
+@needs_sandbox
+@needs_root
+def test_process_and_disk_limits_hold_as_root():
+    limits = Limits(wall_seconds=60, processes=40, disk_bytes=64 * 1024**2)
+    run, seen = sandboxed("""
+        import time
+        forked = 0
+        for _ in range(200):
+            try:
+                pid = os.fork()
+            except OSError:
+                break
+            if pid == 0:
+                time.sleep(5)
+                os._exit(0)
+            forked += 1
+        written = {}
+        for folder in ("/sandbox", "/tmp", "/dev/shm"):
+            size = 0
+            try:
+                with open(f"{folder}/fill", "wb") as f:
+                    for _ in range(200):
+                        f.write(b"x" * 1024**2)
+                        size += 1
+            except OSError as err:
+                written[folder] = [size, err.errno]
+        send({"forked": forked, "written": written})
+    """, limits)
+    assert seen is not None, run.stderr_tail
+    assert seen["forked"] < 40
+    assert {folder: errno for folder, (_, errno) in seen["written"].items()} == {
+        "/sandbox": 28, "/tmp": 28, "/dev/shm": 28}  # ENOSPC: each tmpfs is full at its size
+    assert sum(size for size, _ in seen["written"].values()) <= 64
+
+
+@needs_sandbox
+def test_stderr_and_observations_come_back_capped_through_pipes():
+    run, _ = sandboxed("""
+        os.write(MANIFEST["out"], b"x" * 5000)
+        sys.stderr.write("e" * 100000 + "LAST LINE")
+    """, Limits(wall_seconds=60, output_bytes=1000, stderr_bytes=200))
+    assert run.output == b"x" * 1000 and run.output_overflow
+    assert run.stderr_tail.endswith("LAST LINE") and len(run.stderr_tail) == 200
+
+
+GRADER = """
+import sys
+sys.path.insert(0, {repo!r})
+from autograder.sandbox import run_sandboxed, Limits, Isolation, minimal_env
+script = b'''
+import os, subprocess, time
+subprocess.Popen(["sleep", "987"], start_new_session=True)
+open("/sandbox/left", "w").write("x")
+open("/tmp/left", "w").write("x")
+time.sleep(600)
+'''
+run_sandboxed("s.py", {{"s.py": script}}, Limits(wall_seconds=600), Isolation(uid={uid}), minimal_env())
+"""
+
+
+def _sandbox_processes(uid: int | None) -> list[str]:
+    """Processes of the sandbox's uid (as root) or running the test's sleeper (otherwise)."""
+    query = ["pgrep", "-u", str(uid)] if uid is not None else ["pgrep", "-f", "sleep 987"]
+    return subprocess.run(query, capture_output=True, text=True).stdout.split()
+
+
+@needs_sandbox
+def test_a_killed_grader_leaves_no_process_and_nothing_on_disk():
+    uid = JAIL_UID_BASE + 777 if os.geteuid() == 0 else None
+    temp = Path(tempfile.gettempdir())
+    before = set(temp.iterdir())
+    grader = subprocess.Popen([sys.executable, "-c", GRADER.format(repo=str(REPO), uid=uid or 0)])
+    try:
+        deadline = time.monotonic() + 60
+        while len(_sandbox_processes(uid)) < 2 and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert len(_sandbox_processes(uid)) >= 2, "the sandbox never started"
+    finally:
+        grader.send_signal(signal.SIGKILL)
+        grader.wait()
+    deadline = time.monotonic() + 10
+    while _sandbox_processes(uid) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert _sandbox_processes(uid) == []
+    new = [p for p in set(temp.iterdir()) - before if p.name.startswith((".jail-keep", "unsafe-judge", "judge-"))
+           or (uid is not None and p.lstat().st_uid == uid)]
+    assert new == []
+
+
+@needs_root
+def test_the_same_sandbox_runs_without_root_where_the_kernel_allows(tmp_path):
+    """A TA's own account: the system's Python (reachable by anyone) imports the sandbox from this checkout and runs
+    it as an unprivileged user; bubblewrap then needs unprivileged user namespaces."""
+    python = shutil.which("python3", path="/usr/bin:/bin")
+    if python is None:
+        pytest.skip("no system python3 for an unprivileged user")
+    probe = ("import json, os, sys\nm = json.loads(sys.argv[1])\nos.write(m['out'], json.dumps([os.getuid(), "
+             f"os.path.exists({str(REPO / 'autograder')!r}), os.listdir('/tmp')]).encode())\n")
+    script = textwrap.dedent(f"""
+        import json, os, sys
+        from autograder.sandbox import run_sandboxed, Limits, Isolation, isolation_problem, minimal_env
+        problem = isolation_problem()
+        if problem:
+            print(json.dumps({{"problem": problem}}))
+            sys.exit(0)
+        run = run_sandboxed("p.py", {{"p.py": {probe.encode()!r}}}, Limits(wall_seconds=60), Isolation(), minimal_env())
+        print(json.dumps({{"isolated": run.isolated, "seen": json.loads(run.output), "err": run.stderr_tail}}))
+    """)
+    out = subprocess.run(["setpriv", "--reuid=61500", "--regid=61500", "--clear-groups", python, "-c", script],
+                         capture_output=True, text=True, timeout=120, env={"PYTHONPATH": str(REPO), "PATH": "/usr/bin:/bin"})
+    assert out.returncode == 0, out.stderr
+    answer = json.loads(out.stdout)
+    if "problem" in answer:
+        pytest.skip(f"this kernel gives an unprivileged user no sandbox: {answer['problem']}")
+    assert answer["isolated"] and answer["seen"] == [61500, False, []], answer
+
+
+def test_without_a_sandbox_grading_refuses_unless_unsafe(monkeypatch, tmp_path):
+    from autograder import pipeline, sandbox
+    from autograder.course import Course
+    from autograder.errors import GraderError
+
+    monkeypatch.setattr(sandbox, "isolation_problem", lambda: "bubblewrap is not installed")
+    monkeypatch.setattr(pipeline, "isolation_problem", lambda: "bubblewrap is not installed")
+    with pytest.raises(SandboxUnavailable, match="--unsafe"):
+        run_sandboxed("p.py", {"p.py": b""}, Limits(), Isolation(), minimal_env())
+    with pytest.raises(GraderError, match="--unsafe"):
+        pipeline.grade(Course(tmp_path), "segmentation_concepts", opts=pipeline.GradeOptions(), log=lambda *a: None)
+    run = run_sandboxed("p.py", {"p.py": b"import json, os, sys\nos.write(json.loads(sys.argv[1])['out'], b'ran')"},
+                        Limits(wall_seconds=60), Isolation(unsafe=True), minimal_env())
+    assert run.output == b"ran" and not run.isolated
+    assert any("NO SANDBOX" in item for item in sandbox.active_protections())
+
+
+def test_active_protections_name_the_sandbox_and_its_allow_list():
+    said = " ".join(active_protections())
+    if isolation_problem() is None:
+        assert "bubblewrap" in said and all(path in said for path in allow_list()["read_only"])
+        assert "/sandbox" in said and "no network" in said
+    else:
+        assert "NO SANDBOX" in said
+
+
+# --- what the grader reads of a submission ----------------------------------------------------------------------
+
+def test_only_regular_files_are_read_and_links_are_never_followed(tmp_path):
+    secret = tmp_path / "term_secret.txt"
+    secret.write_text("the-secret")
+    folder = tmp_path / "submitted" / "mallory" / "segmentation_hw"
+    folder.mkdir(parents=True)
+    (folder / "segmentation_hw.ipynb").write_text("{}")
+    (folder / "segmentation_hw_checkpoint.pt").symlink_to(secret)
+    os.mkfifo(folder / "segmentation_hw_results.json")
+    found = read_submitted(folder, get_assignment("segmentation_hw"))
+    assert found.files == {"segmentation_hw.ipynb": b"{}"}
+    assert "symbolic link" in found.refused["segmentation_hw_checkpoint.pt"]
+    assert "not a regular file" in found.refused["segmentation_hw_results.json"]
+    assert irregular_files(folder) == [Path("segmentation_hw_checkpoint.pt"), Path("segmentation_hw_results.json")]
+    linked = tmp_path / "linked"
+    linked.symlink_to(folder)
+    assert read_submitted(linked, get_assignment("segmentation_hw")).files == {}
+
+
+def test_tensors_from_a_submission_are_loaded_only_from_a_plain_torch_file(tmp_path):
+    path = tmp_path / "t.pt"
+    torch.save({"w": torch.ones(3)}, path)
+    assert torch.equal(load_tensors(path.read_bytes())["w"], torch.ones(3))
+    bomb = tmp_path / "bomb.pt"
+    with zipfile.ZipFile(bomb, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("archive/data/0", b"\0" * 10_000_000)
+    with pytest.raises(ValueError, match="compressed"):
+        load_tensors(bomb.read_bytes())
+    with pytest.raises(ValueError, match="not a torch.save file"):
+        load_tensors(b"not a zip")
+    torch.save({"w": torch.zeros(1).expand(10**9)}, path)  # a billion elements viewing one float
+    with pytest.raises(ValueError, match="more memory than the file holds"):
+        load_tensors(path.read_bytes())

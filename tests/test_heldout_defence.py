@@ -9,8 +9,9 @@ validation split by lookup, judged in the sandbox on the term's data:
 - ``disk``: ``forward()`` rebuilds the validation split at grading time with ``course_lib`` from the data's own
   location (for the synthetic default: the split is generated, as round 1's attack did).
 
-Both score mIoU 1.0 on the public split where they can read it, and are graded on the held-out data (held-out
-scenes, or copies transformed by the term's secret), where they score like the untrained model they are.
+Both score mIoU 1.0 on the public split where they can read it; the tiers are decided on the held-out data alone
+(held-out scenes, or copies transformed by the term's secret), where they score like the untrained model they are,
+and the TA is told (``Verdict.flags``).
 """
 
 from __future__ import annotations
@@ -83,16 +84,18 @@ def test_a_model_that_answers_by_lookup_gains_no_tier(terms, data_name, attack, 
     assert miou is not None, verdict.problems
     reads_hidden_files = attack == "disk" and data_name != "synthetic"
     if reads_hidden_files and jail_supported():
-        assert miou["public"] < 0.5, "the jail should hide the data's files from the sandbox"
+        assert miou["public"] < 0.5, "the sandbox should not see the data's files"
     else:
         assert miou["public"] > 0.99, "the lookup should answer the public split perfectly"
-        assert miou["public"] - miou["heldout"] > HELDOUT_GAP and miou["effective"] == miou["heldout"]
-    assert miou["effective"] < min(TIERS.values())
+        assert miou["public"] - miou["heldout"] > HELDOUT_GAP
+        assert any("by lookup" in flag for flag in verdict.flags), verdict.flags  # the TA is told
+    assert miou["effective"] == miou["heldout"] < min(TIERS.values())  # the held-out figure alone decides
     for gid in TIERS:
         assert not verdict.checks[gid].passed
-    if miou["effective"] == miou["heldout"] != miou["public"]:
-        assert data.heldout_kind in verdict.checks["test_miou_target"].message
-    # the attack's cover holds (buffers are not parameters): only the tiers see through it
+        assert data.heldout_kind in verdict.checks[gid].message
+    if attack == "memory":
+        assert any("besides its parameters" in flag for flag in verdict.flags), verdict.flags
+    # the attack's cover holds (buffers are not parameters): the code checks pass, the tiers see through it
     assert verdict.checks["test_residual_block"].passed and verdict.checks["test_segmentation_model"].passed
 
 

@@ -16,11 +16,20 @@ from torch import nn
 from autograder.assignment import CheckContext
 from autograder.checks import segmentation_hw_probes as probes
 from autograder.judge import CheckResult, run_check
-from autograder.checks.segmentation_hw import ASSIGNMENT, CHECKS
+from autograder.checks.segmentation_hw import ASSIGNMENT, CHECKS, make_challenge
 
 from notebooks import REPO
 
 REFERENCE = (REPO / "autograder" / "reference" / "segmentation_hw.py").read_text()
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    """Small tensors: one thread is fastest, and two OpenMP threads on a busy machine wait for each other."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
 
 
 def reference_block(name: str) -> str:
@@ -28,15 +37,18 @@ def reference_block(name: str) -> str:
 
 
 def judge(source: str, probe: str, check: str, extra: str = "") -> CheckResult:
-    """Runs ``source`` (after ``extra``) as a notebook cell would, probes it, and returns the check's verdict: the
-    fraction of the cell's points it earns, the message and each part's result."""
+    """Runs ``source`` (after ``extra``) as a notebook cell would, probes it on a fresh challenge of the grader
+    (``make_challenge``), and returns the check's verdict: the fraction of the cell's points it earns, the message
+    and each part's result."""
     namespace = {"torch": torch, "nn": nn, "F": F}
-    exec(textwrap.dedent(extra) + "\n" + textwrap.dedent(source), namespace)
+    code = textwrap.dedent(extra) + "\n" + textwrap.dedent(source)
+    exec(code, namespace)
+    challenge = make_challenge()
     try:
-        observations = {probe: getattr(probes, f"probe_{probe}")(namespace)}
+        observations = {probe: getattr(probes, f"probe_{probe}")(namespace, challenge)}
     except Exception as err:  # as probes.run records it in the sandbox
         observations = {probe: {"error": probes._error(err)}}
-    return run_check(check, CHECKS[check], observations, CheckContext())
+    return run_check(check, CHECKS[check], observations, CheckContext(inputs=challenge, cells={"cell": code}))
 
 
 def plant(source: str, edits: list[tuple[str, str]]) -> str:

@@ -9,6 +9,7 @@ follow. A part's points are in the check's points; a test keeps them adding up t
 
 from __future__ import annotations
 
+import ast
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -82,3 +83,94 @@ def check_answers_complete(obs: dict, ctx: CheckContext) -> str:
     if problems:
         raise CheckFailed("; ".join(describe_problems(problems)))  # "Q2: ...; Q10: ...", as the notebook numbers them
     return f"all {len(ctx.answers)} written answers are filled in"
+
+
+# --- observations that cannot be forged into points ----------------------------------------------------------------
+
+BATCHNORM_STATISTICS = ("running_mean", "running_var", "num_batches_tracked")  # buffers a state dict may hold
+
+
+# Ways to bind a name that its source does not show: where a cell uses one, no class is declared unimplemented.
+DYNAMIC_NAMES = frozenset({"globals", "locals", "vars", "exec", "eval", "compile", "setattr", "delattr", "__import__",
+                           "__dict__", "__builtins__", "builtins", "importlib"})
+
+
+def forged(ctx: CheckContext, reason: str) -> None:
+    """Observations that contradict what the grader knows: the check earns nothing and the TA is told
+    (``ctx.flags`` is the verdict's ``flags``)."""
+    if reason not in ctx.flags:
+        ctx.flags.append(reason)
+    raise CheckFailed(f"the observations of your code are inconsistent ({reason}); this check earns nothing and "
+                      "the TA was told")
+
+
+def _strip_magics(code: str) -> str:
+    return "\n".join("" if line.lstrip().startswith(("%", "!")) else line for line in code.splitlines())
+
+
+def _is_stub_method(function: ast.FunctionDef) -> bool:
+    """The release's stub: after an optional docstring and ``super().__init__(...)``, ``raise NotImplementedError``."""
+    body = list(function.body)
+    while body and isinstance(body[0], ast.Expr) and (isinstance(body[0].value, ast.Constant)
+                                                      or _is_super_init(body[0].value)):
+        body.pop(0)
+    if not body or not isinstance(body[0], ast.Raise) or body[0].exc is None:
+        return False
+    exc = body[0].exc.func if isinstance(body[0].exc, ast.Call) else body[0].exc
+    return isinstance(exc, ast.Name) and exc.id == "NotImplementedError"
+
+
+def _is_super_init(node) -> bool:
+    return (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "__init__"
+            and isinstance(node.func.value, ast.Call) and isinstance(node.func.value.func, ast.Name)
+            and node.func.value.func.id == "super")
+
+
+def _bindings(tree: ast.AST, name: str) -> list:
+    """Every node of ``tree`` that binds ``name`` or changes what it holds (assignments, imports, definitions,
+    ``global``, attribute stores on it)."""
+    found = []
+    for node in ast.walk(tree):
+        if isinstance(node, (ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)) and node.name == name:
+            found.append(node)
+        elif isinstance(node, ast.Name) and node.id == name and isinstance(node.ctx, (ast.Store, ast.Del)):
+            found.append(node)
+        elif isinstance(node, ast.alias) and (node.asname or node.name.split(".")[0]) == name:
+            found.append(node)
+        elif isinstance(node, (ast.Global, ast.Nonlocal)) and name in node.names:
+            found.append(node)
+        elif isinstance(node, ast.Attribute) and isinstance(node.ctx, (ast.Store, ast.Del)) \
+                and isinstance(node.value, ast.Name) and node.value.id == name:
+            found.append(node)
+    return found
+
+
+def unimplemented_classes(cells: dict[str, str], names: tuple[str, ...]) -> list[str]:
+    """Of ``names``, the classes the cells (run in order, as the sandbox does) certainly leave unable to run: not
+    defined by any cell that compiles, or defined only as classes whose ``__init__`` or ``forward`` is still the
+    release's stub (and the name never rebound, its attributes never set, ``NotImplementedError`` never redefined).
+    Read from the source, in the grader's process: no student code runs here."""
+    trees = []
+    for code in cells.values():
+        try:
+            trees.append(ast.parse(_strip_magics(code)))
+        except (SyntaxError, ValueError):
+            continue  # this cell raises before it defines anything
+    module = ast.Module(body=[stmt for tree in trees for stmt in tree.body], type_ignores=[])
+    dynamic = any(isinstance(node, ast.Name) and node.id in DYNAMIC_NAMES or
+                  isinstance(node, ast.Attribute) and node.attr in DYNAMIC_NAMES or
+                  isinstance(node, ast.alias) and node.name.split(".")[0] in DYNAMIC_NAMES for node in ast.walk(module))
+    if dynamic or _bindings(module, "NotImplementedError"):
+        return []  # names bound in ways the source does not show: nothing is certain
+    stubs = []
+    for name in names:
+        bound = _bindings(module, name)
+        classes = [node for node in bound if isinstance(node, ast.ClassDef)]
+        if not bound:
+            stubs.append(name)
+        elif len(classes) == len(bound) and not classes[-1].decorator_list and not classes[-1].keywords:
+            methods = {f.name: f for f in classes[-1].body if isinstance(f, (ast.FunctionDef, ast.AsyncFunctionDef))}
+            if any(m in methods and _is_stub_method(methods[m]) for m in ("__init__", "forward")) and \
+                    not {"__new__", "__call__", "__getattr__", "__init_subclass__"} & set(methods):
+                stubs.append(name)
+    return stubs

@@ -7,13 +7,18 @@ submitted notebook's Markdown.
 
 from __future__ import annotations
 
+import functools
+import secrets
 from pathlib import Path
 
 import torch
 
 from autograder.assignment import Assignment, CheckContext
-from autograder.checks.common import CheckFailed, Part, PartialCredit, check_answers_complete, score_parts
-from autograder.checks.segmentation_hw_probes import MODEL_CONFIGS, block_parts, block_seed, set_block_weights
+from autograder.checks.common import (
+    BATCHNORM_STATISTICS, CheckFailed, Part, PartialCredit, check_answers_complete, forged, score_parts,
+    unimplemented_classes,
+)
+from autograder.checks.segmentation_hw_probes import BLOCK_CONFIGS, MODEL_CONFIGS, block_parts, set_block_weights
 from course_lib.answers import miou_disagreement
 from course_lib.term import Tiers
 
@@ -22,6 +27,33 @@ RESULTS = "segmentation_hw_results.json"  # named in a check's message
 MAX_PARAMETERS = 5_000_000
 # grade id -> the homework's default threshold; a term's own come from course.toml through the judge (ctx.tiers)
 TIERS = {f"test_miou_{name}": threshold for name, threshold in Tiers().as_dict().items()}
+CODE_CELLS = ("residual_block", "segmentation_model")
+
+
+def make_challenge() -> dict:
+    """What the probes answer, drawn afresh for every run (so no observation can be prepared in advance): for each
+    block configuration a weight seed and an input of a random batch and size; the identity path's and the
+    gradient's inputs; the model's seed, input sizes and inputs."""
+    g = torch.Generator().manual_seed(secrets.randbits(62))
+    draw = lambda high: int(torch.randint(high, (1,), generator=g))
+    seed = lambda: draw(2**31)
+    side = lambda: 4 * (3 + draw(4))  # 12 to 24: even, so stride 2 halves it exactly
+    blocks = [{"config": [cin, cout, stride], "seed": seed(),
+               "input": torch.randn(1 + draw(3), cin, side(), side(), generator=g)} for cin, cout, stride in BLOCK_CONFIGS]
+    h, w = side(), side()
+    identity = {"seed": seed(), "input": torch.relu(torch.randn(2, 8, h, w, generator=g))}
+    h, w = side(), side()
+    gradient = {"seed": seed(), "input": torch.randn(2, 8, h, w, generator=g),
+                "upstream": torch.randn(2, 16, h // 2, w // 2, generator=g)}
+    model_side = lambda: 8 * (4 + draw(5))  # 32 to 64, divisible by 8
+    logits = [{"downsample": downsample, "input": torch.randn(1 + draw(3), 3, model_side(), model_side(), generator=g)}
+              for downsample in (True, False, True, False)]
+    size = model_side()
+    h, w = model_side(), model_side()
+    model = {"seed": seed(), "logits": logits, "size_input": torch.randn(1, 3, size, size, generator=g),
+             "gradient_input": torch.randn(2, 3, h, w, generator=g), "upstream": torch.randn(2, 21, h, w, generator=g),
+             "trace_input": torch.randn(1, 3, 32, 32, generator=g)}
+    return {"blocks": blocks, "identity": identity, "gradient": gradient, "model": model}
 
 
 def _probe(obs: dict, name: str, cell: str | None = None) -> dict:
@@ -35,87 +67,148 @@ def _probe(obs: dict, name: str, cell: str | None = None) -> dict:
     return data
 
 
+def _authentic(obs: dict, ctx: CheckContext, probe: str, names: tuple[str, ...]) -> dict:
+    """A probe's observations, provided the classes it ran can run at all: a class the grader reads as still the
+    release's stub (``unimplemented_classes``, on the source, here) cannot have produced results, so results for it
+    were forged; the check then earns nothing and the TA is told."""
+    data = _probe(obs, probe, CODE_CELLS[0] if probe == "residual_block" else CODE_CELLS[1])
+    stubs = unimplemented_classes(ctx.cells, names)
+    if stubs:
+        forged(ctx, f"the probes report results for {', '.join(stubs)}, which the submitted code leaves "
+                    "unimplemented (still the release's stub, or not defined): the observations were forged")
+    return data
+
+
+def _tensor(value, what: str) -> torch.Tensor:
+    if not isinstance(value, torch.Tensor):
+        raise CheckFailed(f"{what} raised {value.get('error') if isinstance(value, dict) else value}")
+    return value
+
+
 def check_residual_block(obs: dict, ctx: CheckContext) -> str | PartialCredit:
-    """Five parts, 10 points: shapes and final ReLU, shortcut kind, identity path, gradient, the specification."""
-    data = _probe(obs, "residual_block", "residual_block")
+    """Five parts, 10 points: shapes and final ReLU, shortcut, identity path, gradient, the specification. Every
+    part is decided on tensors the student's block computed for the grader's per-run challenge."""
+    data = _authentic(obs, ctx, "residual_block", ("ResidualBlock",))
+    challenge = ctx.inputs
+    if len(data.get("cases", [])) != len(challenge["blocks"]):
+        forged(ctx, "the residual block's observations do not answer the grader's challenge (wrong number of cases)")
+    cases = list(zip(challenge["blocks"], data["cases"]))
     return score_parts([
-        Part("shapes", 3, lambda: _block_shapes(data)),
-        Part("shortcut", 2, lambda: _block_shortcut(data)),
-        Part("identity path", 2, lambda: _block_identity(data)),
-        Part("gradient", 1, lambda: _gradient_reaches(data["conv1_grad_norm"], "conv1")),
-        Part("specification", 2, lambda: _block_specification(data)),
+        Part("shapes", 3, lambda: _block_shapes(cases)),
+        Part("shortcut", 2, lambda: _block_shortcut(cases)),
+        Part("identity path", 2, lambda: _block_identity(challenge["identity"], data["identity_output"])),
+        Part("gradient", 1, lambda: _gradient_reaches(data["conv1_grad"], (16, 8, 3, 3), "conv1")),
+        Part("specification", 2, lambda: _block_specification(cases)),
     ])
 
 
-def _block_shapes(data: dict) -> str:
-    for key, (shape, dtype, finite, non_negative) in data["shapes"].items():
-        n, cin, cout, stride = (int(v) for v in key.split("-"))
-        expected = [n, cout, 16 // stride, 16 // stride]
-        if shape != expected:
-            raise CheckFailed(f"ResidualBlock({cin}, {cout}, stride={stride}) on a ({n}, {cin}, 16, 16) input "
-                              f"gave {tuple(shape)}, expected {tuple(expected)}")
-        if dtype != "torch.float32" or not finite:
-            raise CheckFailed(f"ResidualBlock output must be finite float32, got {dtype} (finite={finite})")
-        if not non_negative:
+def _call(cin: int, cout: int, stride: int) -> str:
+    return f"ResidualBlock({cin}, {cout}, stride={stride})"
+
+
+def _block_shapes(cases: list) -> str:
+    for case, observed in cases:
+        cin, cout, stride = case["config"]
+        n, _, h, w = case["input"].shape
+        y = _tensor(observed["output"], _call(cin, cout, stride))
+        expected = (n, cout, h // stride, w // stride)
+        if tuple(y.shape) != expected:
+            raise CheckFailed(f"{_call(cin, cout, stride)} on a {tuple(case['input'].shape)} input gave "
+                              f"{tuple(y.shape)}, expected {expected}")
+        if y.dtype != torch.float32 or not torch.isfinite(y).all():
+            raise CheckFailed(f"ResidualBlock output must be finite float32, got {y.dtype}")
+        if (y < 0).any():
             raise CheckFailed("the block's output must pass through a final ReLU (negative values found)")
     return "right output shapes for every stride and width, after a final ReLU"
 
 
-def _block_shortcut(data: dict) -> str:
-    for key, identity in data["shortcut_identity"].items():
-        cin, cout, stride = (int(v) for v in key.split("-"))
-        if identity != (cin == cout and stride == 1):
-            need = "the identity" if cin == cout and stride == 1 else "a projection"
-            raise CheckFailed(f"ResidualBlock({cin}, {cout}, stride={stride}): the shortcut should be {need}")
-    return "identity when the shape is kept, a projection otherwise"
+def _reference_block(cin: int, cout: int, stride: int, seed: int):
+    """The specification's block (the reference solution) with the probe's weights for ``seed``, in eval mode."""
+    from autograder.reference.segmentation_hw import ResidualBlock
+
+    block = ResidualBlock(cin, cout, stride)
+    parts = block_parts(block)
+    set_block_weights(block, seed=seed)
+    return block.eval(), parts
 
 
-def _block_identity(data: dict) -> str:
-    x, y = data["identity_input"], data["identity_output"]
+def _block_shortcut(cases: list) -> str:
+    """With bn2 silenced the main path adds nothing: what is left is the shortcut (after the final ReLU, or before
+    it: the final ReLU is the shapes part's business)."""
+    for case, observed in cases:
+        cin, cout, stride = case["config"]
+        x = case["input"]
+        y = _tensor(observed["silenced"], f"{_call(cin, cout, stride)} with bn2 zeroed")
+        if cin == cout and stride == 1:
+            expected, need = x, "the identity (the shape is kept)"
+        else:
+            block, _ = _reference_block(cin, cout, stride, case["seed"])
+            with torch.no_grad():
+                expected = block.shortcut(x)
+            need = f"a projection: a 1×1 convolution with stride {stride} (no bias), then BatchNorm"
+        if y.shape != expected.shape or not (_close(y, torch.relu(expected)) or _close(y, expected)):
+            raise CheckFailed(f"{_call(cin, cout, stride)}: with bn2 zeroed what is left is not the shortcut the "
+                              f"docstring asks for; the shortcut should be {need}")
+    return "identity when the shape is kept, a 1×1 projection with BatchNorm otherwise"
+
+
+def _close(a: torch.Tensor, b: torch.Tensor) -> bool:
+    return a.shape == b.shape and bool(torch.allclose(a.float(), b.float(), rtol=1e-4, atol=1e-4))
+
+
+def _block_identity(case: dict, y) -> str:
+    x = case["input"]
+    y = _tensor(y, "ResidualBlock(8, 8) with bn2 zeroed")
     if y.shape != x.shape or not torch.allclose(y, x, atol=1e-5):
         raise CheckFailed("with bn2 zeroed the block is not the identity on a non-negative input: "
                           "is the skip connection added before the final ReLU?")
     return "with bn2 zeroed the block passes its input through"
 
 
-def _gradient_reaches(grad_norm: float, where: str) -> str:
-    """A backward pass from the output left a gradient (``grad_norm``: sum of its absolute values) at ``where``."""
-    if not grad_norm > 0:
+def _gradient_reaches(grad, shape: tuple | None, where: str) -> str:
+    """A backward pass from the output left a gradient at ``where`` (the weight's gradient tensor, of ``shape``)."""
+    if not isinstance(grad, torch.Tensor) or (shape is not None and tuple(grad.shape) != shape) \
+            or not torch.isfinite(grad).all() or not grad.abs().sum() > 0:
         raise CheckFailed(f"no gradient reaches {where}")
     return f"the gradient reaches {where}"
 
 
-def _block_specification(data: dict) -> str:
-    for key, observed in data["structure"].items():
-        _check_block_against_specification(*(int(v) for v in key.split("-")), observed)
-    return "the docstring's parameter count and, with the same weights, the same output"
+def _block_specification(cases: list) -> str:
+    for case, observed in cases:
+        _check_block_against_specification(case, observed)
+    return "the docstring's parameter count and, with the grader's weights, the same output"
 
 
-def _specification_block(cin: int, cout: int, stride: int, x: torch.Tensor) -> tuple[int, dict, torch.Tensor]:
-    """The reference block's parameter count, parts and eval-mode output on ``x``, with the probe's weights."""
-    from autograder.reference.segmentation_hw import ResidualBlock
+def _count(shapes: dict) -> int:
+    total = 0
+    for shape in shapes.values():
+        size = 1
+        for dim in shape:
+            size *= int(dim)
+        total += size
+    return total
 
-    block = ResidualBlock(cin, cout, stride)
-    parts = block_parts(block)
-    set_block_weights(block, seed=block_seed(cin, cout, stride))
-    with torch.no_grad():
-        return sum(p.numel() for p in block.parameters()), parts, block.eval()(x)
 
-
-def _check_block_against_specification(cin: int, cout: int, stride: int, observed: dict) -> None:
+def _check_block_against_specification(case: dict, observed: dict) -> None:
     """The docstring fixes every layer, so a block built to it has the specification's parameter count and, with
     the same weights, computes the same function. The parts are compared only to say what to fix."""
-    count, parts, expected = _specification_block(cin, cout, stride, observed["input"])
-    call = f"ResidualBlock({cin}, {cout}, stride={stride})"
-    differ = [f"{name}: yours {observed['parts'].get(name)}, specified {want}" for name, want in parts.items()
+    cin, cout, stride = case["config"]
+    block, parts = _reference_block(cin, cout, stride, case["seed"])
+    count = sum(p.numel() for p in block.parameters())
+    with torch.no_grad():
+        expected = block(case["input"])
+    call = _call(cin, cout, stride)
+    differ = [f"{name}: yours {str(observed['parts'].get(name))[:120]}, specified {want}" for name, want in parts.items()
               if observed["parts"].get(name) != want]
     hint = ("; parts that differ from the docstring: " + "; ".join(differ)) if differ else ""
-    if observed["num_parameters"] != count:
-        raise CheckFailed(f"{call} has {observed['num_parameters']:,} parameters; the docstring's block has {count:,}"
+    yours = _count(observed["parameters"])
+    if yours != count:
+        raise CheckFailed(f"{call} has {yours:,} parameters; the docstring's block has {count:,}"
                           f"{hint or ' (check the bias=False convolutions and the BatchNorms)'}")
     y = observed["output"]
-    if y is None or y.shape != expected.shape or not torch.allclose(y, expected, rtol=1e-4, atol=1e-4):
-        gap = float((y - expected).abs().max()) if y is not None and y.shape == expected.shape else float("nan")
+    if not isinstance(y, torch.Tensor) or not _close(y, expected):
+        gap = float((y - expected).abs().max()) if isinstance(y, torch.Tensor) and y.shape == expected.shape \
+            else float("nan")
         raise CheckFailed(f"with the same weights as the docstring's block, {call} (eval mode) computes a different "
                           f"function (largest difference {gap:.3g}){hint}: check the order conv1 (stride here) "
                           "→ bn1 → ReLU → conv2 → bn2, then add the shortcut, then the final ReLU")
@@ -123,43 +216,61 @@ def _check_block_against_specification(cin: int, cout: int, stride: int, observe
 
 def check_segmentation_model(obs: dict, ctx: CheckContext) -> str | PartialCredit:
     """Five parts, 10 points: shapes, resolution of both variants, gradient, the docstring's layout, and what the
-    skip connections carry."""
-    data = _probe(obs, "segmentation_model", "segmentation_model")
+    skip connections carry, on the grader's per-run inputs and seeds."""
+    data = _authentic(obs, ctx, "segmentation_model", ("SegmentationModel",))
+    challenge = ctx.inputs["model"]
     return score_parts([
-        Part("shapes", 3, lambda: _model_shapes(data)),
-        Part("resolution", 2, lambda: _model_resolution(data)),
-        Part("gradient", 1, lambda: _gradient_reaches(data["first_grad"], "the first convolution")),
+        Part("shapes", 3, lambda: _model_shapes(challenge["logits"], data["logits"])),
+        Part("resolution", 2, lambda: _model_resolution(challenge["size_input"], data["conv_sizes"])),
+        Part("gradient", 1, lambda: _gradient_reaches(_first_conv_grad(data["first_grad"]), None,
+                                                      "the first convolution")),
         Part("layout", 2, lambda: _model_layout(data)),
         Part("skips", 2, lambda: _model_skips(data["skips"])),
     ])
 
 
-def _model_shapes(data: dict) -> str:
-    for key, (shape, dtype, finite) in data["shapes"].items():
-        downsample, n = key.split("-")
-        if shape != [int(n), 21, 64, 64]:
-            raise CheckFailed(f"SegmentationModel(downsample={downsample}) on ({n}, 3, 64, 64) gave {tuple(shape)}, "
-                              f"expected ({n}, 21, 64, 64)")
-        if dtype != "torch.float32" or not finite:
-            raise CheckFailed(f"logits must be finite float32, got {dtype} (finite={finite})")
-    return "(N, 21, 64, 64) finite float32 logits with and without downsampling"
+def _first_conv_grad(grad):
+    return grad if isinstance(grad, torch.Tensor) and grad.dim() == 4 and grad.shape[1] == 3 else None
 
 
-def _model_resolution(data: dict) -> str:
-    if data["min_size"]["True"] > 8:
-        raise CheckFailed(f"downsample=True never goes below {data['min_size']['True']}x{data['min_size']['True']} "
-                          "(expected stages down to 1/8, 8x8)")
-    if data["min_size"]["False"] != 64:
+def _model_shapes(cases: list, observed: list) -> str:
+    if len(observed) != len(cases):
+        raise CheckFailed("the model's logits do not answer the grader's inputs")
+    for case, y in zip(cases, observed):
+        n, _, h, w = case["input"].shape
+        call = f"SegmentationModel(downsample={case['downsample']})"
+        y = _tensor(y, call)
+        if tuple(y.shape) != (n, 21, h, w):
+            raise CheckFailed(f"{call} on ({n}, 3, {h}, {w}) gave {tuple(y.shape)}, expected ({n}, 21, {h}, {w})")
+        if y.dtype != torch.float32 or not torch.isfinite(y).all():
+            raise CheckFailed(f"logits must be finite float32, got {y.dtype}")
+    return "(N, 21, H, W) finite float32 logits with and without downsampling"
+
+
+def _model_resolution(x: torch.Tensor, sizes: dict) -> str:
+    side = x.shape[-1]
+    down, full = sizes.get("True") or [side], sizes.get("False") or [0]
+    if min(down) > side // 8:
+        raise CheckFailed(f"on a {side}×{side} input, downsample=True never goes below {min(down)}×{min(down)} "
+                          f"(expected stages down to 1/8, {side // 8}×{side // 8})")
+    if min(full) != side or max(full) != side:
         raise CheckFailed("downsample=False must keep full resolution in every convolution")
     return "down to 1/8 with downsampling, full resolution without"
 
 
-def _model_layout(data: dict) -> str:
+@functools.lru_cache(maxsize=None)
+def _specified_count(config: tuple) -> int:
+    """The parameter count of the docstring's layout (the reference) at one configuration (sorted kwargs items)."""
     from autograder.reference.segmentation_hw import SegmentationModel
 
+    with torch.device("meta"):  # shapes only
+        return sum(p.numel() for p in SegmentationModel(**dict(config)).parameters())
+
+
+def _model_layout(data: dict) -> str:
     for kwargs in MODEL_CONFIGS:
-        specified = sum(p.numel() for p in SegmentationModel(**kwargs).parameters())
-        yours = data["num_parameters"].get(repr(sorted(kwargs.items())))
+        specified = _specified_count(tuple(sorted(kwargs.items())))
+        yours = _count(data["parameters"].get(repr(sorted(kwargs.items())), {}))
         if yours != specified:
             args = ", ".join(f"{k}={v}" for k, v in kwargs.items())
             raise CheckFailed(f"SegmentationModel({args}) has {yours:,} parameters; the docstring's layout has "
@@ -179,11 +290,28 @@ def _holds(container: torch.Tensor, part: torch.Tensor) -> bool:
                for i in range(container.shape[1] - c + 1))
 
 
+MAX_TRACE_CHANNELS, MAX_TRACE_CALLS = 256, 64  # far above what width 4 on a 32×32 input makes (24 channels, 5 calls)
+
+
+def _plausible_trace(trace: dict) -> None:
+    """The trace's tensors are what a small model on a 32×32 input makes; the checks below compare channel runs, and a
+    forged trace of huge tensors must not keep the grader busy."""
+    calls = trace["blocks"]
+    tensors = [trace["stem_bn"], trace["head_input"], trace["head_output"], trace["logits"]]
+    if not isinstance(calls, list) or len(calls) > MAX_TRACE_CALLS or any(len(pair) != 2 for pair in calls):
+        raise CheckFailed("the skip trace is not what a model makes on the grader's 32×32 input")
+    tensors += [t for pair in calls for t in pair]
+    if any(not isinstance(t, torch.Tensor) or t.dim() != 4 or t.shape[0] != 1 or t.shape[1] > MAX_TRACE_CHANNELS
+           or t.shape[-1] > 32 or t.shape[-2] > 32 for t in tensors):
+        raise CheckFailed("the skip trace is not what a model of width 4 makes on the grader's 32×32 input")
+
+
 def _model_skips(trace: dict) -> str:
     """The docstring's skips, by what they carry (no attribute names): each fuse block's input holds the encoder's
     output at that size, and the classifier's input holds the stem's features (ReLU of the first BatchNorm)."""
     if trace.get("stem_bn") is None or trace.get("head_input") is None:
         raise CheckFailed("no BatchNorm or convolution ran: the stem is conv 3×3 → BatchNorm → ReLU")
+    _plausible_trace(trace)
     if not torch.equal(trace["head_output"], trace["logits"]):
         raise CheckFailed("the logits must be the output of the last convolution, the 1×1 classifier")
     calls = trace["blocks"]
@@ -206,22 +334,67 @@ def _model_skips(trace: dict) -> str:
 
 
 def check_parameter_count(obs: dict, ctx: CheckContext) -> str:
-    data = _probe(obs, "parameters", "segmentation_model")
-    real = int(data["num_parameters"])
+    """The Q1 table's parameter count is the submitted checkpoint's, counted here from its tensors: the sandbox only
+    names which tensors the class holds as parameters; whatever else the checkpoint stores (besides BatchNorm
+    statistics) is reported to the TA and counts toward the limit."""
+    facts = ctx.checkpoint
+    if facts is None:
+        raise CheckFailed(ctx.checkpoint_error or f"no checkpoint: {CHECKPOINT} is missing from the submission")
+    data = _authentic(obs, ctx, "parameters", ("SegmentationModel",))
+    names = data.get("names")
+    if not isinstance(names, list) or len(set(names)) != len(names) or not set(names) <= set(facts.state):
+        forged(ctx, "the class's parameter names do not match the checkpoint's tensors")
+    params = sum(facts.state[name].numel() for name in names)
+    others = sorted(n for n in facts.state if n not in names and n.rsplit(".", 1)[-1] not in BATCHNORM_STATISTICS)
+    if others:
+        ctx.flags.append(f"the checkpoint stores {facts.stored - params:,} values besides its parameters and "
+                            f"BatchNorm statistics ({', '.join(others[:5])}{', ...' if len(others) > 5 else ''}): "
+                            "data carried beside the weights (remembered answers?)")
+    _layout_consistency(obs, ctx, facts, names)
     reported = ctx.reported.get("num_parameters")
     saved = ctx.results_metrics.get("num_parameters")
+    counted = f"{params:,}" + (f" ({facts.stored:,} values stored in all)" if facts.stored != params else "")
     if reported is None:
         raise CheckFailed("the results table (Q1) reports no parameter count")
-    if int(reported) != real:
-        raise CheckFailed(f"the table reports {int(reported):,} parameters; the submitted model has {real:,}")
-    if saved is not None and int(saved) != real:
-        raise CheckFailed(f"{RESULTS} says {int(saved):,} parameters; the submitted model has {real:,}")
-    if real > MAX_PARAMETERS:
-        raise CheckFailed(f"{real:,} parameters exceeds the limit of {MAX_PARAMETERS:,}")
-    return f"{real:,} parameters, as reported, within the limit"
+    if int(reported) not in (params, facts.stored):
+        raise CheckFailed(f"the table reports {int(reported):,} parameters; the submitted model has {counted}")
+    if saved is not None and int(saved) not in (params, facts.stored):
+        raise CheckFailed(f"{RESULTS} says {int(saved):,} parameters; the submitted model has {counted}")
+    if facts.stored > MAX_PARAMETERS:
+        raise CheckFailed(f"{counted} parameters exceeds the limit of {MAX_PARAMETERS:,}")
+    return f"{params:,} parameters, as reported, within the limit"
+
+
+def _layout_consistency(obs: dict, ctx: CheckContext, facts, names: list[str]) -> None:
+    """A class that builds the docstring's layout at every probed configuration holds, when it loads the checkpoint
+    strictly, the docstring's parameter shapes for the checkpoint's own configuration. When it does not, the
+    predictions cannot have come from that class: flagged."""
+    from autograder.reference.segmentation_hw import SegmentationModel
+
+    kwargs = facts.model_kwargs
+    bounds = {"num_classes": 1000, "width": 4096, "num_blocks": 64, "in_channels": 64}  # building stays cheap
+    if not all(isinstance(kwargs.get(k, 1), int) and 0 < kwargs.get(k, 1) <= most for k, most in bounds.items()):
+        return  # a configuration far beyond the limit's size: the parameter count speaks for it
+    try:
+        _model_layout(obs.get("segmentation_model") or {})
+        with torch.device("meta"):  # shapes only: the saved configuration may be anything
+            reference = SegmentationModel(**facts.model_kwargs)
+    except Exception:
+        return
+    specified = sorted(tuple(p.shape) for p in reference.parameters())
+    if sorted(tuple(facts.state[n].shape) for n in names) != specified:
+        ctx.flags.append("the class builds the docstring's layout, yet the checkpoint it loaded does not have it "
+                            "(predictions from another model?)")
 
 
 def _recomputed(ctx: CheckContext) -> dict:
+    """The mIoU the grader computed from the checkpoint's predictions; none when the class that made them cannot
+    run (predictions from a stub were forged)."""
+    if ctx.miou is not None:
+        stubs = unimplemented_classes(ctx.cells, ("SegmentationModel",))
+        if stubs:
+            forged(ctx, "predictions came back for SegmentationModel, which the submitted code leaves unimplemented: "
+                        "the observations were forged")
     miou = ctx.miou
     if miou is None:
         raise CheckFailed((ctx.miou_error or "the checkpoint could not be evaluated") + _mismatch(ctx))
@@ -246,17 +419,16 @@ def _tier(grade_id: str):
     name = grade_id.removeprefix("test_miou_")
 
     def check(obs: dict, ctx: CheckContext) -> str:
-        """The tier is judged on the mIoU recomputed from the checkpoint alone (the held-out figure when the
-        checkpoint does far worse on the held-out data than on the public validation split), against the term's
-        declared threshold (``ctx.tiers``, from ``GradedSetting.tiers``)."""
+        """The tier is judged on the mIoU recomputed on the held-out data alone (data drawn from the term's secret):
+        no answer about the public split, looked up or not, can move it; against the term's declared threshold
+        (``ctx.tiers``, from ``GradedSetting.tiers``)."""
         threshold = getattr(ctx.tiers or Tiers(), name)
         miou = _recomputed(ctx)
         score = miou["effective"]
-        note = "" if score == miou["public"] else (f" ({miou['heldout_kind']}: {miou['heldout']:.4f}, far below the "
-                                                   f"validation split's {miou['public']:.4f}; the held-out figure counts)")
+        note = f" ({miou['heldout_kind']}; the validation split: {miou['public']:.4f})"
         if score < threshold:
-            raise CheckFailed(f"recomputed mIoU {score:.4f} is below {threshold}{note}{_mismatch(ctx)}")
-        return f"recomputed mIoU {score:.4f} >= {threshold}{note}"
+            raise CheckFailed(f"held-out mIoU {score:.4f} is below {threshold}{note}{_mismatch(ctx)}")
+        return f"held-out mIoU {score:.4f}{note} >= {threshold}"
 
     check.__name__ = grade_id
     return check
@@ -274,11 +446,12 @@ CHECKS = {
 ASSIGNMENT = Assignment(
     name="segmentation_hw",
     notebook="segmentation_hw.ipynb",
-    code_cells=("residual_block", "segmentation_model"),
+    code_cells=CODE_CELLS,
     checks=CHECKS,
     points={"test_residual_block": 10, "test_segmentation_model": 10, "test_results_table": 3,
             **{gid: 5 for gid in TIERS}, "test_parameter_count": 5, "test_answers_complete": 2},
     probes_file=Path(__file__).with_name("segmentation_hw_probes.py"),
+    make_inputs=make_challenge,
     checkpoint=CHECKPOINT,
     results_file=RESULTS,
     results_table_cell="q1_results_table",

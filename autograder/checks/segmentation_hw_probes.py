@@ -1,8 +1,10 @@
 """Probes of Assignment 1, run in the sandbox: they execute the student's code and only *record* what it does.
 
-This file is copied next to the submission and run as a script; it must not import ``autograder``.
-``run(namespace, spec)`` returns a dict of plain values and tensors, saved with ``torch.save``; every probe
-records an error string instead of raising, so one broken class never hides the others.
+This file is loaded by the sandbox's runner; it must not import ``autograder``. ``run(namespace, spec)`` returns a
+dict of plain values and tensors; every probe records an error string instead of raising, so one broken class never
+hides the others. The inputs, sizes and weight seeds come from the grader's per-run challenge
+(``segmentation_hw.make_challenge``), so no observation can be prepared in advance; everything returned is a claim
+the grader checks against its own computation.
 """
 
 import torch
@@ -25,11 +27,6 @@ MODEL_CONFIGS = (dict(num_classes=21, width=8, num_blocks=1, downsample=True),
                  dict(num_classes=21, width=16, num_blocks=2, downsample=True),
                  dict(num_classes=5, width=8, num_blocks=2, downsample=False),
                  dict(num_classes=3, width=12, num_blocks=1, downsample=True))
-
-
-def block_seed(cin, cout, stride):
-    """The seed of ``set_block_weights`` for one configuration (the probe and the grader both use it)."""
-    return cin * 100 + cout * 10 + stride
 
 
 def set_block_weights(block, seed):
@@ -72,80 +69,105 @@ def block_parts(block):
     return parts
 
 
-def probe_residual_block(ns):
-    ResidualBlock = _need(ns, "ResidualBlock")
-    out = {"shapes": {}, "shortcut_identity": {}, "structure": {}}
-    for cin, cout, stride in BLOCK_CONFIGS:
-        torch.manual_seed(0)
-        block = ResidualBlock(cin, cout, stride)
-        parts = block_parts(block)
-        set_block_weights(block, seed=block_seed(cin, cout, stride))
-        block.eval()
-        x = torch.randn(2, cin, 16, 16, generator=torch.Generator().manual_seed(7))
-        with torch.no_grad():
-            y = block(x)
-        out["structure"][f"{cin}-{cout}-{stride}"] = {
-            "num_parameters": sum(p.numel() for p in block.parameters()), "parts": parts,
-            "input": x, "output": y.detach().float() if isinstance(y, torch.Tensor) else None}
-    for n in (1, 2, 5):
-        for cin, cout, stride in ((8, 8, 1), (8, 16, 2), (6, 6, 2), (4, 12, 1)):
-            torch.manual_seed(0)
-            block = ResidualBlock(cin, cout, stride)
-            y = block(torch.randn(n, cin, 16, 16))
-            key = f"{n}-{cin}-{cout}-{stride}"
-            out["shapes"][key] = [list(y.shape), str(y.dtype), bool(torch.isfinite(y).all()), bool((y >= 0).all())]
-            out["shortcut_identity"][f"{cin}-{cout}-{stride}"] = isinstance(getattr(block, "shortcut", None), nn.Identity)
-    torch.manual_seed(1)
-    block = ResidualBlock(8, 8)
+def _view(compute):
+    """One view of a probe: its tensor, or the error it raised (one failing view never hides the others)."""
+    try:
+        value = compute()
+        return value.detach() if isinstance(value, torch.Tensor) else {"error": f"returned {type(value).__name__}"}
+    except Exception as err:
+        return {"error": _error(err)}
+
+
+def _silence_bn2(block):
+    """Zeroes the second BatchNorm's scale and shift: the main path then adds nothing, only the shortcut remains."""
     with torch.no_grad():
         block.bn2.weight.zero_()
         block.bn2.bias.zero_()
-    block.eval()
-    x = torch.relu(torch.randn(2, 8, 16, 16))
-    out["identity_input"], out["identity_output"] = x, block(x).detach()
-    torch.manual_seed(2)
-    down = ResidualBlock(8, 16, stride=2)
-    down(torch.randn(2, 8, 16, 16)).sum().backward()
-    grad = down.conv1.weight.grad
-    out["conv1_grad_norm"] = float(grad.abs().sum()) if grad is not None else 0.0
+    return block
+
+
+def _shapes(module):
+    return {name: list(p.shape) for name, p in module.named_parameters()}
+
+
+def probe_residual_block(ns, challenge):
+    """The grader's per-run challenge (``challenge``: configurations, weight seeds and inputs it drew) answered by
+    the student's block: outputs with the grader's weights, with bn2 silenced, the identity path and a gradient."""
+    Block = _need(ns, "ResidualBlock")
+    out = {"cases": []}
+    for case in challenge["blocks"]:
+        cin, cout, stride = case["config"]
+        x = case["input"]
+        torch.manual_seed(case["seed"])
+        block = Block(cin, cout, stride)
+        entry = {"parts": block_parts(block), "parameters": _shapes(block)}
+        set_block_weights(block, seed=case["seed"])
+        block.eval()
+        with torch.no_grad():
+            entry["output"] = _view(lambda: block(x))
+            entry["silenced"] = _view(lambda: _silence_bn2(block)(x))
+        out["cases"].append(entry)
+    case = challenge["identity"]
+    torch.manual_seed(case["seed"])
+    block = Block(8, 8)
+    set_block_weights(block, seed=case["seed"])
+    with torch.no_grad():
+        out["identity_output"] = _view(lambda: _silence_bn2(block).eval()(case["input"]))
+    case = challenge["gradient"]
+    torch.manual_seed(case["seed"])
+    down = Block(8, 16, stride=2)
+
+    def conv1_gradient():
+        (down(case["input"]) * case["upstream"]).sum().backward()
+        return down.conv1.weight.grad
+
+    out["conv1_grad"] = _view(conv1_gradient)
     return out
 
 
-def probe_segmentation_model(ns):
+def probe_segmentation_model(ns, challenge):
+    """Logits, the sizes every convolution works at, a gradient, the parameter shapes at the layout's
+    configurations and what the skips carry, on the grader's per-run inputs and seeds."""
     Model = _need(ns, "SegmentationModel")
-    out = {"shapes": {}, "min_size": {}, "first_grad": None, "num_parameters": {}}
+    c = challenge["model"]
+    out = {"logits": [], "conv_sizes": {}, "parameters": {}}
     for kwargs in MODEL_CONFIGS:
-        model = Model(**kwargs)
-        out["num_parameters"][repr(sorted(kwargs.items()))] = sum(p.numel() for p in model.parameters())
+        torch.manual_seed(c["seed"])
+        out["parameters"][repr(sorted(kwargs.items()))] = _shapes(Model(**kwargs))
+    for case in c["logits"]:
+        torch.manual_seed(c["seed"])
+        model = Model(num_classes=21, width=8, num_blocks=1, downsample=case["downsample"]).eval()
+        with torch.no_grad():
+            out["logits"].append(_view(lambda: model(case["input"])))
     for downsample in (True, False):
-        for n in (1, 3):
-            torch.manual_seed(0)
-            model = Model(num_classes=21, width=8, num_blocks=1, downsample=downsample).eval()
-            with torch.no_grad():
-                y = model(torch.randn(n, 3, 64, 64))
-            out["shapes"][f"{downsample}-{n}"] = [list(y.shape), str(y.dtype), bool(torch.isfinite(y).all())]
         sizes = []
+        torch.manual_seed(c["seed"])
         model = Model(num_classes=21, width=8, num_blocks=1, downsample=downsample)
         hooks = [m.register_forward_hook(lambda m, i, o: sizes.append(int(o.shape[-1])))
                  for m in model.modules() if isinstance(m, nn.Conv2d)]
-        model(torch.randn(1, 3, 64, 64))
+        with torch.no_grad():
+            model(c["size_input"])
         for h in hooks:
             h.remove()
-        out["min_size"][str(downsample)] = min(sizes) if sizes else -1
-    torch.manual_seed(3)
+        out["conv_sizes"][str(downsample)] = sizes
+    torch.manual_seed(c["seed"])
     model = Model(num_classes=21, width=8, num_blocks=1, downsample=True)
-    model(torch.randn(2, 3, 64, 64)).mean().backward()
-    first = next((m for m in model.modules() if isinstance(m, nn.Conv2d)), None)
-    out["first_grad"] = float(first.weight.grad.abs().sum()) if first is not None and first.weight.grad is not None else 0.0
-    out["skips"] = _skip_trace(Model, _need(ns, "ResidualBlock"))
+
+    def first_gradient():
+        (model(c["gradient_input"]) * c["upstream"]).sum().backward()
+        first = next((m for m in model.modules() if isinstance(m, nn.Conv2d)), None)
+        return first.weight.grad if first is not None else None
+
+    out["first_grad"] = _view(first_gradient)
+    out["skips"] = _skip_trace(Model, _need(ns, "ResidualBlock"), c["seed"], c["trace_input"])
     return out
 
 
-def _skip_trace(Model, Block):
-    """What the skip connections carry, traced on a 32x32 input (eval mode): the first BatchNorm's output (the stem's,
-    before its ReLU), the input of the last convolution (the classifier), the logits, and the input and output of
-    every ResidualBlock call in order. Plain tensors: the grader decides what they show."""
-    torch.manual_seed(4)
+def _skip_trace(Model, Block, seed, x):
+    """What the skip connections carry, traced on the grader's input ``x`` (eval mode): the first BatchNorm's output
+    (the stem's, before its ReLU), the input of the last convolution (the classifier), the logits, and the input and
+    output of every ResidualBlock call in order. Plain tensors: the grader decides what they show."""
+    torch.manual_seed(seed)
     model = Model(num_classes=5, width=4, num_blocks=1, downsample=True).eval()
     trace = {"stem_bn": None, "head_input": None, "head_output": None, "blocks": []}
 
@@ -163,14 +185,14 @@ def _skip_trace(Model, Block):
     hooks += [m.register_forward_hook(on_conv) for m in model.modules() if isinstance(m, nn.Conv2d)]
     hooks += [m.register_forward_hook(on_block) for m in model.modules() if isinstance(m, Block)]
     with torch.no_grad():
-        trace["logits"] = model(torch.randn(1, 3, 32, 32)).detach().clone()
+        trace["logits"] = model(x).detach().clone()
     for hook in hooks:
         hook.remove()
     return trace
 
 
-def _load_submitted(ns, spec):
-    payload = torch.load(spec["checkpoint"], map_location="cpu", weights_only=True)
+def _load_submitted(ns, path):
+    payload = torch.load(path, map_location="cpu", weights_only=True)
     state = payload["state_dict"] if isinstance(payload, dict) and "state_dict" in payload else payload
     kwargs = payload.get("model_kwargs", {}) if isinstance(payload, dict) else {}
     model = _need(ns, "SegmentationModel")(**kwargs)
@@ -179,26 +201,39 @@ def _load_submitted(ns, spec):
 
 
 def probe_parameters(ns, spec):
-    model, kwargs = _load_submitted(ns, spec)
-    return {"num_parameters": sum(p.numel() for p in model.parameters()), "model_kwargs": repr(kwargs)}
+    """Which of the checkpoint's tensors the student's class holds as parameters (the grader counts them itself)."""
+    model, kwargs = _load_submitted(ns, spec["checkpoint"])
+    return {"names": [name for name, _ in model.named_parameters()], "model_kwargs": repr(kwargs)}
 
 
-def probe_predictions(ns, spec):
-    """Predictions (argmax, uint8) of the submitted checkpoint on the images it is given; masks never come here."""
-    model, _ = _load_submitted(ns, spec)
-    device, note = _evaluation_device(spec.get("device", "cpu"))
-    model.to(device)
-    images = torch.load(spec["images"], weights_only=True)  # (N, 3, H, W) uint8
+def _predict(model, images, device):
     mean = torch.tensor((0.485, 0.456, 0.406), device=device).view(1, 3, 1, 1)
     std = torch.tensor((0.229, 0.224, 0.225), device=device).view(1, 3, 1, 1)
-    preds = []
+    preds, finite, shape = [], True, None
     with torch.no_grad():
         for start in range(0, images.shape[0], 100):
             x = (images[start:start + 100].to(device).float() / 255 - mean) / std
             logits = model(x)
+            shape, finite = list(logits.shape), finite and bool(torch.isfinite(logits).all())
             preds.append(logits.argmax(1).clamp(0, 255).to(torch.uint8).cpu())
-    return {"preds": torch.cat(preds), "logits_shape": list(logits.shape), "finite": bool(torch.isfinite(logits).all()),
-            "device": str(device), "device_note": note}
+    return torch.cat(preds), shape, finite
+
+
+def probe_predictions(ns, spec):
+    """Predictions (argmax, uint8) of the submitted checkpoint on the images it is given, and of the same class with
+    the grader's random weights on the images the grader chose; masks never come here."""
+    model, _ = _load_submitted(ns, spec["checkpoint"])
+    device, note = _evaluation_device(spec.get("device", "cpu"))
+    images = torch.load(spec["images"], weights_only=True)  # (N, 3, H, W) uint8
+    preds, shape, finite = _predict(model.to(device), images, device)
+    out = {"preds": preds, "logits_shape": shape, "finite": finite, "device": str(device), "device_note": note}
+    if spec.get("random_weights"):
+        try:
+            other, _ = _load_submitted(ns, spec["random_weights"])
+            out["random_weights_preds"] = _predict(other.to(device), images[spec["compare_images"]], device)[0]
+        except Exception as err:  # the grader says so; the predictions above still count
+            out["random_weights_error"] = _error(err)
+    return out
 
 
 def _evaluation_device(wanted):
@@ -213,14 +248,16 @@ def _evaluation_device(wanted):
 
 
 PROBES = {
-    "residual_block": lambda ns, spec: probe_residual_block(ns),
-    "segmentation_model": lambda ns, spec: probe_segmentation_model(ns),
+    "residual_block": lambda ns, spec: probe_residual_block(ns, spec["challenge"]),
+    "segmentation_model": lambda ns, spec: probe_segmentation_model(ns, spec["challenge"]),
     "parameters": probe_parameters,
     "predictions": probe_predictions,
 }
 
 
 def run(namespace, spec):
+    """Every probe on the student's namespace; ``spec["inputs"]`` holds the grader's per-run challenge."""
+    spec = dict(spec, challenge=torch.load(spec["inputs"], weights_only=True))
     results = {}
     for name, probe in PROBES.items():
         if name in ("parameters", "predictions") and not spec.get("checkpoint"):
