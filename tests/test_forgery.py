@@ -6,12 +6,14 @@ from __future__ import annotations
 import io
 import json
 import textwrap
+from dataclasses import replace
 
 import pytest
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from autograder.assignment import CheckContext
 from autograder.checks import segmentation_hw_probes as probes
 from autograder.checks.common import unimplemented_classes
 from autograder.checks.segmentation_hw import CHECKS, make_challenge
@@ -51,7 +53,7 @@ def honest_observations(challenge: dict) -> dict:
 
 def judge(obs: dict, challenge: dict, cells: dict, **ctx) -> tuple[dict[str, float], list[str]]:
     flags: list[str] = []
-    context = {"inputs": challenge, "cells": cells, "flags": flags, **ctx}
+    context = CheckContext(inputs=challenge, cells=cells, flags=flags, **ctx)
     fractions = {gid: run_check(gid, CHECKS[gid], obs, context).fraction
                  for gid in ("test_residual_block", "test_segmentation_model")}
     return fractions, flags
@@ -76,7 +78,7 @@ def test_observations_replayed_from_another_run_fail_what_the_grader_verifies():
     obs = honest_observations(old)
     flags: list[str] = []
     result = run_check("test_residual_block", CHECKS["test_residual_block"], obs,
-                       {"inputs": new, "cells": HONEST, "flags": flags})
+                       CheckContext(inputs=new, cells=HONEST, flags=flags))
     assert result.fraction <= 0.1, result.message  # at most the gradient's 1 point (it depends on no input shape)
     assert "identity path (0/2" in result.message and "specification (0/2" in result.message
 
@@ -99,9 +101,9 @@ def test_predictions_and_parameter_counts_for_a_stub_model_are_forged():
     facts = CheckpointFacts.read(buffer.getvalue())
     names = [n for n, _ in SegmentationModel(num_classes=21, width=8, num_blocks=1).named_parameters()]
     flags: list[str] = []
-    ctx = {"inputs": make_challenge(), "cells": release_cells(), "flags": flags, "checkpoint": facts,
-           "reported": {"num_parameters": sum(state[n].numel() for n in names), "miou": 0.5}, "results_metrics": {},
-           "miou": {"public": 0.5, "heldout": 0.5, "effective": 0.5, "heldout_kind": "held-out scenes"}}
+    ctx = CheckContext(inputs=make_challenge(), cells=release_cells(), flags=flags, checkpoint=facts,
+                       reported={"num_parameters": sum(state[n].numel() for n in names), "miou": 0.5},
+                       miou={"public": 0.5, "heldout": 0.5, "effective": 0.5, "heldout_kind": "held-out scenes"})
     obs = {"parameters": {"names": names}}
     for gid in ("test_parameter_count", "test_results_table", "test_miou_target"):
         assert run_check(gid, CHECKS[gid], obs, ctx).fraction == 0.0
@@ -147,14 +149,14 @@ def test_the_parameter_count_is_the_graders_and_stored_buffers_are_reported():
     assert {k: v.shape for k, v in copy.items()} == {k: v.shape for k, v in state.items()}
     assert not torch.equal(copy["stem.0.weight"], state["stem.0.weight"]) and (copy["stem.1.running_var"] > 0).all()
     flags: list[str] = []
-    ctx = {"inputs": None, "cells": HONEST, "flags": flags, "checkpoint": facts, "results_metrics": {},
-           "reported": {"num_parameters": params}}
+    ctx = CheckContext(cells=HONEST, flags=flags, checkpoint=facts, reported={"num_parameters": params})
     result = run_check("test_parameter_count", CHECKS["test_parameter_count"], {"parameters": {"names": names}}, ctx)
     assert result.passed, result.message
     assert any("besides its parameters" in flag and "memory_masks" in flag for flag in flags)
     claimed_fewer = {"parameters": {"names": names[:-2]}}  # the sandbox leaves the classifier out of its list
     flags.clear()
-    ctx["reported"] = {"num_parameters": params - model.classifier.weight.numel() - model.classifier.bias.numel()}
+    ctx = replace(ctx, reported={"num_parameters": params - model.classifier.weight.numel()
+                                 - model.classifier.bias.numel()})
     assert run_check("test_parameter_count", CHECKS["test_parameter_count"], claimed_fewer, ctx).passed
     assert any("classifier.weight" in flag for flag in flags)  # what it left out is still shown to the TA
 

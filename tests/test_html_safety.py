@@ -51,8 +51,8 @@ def mallory_class(tmp_path_factory):
         "image/svg+xml": f"<svg xmlns='http://www.w3.org/2000/svg' onload=\"document.title='{MARK}'\"></svg>",
         "text/plain": "saved output"})]
     nbformat.write(nb, path)
-    results = {r["student"]: r for r in grade(course, CONCEPTS, opts=GradeOptions(workers=2, unsafe=not jail_supported()),
-                                              log=lambda *_: None)}
+    results = {r.student: r for r in grade(course, CONCEPTS, opts=GradeOptions(workers=2, unsafe=not jail_supported()),
+                                            log=lambda *_: None)}
     feedback(course, CONCEPTS, log=lambda *_: None)
     return course, results
 
@@ -80,7 +80,7 @@ class LiveMarkup(HTMLParser):
 
 def test_the_grader_quotes_the_students_stderr_and_the_pages_hold_no_live_markup(mallory_class):
     course, results = mallory_class
-    assert any(MARK in problem for problem in results["mallory"]["problems"])  # the quote the summary shows
+    assert any(MARK in problem for problem in results["mallory"].notes)  # the quote the summary shows
     page = (course.root / "feedback" / "mallory" / CONCEPTS / f"{CONCEPTS}.html").read_text()
     assert "&lt;script&gt;document.title" in page  # the answer is shown, as text
     parser = LiveMarkup()
