@@ -39,6 +39,26 @@ def strip_magics(code):
     return "\n".join("" if line.lstrip().startswith(("%", "!")) else line for line in code.splitlines())
 
 
+def run_cells(cells, cell_errors):
+    """Executes the graded cells (grade id -> source, in the notebook's order), each in a namespace of its own that
+    starts as a copy of the names bound so far (the preamble's and the cells' above it): a cell's functions keep
+    calling its own helpers whatever a later cell binds under the same name, as the check under each cell sees them
+    in the notebook. Returns every name bound (later cells win) and each cell's namespace, by grade id; a cell that
+    raises keeps what it bound before the error, and the error goes into ``cell_errors``."""
+    bound = {"__name__": "__student__"}
+    exec(PREAMBLE, bound)
+    spaces = {}
+    for grade_id, code in cells.items():
+        own = dict(bound)
+        try:
+            exec(compile(strip_magics(code), f"<cell {grade_id}>", "exec"), own)
+        except BaseException as err:  # SystemExit and KeyboardInterrupt included
+            cell_errors[grade_id] = f"{type(err).__name__}: {str(err)[:300]}"
+        bound.update(own)
+        spaces[grade_id] = own
+    return bound, spaces
+
+
 def send(fd, data):
     view = memoryview(data)
     while view:
@@ -60,16 +80,10 @@ def main():
     probes = types.ModuleType("probes")
     with open(files["probes.py"]) as f:
         exec(compile(f.read(), "probes.py", "exec"), probes.__dict__)
-    namespace = {"__name__": "__student__"}
-    exec(PREAMBLE, namespace)
     cell_errors = {}
     printed = CappedWriter()
     with contextlib.redirect_stdout(printed), contextlib.redirect_stderr(printed):
-        for grade_id, code in spec["cells"].items():
-            try:
-                exec(compile(strip_magics(code), f"<cell {grade_id}>", "exec"), namespace)
-            except BaseException as err:  # SystemExit and KeyboardInterrupt included
-                cell_errors[grade_id] = f"{type(err).__name__}: {str(err)[:300]}"
+        namespace, spec["cell_namespaces"] = run_cells(spec["cells"], cell_errors)
         results = probes.run(namespace, spec)
     cleaned = {}
     for name, value in results.items():

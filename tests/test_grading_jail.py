@@ -282,3 +282,53 @@ def test_tensors_from_a_submission_are_loaded_only_from_a_plain_torch_file(tmp_p
     torch.save({"w": torch.zeros(1).expand(10**9)}, path)  # a billion elements viewing one float
     with pytest.raises(ValueError, match="more memory than the file holds"):
         load_tensors(path.read_bytes())
+
+
+# --- the runner: each graded cell sees its own names and those of the cells above it ------------------------------
+
+def _runner():
+    import importlib.util
+
+    loader = importlib.util.spec_from_file_location("sandbox_runner_under_test", REPO / "autograder" / "sandbox_runner.py")
+    runner = importlib.util.module_from_spec(loader)
+    loader.loader.exec_module(runner)
+    return runner
+
+
+def test_each_cell_runs_on_the_names_above_it_and_a_later_helper_never_replaces_its_own():
+    cells = {"first": "def _helper():\n    return 'first'\ndef use_first():\n    return _helper()\n",
+             "second": "def _helper():\n    return 'second'\ndef use_second():\n    return _helper(), use_first()\n",
+             "broken": "late = 1\nraise SystemExit('a cell that ends the process')\n"}
+    errors = {}
+    merged, spaces = _runner().run_cells(cells, errors)
+    assert spaces["first"]["use_first"]() == "first"  # the second cell's _helper came later
+    assert spaces["second"]["use_second"]() == ("second", "first")
+    assert "use_second" not in spaces["first"] and "F" in spaces["first"]  # nothing from below; the preamble's names
+    assert spaces["broken"]["late"] == 1 and errors == {"broken": "SystemExit: a cell that ends the process"}
+    assert merged["_helper"]() == "second" and merged["late"] == 1  # every name bound, later cells win
+
+
+def test_a_later_cells_helper_of_the_same_name_costs_the_homework_nothing():
+    """The residual block calls its cell's top-level ``_join``; the model's cell defines another ``_join`` after it.
+    In one shared namespace the block would call the model cell's helper and lose its points."""
+    import nbformat
+
+    from autograder.judge import Submitted, judge_files
+    from inprocess import run_in_process
+    from test_forgery import _grading_data
+
+    reference = (REPO / "autograder" / "reference" / "segmentation_hw.py").read_text()
+    block = reference.split("# BEGIN ResidualBlock\n")[1].split("# END ResidualBlock")[0]
+    model = reference.split("# BEGIN SegmentationModel\n")[1].split("# END SegmentationModel")[0]
+    assert "return F.relu(out + self.shortcut(x))" in block
+    block = ("def _join(out, shortcut):\n    return F.relu(out + shortcut)\n\n\n"
+             + block.replace("return F.relu(out + self.shortcut(x))", "return _join(out, self.shortcut(x))"))
+    model = "def _join(*names):\n    return '-'.join(map(str, names))\n\n\n" + model
+    nb = nbformat.read(REPO / "release" / "segmentation_hw" / "segmentation_hw.ipynb", as_version=4)
+    for cell in nb.cells:
+        gid = cell.metadata.get("nbgrader", {}).get("grade_id")
+        cell.source = {"residual_block": block, "segmentation_model": model}.get(gid, cell.source)
+    submitted = Submitted(files={"segmentation_hw.ipynb": nbformat.writes(nb).encode()})
+    verdict = judge_files(submitted, "segmentation_hw", _grading_data(8), run=run_in_process)
+    for gid in ("test_residual_block", "test_segmentation_model"):
+        assert verdict.checks[gid].passed, verdict.checks[gid].message

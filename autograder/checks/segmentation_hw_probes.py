@@ -1,8 +1,9 @@
 """Probes of Assignment 1, run in the sandbox: they execute the student's code and only *record* what it does.
 
 This file is loaded by the sandbox's runner; it must not import ``autograder``. ``run(namespace, spec)`` returns a
-dict of plain values and tensors; every probe records an error string instead of raising, so one broken class never
-hides the others. The inputs, sizes and weight seeds come from the grader's per-run challenge
+dict of plain values and tensors, each probe run on the names of its own cell and the cells above it
+(``spec["cell_namespaces"]``, from the runner); every probe records an error string instead of raising, so one
+broken class never hides the others. The inputs, sizes and weight seeds come from the grader's per-run challenge
 (``segmentation_hw.make_challenge``), so no observation can be prepared in advance; everything returned is a claim
 the grader checks against its own computation.
 """
@@ -253,10 +254,16 @@ PROBES = {
     "parameters": probe_parameters,
     "predictions": probe_predictions,
 }
+# The graded cell whose names each probe sees (its own and those of the cells above it: the runner's
+# ``cell_namespaces``), as the check under that cell sees them in the notebook.
+CELL_OF = {"residual_block": "residual_block", "segmentation_model": "segmentation_model",
+           "parameters": "segmentation_model", "predictions": "segmentation_model"}
 
 
 def run(namespace, spec):
-    """Every probe on the student's namespace; ``spec["inputs"]`` holds the grader's per-run challenge."""
+    """Every probe on the namespace of its cell (``CELL_OF``; ``namespace``, every name the cells bound, where the
+    runner gives no cell namespaces); ``spec["inputs"]`` holds the grader's per-run challenge."""
+    spaces = spec.pop("cell_namespaces", None) or {}
     spec = dict(spec, challenge=torch.load(spec["inputs"], weights_only=True))
     results = {}
     for name, probe in PROBES.items():
@@ -265,7 +272,7 @@ def run(namespace, spec):
             continue
         try:
             torch.manual_seed(0)
-            results[name] = probe(namespace, spec)
+            results[name] = probe(spaces.get(CELL_OF[name], namespace), spec)
         except BaseException as err:  # a student's class may raise anything, SystemExit included
             results[name] = {"error": _error(err)}
     return results
