@@ -76,6 +76,8 @@ class Assignment:
         results_file: hand-in metrics file written next to the checkpoint.
         results_table_cell: grade id of the Markdown answer that reports the results table.
         reference_artifacts: files the source notebook makes by training; the release validates with them.
+        unavailable_modules: top-level modules the graded code may not use (an own-code rule): absent from the
+            sandbox the student's code runs in (``sandbox.Isolation.absent_modules``), so no import of them succeeds.
     """
 
     name: str
@@ -89,6 +91,7 @@ class Assignment:
     results_file: str | None = None
     results_table_cell: str | None = None
     reference_artifacts: tuple[str, ...] = ()
+    unavailable_modules: tuple[str, ...] = ()
 
     @property
     def graded_on_data(self) -> bool:

@@ -3,7 +3,9 @@
 What a sandboxed process sees (``run_sandboxed``; ``allow_list`` names every path):
 - read-only: ``/usr`` and the top-level links into it (``/bin``, ``/lib``, ...), ``/etc/ld.so.cache``, the grader's
   Python (its prefix, its virtual environment, and ``course_lib`` where that is installed from a checkout), with the
-  grader's own package covered when it is installed there;
+  grader's own package covered when it is installed there, and without the modules an assignment's own-code rule
+  forbids (``Isolation.absent_modules``: their folders, compiled libraries, metadata and editable finders are left
+  out, ``absent_paths``), so that no import of them succeeds, however the name is computed;
 - a fresh ``/proc`` (its own processes only) and a minimal ``/dev`` (null, zero, random, urandom, tty; the GPU's
   device files only when predictions run on CUDA);
 - writable, and only in memory: its working directory ``/sandbox``, ``/tmp`` and ``/dev/shm`` (tmpfs with sizes that
@@ -93,11 +95,15 @@ class Isolation:
         unsafe: where no sandbox can run, run anyway with the limits alone (the TA's ``--unsafe``); the result says
             ``isolated=False`` and every row says so.
         gpu: bind the GPU's device files (a term that evaluates on CUDA).
+        absent_modules: top-level modules the code may not use (``Assignment.unavailable_modules``): left out of what
+            the sandbox binds (``absent_paths``), so that no way of importing them (a computed name, ``importlib``,
+            ``sys.modules``) finds them.
     """
 
     uid: int = JAIL_UID_BASE
     unsafe: bool = False
     gpu: bool = False
+    absent_modules: tuple[str, ...] = ()
 
 
 class SandboxUnavailable(GraderError):
@@ -147,9 +153,39 @@ def _python() -> str:
     return os.path.abspath(sys.executable)
 
 
-@functools.lru_cache(maxsize=1)
-def allow_list() -> dict[str, list[str]]:
-    """Every host path a sandbox sees, by kind (for the README, ``active_protections`` and the tests)."""
+@functools.lru_cache(maxsize=8)
+def absent_paths(modules: tuple[str, ...]) -> tuple[Path, ...]:
+    """Every host path through which this interpreter imports one of ``modules`` (top-level names): the entries its
+    distribution installed into the environment (the package folder, its compiled libraries, its metadata, an
+    editable install's ``.pth`` and finder) and the folder ``importlib`` finds it in (a checkout, for an editable
+    install). Found without importing the modules."""
+    from importlib import metadata, util
+
+    paths: set[Path] = set()
+    providers = metadata.packages_distributions()
+    for module in modules:
+        for dist in metadata.distributions():
+            if dist.metadata["Name"] not in providers.get(module, ()):
+                continue
+            base = Path(dist.locate_file("")).resolve()
+            if not base.is_absolute() or base == Path.cwd():  # a checkout's egg-info read from the working folder
+                continue
+            paths |= {base / file.parts[0] for file in dist.files or ()
+                      if ".." not in file.parts and file.parts[0] != "__pycache__"}  # a shared cache: its .py goes
+        spec = util.find_spec(module)
+        if spec is not None:
+            places = list(spec.submodule_search_locations or ()) or ([spec.origin] if spec.origin else [])
+            paths |= {Path(place).resolve() for place in places if Path(place).exists()}
+    return tuple(sorted(paths))
+
+
+@functools.lru_cache(maxsize=8)
+def allow_list(absent_modules: tuple[str, ...] = ()) -> dict[str, list[str]]:
+    """Every host path a sandbox sees, by kind (for the README, ``active_protections`` and the tests).
+
+    ``absent_modules`` (``Isolation.absent_modules``): their paths (``absent_paths``) are left out. A folder that
+    holds one of them among other entries (``site-packages``) is ``hollowed``: an empty read-only folder in the
+    sandbox into which every other entry is bound, one by one."""
     top = {"symlinks": [], "read_only": []}
     for name in ("bin", "sbin", "lib", "lib32", "lib64", "libx32"):
         path = Path("/") / name
@@ -157,13 +193,30 @@ def allow_list() -> dict[str, list[str]]:
             top["symlinks"].append(f"/{name} -> {os.readlink(path)}")
         elif path.is_dir():
             top["read_only"].append(str(path))
-    roots = _python_roots()
+    absent = set(absent_paths(tuple(sorted(absent_modules))))
+    roots = [r for r in _python_roots() if r not in absent]
     read_only = ["/usr", *top["read_only"], *(str(r) for r in roots if not r.is_relative_to("/usr"))]
     if Path("/etc/ld.so.cache").is_file():
         read_only.append("/etc/ld.so.cache")
+    hollowed = sorted({str(p.parent) for p in absent if any(p.is_relative_to(r) for r in [*map(Path, read_only)])})
     return {"read_only": read_only, "symlinks": top["symlinks"],
             "covered": [str(p) for p in _grader_package_masks(roots)],
+            "hollowed": hollowed, "absent": sorted(str(p) for p in absent),
             "private_tmpfs": [SANDBOX_DIR, "/tmp", "/dev/shm"], "fresh": ["/proc", "/dev"]}
+
+
+def _hollow_args(folder: str, absent: set[str]) -> list[str]:
+    """bubblewrap's arguments that replace ``folder`` by an empty one holding every entry of the host's but
+    ``absent``: links recreated as links, the rest bound read-only; then the folder itself made read-only."""
+    args = ["--perms", "0755", "--tmpfs", folder]
+    for entry in sorted(os.scandir(folder), key=lambda e: e.name):
+        if entry.path in absent:
+            continue
+        if entry.is_symlink():
+            args.extend(["--symlink", os.readlink(entry.path), entry.path])
+        else:
+            args.extend(["--ro-bind", entry.path, entry.path])
+    return [*args, "--remount-ro", folder]
 
 
 def _gpu_devices() -> list[str]:
@@ -173,7 +226,7 @@ def _gpu_devices() -> list[str]:
 
 def _mount_args(limits: Limits, isolation: Isolation) -> list[str]:
     """bubblewrap's arguments for the file system: the allow-list, private tmpfs with sizes, /proc and /dev."""
-    listed = allow_list()
+    listed = allow_list(isolation.absent_modules)
     args, made = [], {Path("/")}
 
     def parents(path: Path) -> None:  # bubblewrap would make them 0700 as root: make them enterable
@@ -191,6 +244,8 @@ def _mount_args(limits: Limits, isolation: Isolation) -> list[str]:
         args.extend(["--symlink", target, dest])
     for path in listed["covered"]:
         args.extend(["--perms", "0000", "--tmpfs", path])
+    for folder in listed["hollowed"]:
+        args.extend(_hollow_args(folder, set(listed["absent"])))
     args.extend(["--proc", "/proc", "--dev", "/dev"])
     if isolation.gpu:
         for device in _gpu_devices():

@@ -2,9 +2,14 @@
 variable that happens to share a set-up name never is (issue: a correct focal loss that wrote
 ``losses = ...; return losses.mean()`` scored 0)."""
 
+import importlib.util
+import json
+from pathlib import Path
+
 import pytest
 
-from course_lib.own_code import oracle_uses, own_code_problems
+from autograder.sandbox import Isolation, Limits, isolation_problem, minimal_env, run_sandboxed
+from course_lib.own_code import ORACLE_MODULES, oracle_uses, own_code_problems
 
 CORRECT = {  # correct code that names its own variables after the set-up's modules
     "focal loss with a local `losses`": '''
@@ -80,3 +85,103 @@ def test_problems_name_the_cell_and_the_rule():
 
 def test_a_cell_that_does_not_parse_uses_nothing():
     assert oracle_uses("%timeit f(x)") == set()
+
+
+# --- the rule by construction: the graded cells' sandbox has no oracle module to import ---------------------------
+
+BYPASSES = {  # imports the source never shows: the static rule above cannot see them (a reviewer's, round 3)
+    "t3_roi_align": '''
+
+import importlib as _importlib
+
+
+def roi_align_one(feature, box, output_size, sampling_ratio):
+    ops = _importlib.import_module("torch" + "vision").ops
+    boxes = torch.cat([box.new_zeros(1), box]).view(1, 5).to(feature.dtype)
+    return ops.roi_align(feature[None], boxes, output_size, 1.0, sampling_ratio, aligned=True)[0]
+''',
+    "t4_losses": '''
+
+import sys as _sys
+
+
+def sigmoid_focal_loss(logits, targets, alpha=0.25, gamma=2.0):
+    __import__("torch" + "vision.ops")
+    return _sys.modules["torch" + "vision.ops"].sigmoid_focal_loss(logits, targets, alpha, gamma, reduction="mean")
+''',
+}
+
+
+def _submission_with_bypasses():
+    """The source notebook's solutions (honest work in every topic), with ``BYPASSES`` appended to their cells."""
+    import nbformat
+
+    from autograder.judge import Submitted
+
+    repo = Path(__file__).resolve().parents[1]
+    nb = nbformat.read(repo / "source" / "segmentation_concepts" / "segmentation_concepts.ipynb", as_version=4)
+    for cell in nb.cells:
+        cell.source += BYPASSES.get(cell.metadata.get("nbgrader", {}).get("grade_id"), "")
+    return Submitted(files={"segmentation_concepts.ipynb": nbformat.writes(nb).encode()})
+
+
+def test_the_bypasses_are_invisible_to_the_static_rule_and_would_earn_points_where_the_module_exists():
+    from autograder.judge import judge_files
+    from inprocess import run_in_process
+
+    assert all(oracle_uses(code) == set() for code in BYPASSES.values())
+    verdict = judge_files(_submission_with_bypasses(), "segmentation_concepts", run=run_in_process)  # torchvision here
+    assert {f"test_{gid}" for gid in BYPASSES} <= {g for g, r in verdict.checks.items() if r.passed}, verdict.checks
+
+
+@pytest.mark.skipif(isolation_problem() is not None, reason=f"no sandbox here: {isolation_problem()}")
+def test_in_the_sandbox_the_bypasses_earn_nothing_and_the_honest_topics_everything():
+    from autograder.judge import judge_files
+
+    verdict = judge_files(_submission_with_bypasses(), "segmentation_concepts")
+    failed = {g for g, r in verdict.checks.items() if not r.passed}
+    assert failed == {f"test_{gid}" for gid in BYPASSES}, {g: verdict.checks[g].message for g in failed}
+    assert all("ModuleNotFoundError" in verdict.checks[f"test_{gid}"].message for gid in BYPASSES)
+
+
+@pytest.mark.skipif(isolation_problem() is not None, reason=f"no sandbox here: {isolation_problem()}")
+def test_the_oracle_modules_are_absent_from_the_sandbox_however_they_are_looked_for():
+    script = '''
+import importlib, importlib.util, json, os, sys
+manifest = json.loads(sys.argv[1])
+seen = {}
+for name in NAMES:
+    try:
+        importlib.import_module(name)
+        seen[name] = "imported"
+    except ModuleNotFoundError:
+        seen[name] = "absent"
+    seen[name + " spec"] = importlib.util.find_spec(name) is not None
+    seen[name + " in sys.modules"] = name in sys.modules
+import torch
+site = os.path.dirname(os.path.dirname(torch.__file__))
+seen["entries"] = sorted(e for e in os.listdir(site) if any(e.startswith(n) or e.startswith("__editable__." + n)
+                                                          for n in NAMES))
+seen["torch"] = torch.ones(2).sum().item()
+os.write(manifest["out"], json.dumps(seen).encode())
+'''.replace("NAMES", repr(list(ORACLE_MODULES)))
+    run = run_sandboxed("s.py", {"s.py": script.encode()}, Limits(wall_seconds=120),
+                        Isolation(absent_modules=ORACLE_MODULES), minimal_env())
+    seen = json.loads(run.output)
+    assert seen.pop("torch") == 2.0 and seen.pop("entries") == [], run.stderr_tail
+    assert seen == {**{name: "absent" for name in ORACLE_MODULES}, **{f"{name} spec": False for name in ORACLE_MODULES},
+                    **{f"{name} in sys.modules": False for name in ORACLE_MODULES}}
+
+
+def test_the_concepts_assignment_declares_the_rules_modules_absent():
+    from autograder.checks import get_assignment
+    from autograder.sandbox import absent_paths, allow_list
+
+    assert get_assignment("segmentation_concepts").unavailable_modules == ORACLE_MODULES
+    assert get_assignment("segmentation_hw").unavailable_modules == ()
+    listed = allow_list(ORACLE_MODULES)
+    for module in ORACLE_MODULES:
+        spec = importlib.util.find_spec(module)
+        if spec is not None:  # installed in the grader's environment: its folder is among the absent paths
+            assert Path(spec.submodule_search_locations[0]).resolve() in absent_paths(ORACLE_MODULES)
+    assert not set(listed["read_only"]) & set(listed["absent"])
