@@ -359,6 +359,53 @@ def default_course_root(folder: Path) -> Path:
     return next((p for p in Path(folder).resolve().parents if (p / "nbgrader_config.py").is_file()), config.REPO)
 
 
+def submission_limits(limits: Limits = Limits()) -> list[tuple[str, str, str]]:
+    """Every limit a submission meets: (what, value, where it is declared). The README's table of limits is this
+    list, rendered by ``limits_markdown`` (``tests/test_grading_jail.py`` keeps the two equal)."""
+    from autograder import sandbox_runner
+    from autograder.checks.segmentation_hw import MAX_PARAMETERS
+    from autograder.rendering import MAX_COPIED_FILE_BYTES, MAX_OUTPUT_CHARS
+
+    def size(n: int) -> str:
+        return f"{n / 1024**3:g} GB" if n >= 1024**3 else f"{n / 1024**2:g} MB" if n >= 1024**2 else f"{n:,} bytes"
+
+    quarter = limits.disk_bytes // 4
+    return [
+        ("wall clock of one sandboxed run (`grade --code-timeout`)", f"{limits.wall_seconds:g} s",
+         "`sandbox.Limits.wall_seconds`"),
+        ("CPU time (`RLIMIT_CPU`)", f"{limits.cpu_seconds} s", "`sandbox.Limits.cpu_seconds`"),
+        ("address space (`RLIMIT_AS`; none when predictions run on CUDA)", size(limits.memory_bytes),
+         "`sandbox.Limits.memory_bytes`"),
+        ("one file written (`RLIMIT_FSIZE`)", size(limits.file_bytes), "`sandbox.Limits.file_bytes`"),
+        ("processes (`RLIMIT_NPROC`: the worker's uid as root; otherwise the user's processes plus these)",
+         f"{limits.processes}", "`sandbox.Limits.processes`"),
+        ("open files (`RLIMIT_NOFILE`)", f"{limits.open_files}", "`sandbox.Limits.open_files`"),
+        ("in-memory disk: `/sandbox`, `/tmp`, `/dev/shm`", f"{size(2 * quarter)}, {size(quarter)}, {size(quarter)}",
+         "`sandbox.Limits.disk_bytes`"),
+        ("observations sent back", size(limits.output_bytes), "`sandbox.Limits.output_bytes`"),
+        ("stderr kept for messages", size(limits.stderr_bytes), "`sandbox.Limits.stderr_bytes`"),
+        ("printed output kept inside the sandbox", f"{sandbox_runner.CappedWriter().limit:,} characters",
+         "`sandbox_runner.CappedWriter`"),
+        ("notebook read", size(MAX_NOTEBOOK_BYTES), "`notebook.MAX_NOTEBOOK_BYTES`"),
+        ("checkpoint loaded", size(MAX_CHECKPOINT_BYTES), "`judge.MAX_CHECKPOINT_BYTES`"),
+        ("results file read", size(MAX_RESULTS_BYTES), "`judge.MAX_RESULTS_BYTES`"),
+        ("other submitted files copied into `autograded/`", size(MAX_COPIED_FILE_BYTES),
+         "`rendering.MAX_COPIED_FILE_BYTES`"),
+        ("a check's message", f"{MAX_MESSAGE_CHARS:,} characters", "`judge.MAX_MESSAGE_CHARS`"),
+        ("a text output shown to TAs and students", f"{MAX_OUTPUT_CHARS:,} characters", "`rendering.MAX_OUTPUT_CHARS`"),
+        ("the homework model's parameters", f"{MAX_PARAMETERS:,}", "`checks.segmentation_hw.MAX_PARAMETERS`"),
+        ("public minus held-out mIoU before the TA is told", f"{HELDOUT_GAP:g}", "`heldout.HELDOUT_GAP`"),
+        ("images of each split predicted again with random weights", f"{WEIGHT_PROBE_IMAGES}",
+         "`judge.WEIGHT_PROBE_IMAGES`"),
+    ]
+
+
+def limits_markdown(limits: Limits = Limits()) -> str:
+    """``submission_limits`` as the README's Markdown table."""
+    rows = ["| limit | value | declared in |", "|---|---|---|"]
+    return "\n".join(rows + [f"| {what} | {value} | {where} |" for what, value, where in submission_limits(limits)])
+
+
 def judged_files(spec: Assignment) -> list[str]:
     """The submission's files the judge reads: the notebook and, for an assignment graded on data, the results file
     and the checkpoint."""

@@ -332,3 +332,10 @@ def test_a_later_cells_helper_of_the_same_name_costs_the_homework_nothing():
     verdict = judge_files(submitted, "segmentation_hw", _grading_data(8), run=run_in_process)
     for gid in ("test_residual_block", "test_segmentation_model"):
         assert verdict.checks[gid].passed, verdict.checks[gid].message
+
+
+def test_the_readmes_table_of_limits_is_the_declared_one():
+    """Every limit is declared once, where it is enforced; the README shows ``judge.limits_markdown()`` verbatim."""
+    from autograder.judge import limits_markdown
+
+    assert limits_markdown() in (REPO / "README.md").read_text(), "paste judge.limits_markdown() into the README"
