@@ -23,6 +23,7 @@ from nbgrader.api import Gradebook
 
 from adversarial import ATTACKS, MARKER
 from autograder.records import RecordStore
+from autograder.term import GradedSetting
 from classes import points_without
 from autograder.sandbox import JAIL_UID_BASE, Limits, jail_supported
 
@@ -218,7 +219,10 @@ def test_honest_students_are_unaffected_and_never_suspected(attacked):
     results = attacked["results"]
     assert results["ref"].failed == set() and results["ref"].notes == ()
     assert results["ref@concepts"].failed == set()
-    assert results["ben"].auto_points == 30.0 and results["ben"].notes == ()
+    ben = results["ben"]  # graded on its held-out figure: exactly the term's tiers that figure misses fail
+    tiers = GradedSetting.read(attacked["course"].root).tiers.as_dict()
+    assert ben.failed == {f"test_miou_{name}" for name, threshold in tiers.items() if ben.miou.heldout < threshold}
+    assert ben.notes == ()
     quiet = [a.name for a in ATTACKS if not a.suspicion and a.assignment == HW]
     assert not [name for name in quiet if results[name].flags]
 
