@@ -134,6 +134,7 @@ def test_the_bypasses_are_invisible_to_the_static_rule_and_would_earn_points_whe
     assert {f"test_{gid}" for gid in BYPASSES} <= {g for g, r in verdict.checks.items() if r.passed}, verdict.checks
 
 
+@pytest.mark.slow  # a grading run
 @pytest.mark.skipif(isolation_problem() is not None, reason=f"no sandbox here: {isolation_problem()}")
 def test_in_the_sandbox_the_bypasses_earn_nothing_and_the_honest_topics_everything():
     from autograder.judge import judge_files
