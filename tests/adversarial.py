@@ -454,7 +454,7 @@ def _public_miou(folder: Path, ctx: dict) -> float:
             preds = torch.cat([model.eval()(normalize_images(batch)).argmax(1) for batch in public.images.split(100)])
     finally:
         torch.set_num_threads(threads)
-    cm = ConfusionMatrix(public.num_classes, ignore_index=public.ignore_index)
+    cm = ConfusionMatrix(public.num_classes)
     cm.update(preds.clamp(max=public.num_classes - 1), public.masks.long())
     return mean_iou(cm.matrix)
 
