@@ -212,7 +212,7 @@ def test_every_suspicion_reaches_the_row_the_summary_cell_and_the_export(attacke
     graded = nbformat.read(course.root / "autograded" / attack.name / HW / f"{HW}.ipynb", as_version=4)
     assert attack.suspicion in graded.cells[0].source and "suspicion" in graded.cells[0].source
     table = scores_table(course, HW).set_index("student")
-    assert attack.suspicion in table.loc[attack.name, "problems"]
+    assert attack.suspicion in table.loc[attack.name, "suspicions"]
 
 
 def test_honest_students_are_unaffected_and_never_suspected(attacked):
