@@ -31,19 +31,22 @@ class Environment:
         gradebook_url: ``$SEGMENTATION_GRADEBOOK_URL`` (None when unset: the course's ``gradebook.db``).
         scratch: ``$SEGMENTATION_SCRATCH``, else ``<tmp>/segmentation-grading``.
         term_secret: ``$SEGMENTATION_TERM_SECRET`` (None when unset or empty: the course's secret file).
+        library_path: the folders of ``$LD_LIBRARY_PATH`` (a sandbox that runs on CUDA binds those it needs).
     """
 
     course_root: Path | None
     gradebook_url: str | None
     scratch: Path
     term_secret: str | None
+    library_path: tuple[Path, ...] = ()
 
     @classmethod
     def read(cls, environ: Mapping[str, str] = os.environ) -> "Environment":
         return cls(course_root=Path(environ[COURSE_ROOT]) if environ.get(COURSE_ROOT) else None,
                    gradebook_url=environ.get(GRADEBOOK_URL) or None,
                    scratch=Path(environ.get(SCRATCH) or Path(tempfile.gettempdir()) / "segmentation-grading"),
-                   term_secret=environ.get(TERM_SECRET) or None)
+                   term_secret=environ.get(TERM_SECRET) or None,
+                   library_path=tuple(Path(p) for p in environ.get("LD_LIBRARY_PATH", "").split(os.pathsep) if p))
 
 
 def environment() -> Environment:

@@ -51,6 +51,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from autograder.config import environment
 from autograder.errors import GraderError
 
 try:
@@ -251,8 +252,8 @@ def _mount_args(limits: Limits, isolation: Isolation) -> list[str]:
         for device in _gpu_devices():
             args.extend(["--dev-bind-try", device, device])
         args.extend(["--ro-bind-try", "/sys", "/sys"])
-        for folder in os.environ.get("LD_LIBRARY_PATH", "").split(os.pathsep):
-            if folder and Path(folder).is_dir() and not any(Path(folder).is_relative_to(p) for p in listed["read_only"]):
+        for folder in map(str, environment().library_path):
+            if Path(folder).is_dir() and not any(Path(folder).is_relative_to(p) for p in listed["read_only"]):
                 parents(Path(folder))
                 args.extend(["--ro-bind-try", folder, folder])
     quarter = max(limits.disk_bytes // 4, 1 << 20)

@@ -181,11 +181,12 @@ def test_the_tier_checks_judge_with_the_terms_thresholds():
     from autograder.judge import run_check
     from course_lib.term import Tiers
 
-    miou = {"public": 0.38, "heldout": 0.37, "effective": 0.38, "heldout_kind": "held-out scenes"}
-    default = run_check("test_miou_excellent", CHECKS["test_miou_excellent"], {}, CheckContext(miou=miou))
+    miou = {"public": 0.38, "heldout": 0.37, "effective": 0.37, "heldout_kind": "held-out scenes"}
+    cells = {"segmentation_model": "class SegmentationModel(nn.Module):\n    def forward(self, x):\n        return x\n"}
+    default = run_check("test_miou_excellent", CHECKS["test_miou_excellent"], {}, CheckContext(cells=cells, miou=miou))
     assert default.passed and default.message.endswith(">= 0.35")
     declared = run_check("test_miou_excellent", CHECKS["test_miou_excellent"], {},
-                         CheckContext(miou=miou, tiers=Tiers(0.2, 0.3, 0.4)))
+                         CheckContext(cells=cells, miou=miou, tiers=Tiers(0.2, 0.3, 0.4)))
     assert not declared.passed and "below 0.4" in declared.message
 
 
