@@ -197,3 +197,23 @@ def test_the_page_opens_in_chromium_with_its_sections(reported_class, tmp_path):
         assert len(widths) >= 3 and all(w > 0 for w in widths)  # the embedded plots decode
         assert view.page.evaluate("() => document.querySelectorAll('script').length") == 0
         view.shot("class-report")
+
+
+def test_the_late_policy_and_the_records_late_fields_are_shown_as_declared(tmp_path):
+    """What ``autograder.late`` declares and writes (course.toml's ``[late]``, extensions.csv, the record's late
+    fields), read where the late policy keeps them; a record without them shows nothing."""
+    from types import SimpleNamespace
+
+    from autograder.report.data import extensions_table, late_policy, record_late_fields
+
+    assert late_policy(tmp_path) is None and extensions_table(tmp_path) is None
+    (tmp_path / "course.toml").write_text('[grading]\ndata = "synthetic"\n\n[late]\npenalty = "per_day"\nrate = 0.1\n')
+    assert late_policy(tmp_path) == "penalty = per_day; rate = 0.1"
+    (tmp_path / "extensions.csv").write_text(f"student,assignment,until,reason\ndev,toy,2026-12-03T12:00,{SCRIPT}\n")
+    assert extensions_table(tmp_path).to_dict("records") == [
+        {"student": "dev", "assignment": "toy", "until": "2026-12-03T12:00", "reason": SCRIPT}]
+    late = SimpleNamespace(lateness="2 h 5 min late; 1 late day spent", late_days_spent=1, late_penalty=0.1,
+                           extended_until=datetime(2026, 12, 3, 12, tzinfo=timezone.utc))
+    assert record_late_fields(late) == ["2 h 5 min late; 1 late day spent", "late days spent: 1",
+                                        "10% of the points taken", "extended until 2026-12-03 12:00 UTC"]
+    assert record_late_fields(record("ada", True, True)) == []

@@ -25,12 +25,13 @@ from autograder.course import Course
 from autograder.records import GradingRecord, RecordStore
 
 TOP_MESSAGES = 3  # the most common failure messages shown per check and per part
-# Late fields a record may carry (the late policy of issue 24 adds them to ``GradingRecord``); read with defaults so
-# the report works on records written before and after they exist.
-RECORD_LATE_FIELDS = ("late", "lateness", "late_penalty", "penalty", "late_days", "late_days_used", "extension",
-                      "extended_until", "due")
-POLICY_KEYS = ("late", "late_policy", "lateness")  # where course.toml may declare a late policy
-EXTENSION_FILES = ("extensions.csv", "grading/extensions.csv")  # a per-student extensions CSV, course-relative
+# The late fields of ``GradingRecord`` the page shows (``autograder.late`` writes them: the policy's sentence, the
+# late days spent, the share of the points taken, the extension); read with getattr and defaults, so that the report
+# also reads records written before they existed.
+RECORD_LATE_FIELDS = {"lateness": "{}", "late_days_spent": "late days spent: {}",
+                      "late_penalty": "{:.0%} of the points taken", "extended_until": "extended until {:%Y-%m-%d %H:%M %Z}"}
+POLICY_KEYS = ("late",)  # the table of course.toml that declares the late policy (``autograder.late``)
+EXTENSION_FILES = ("extensions.csv",)  # the per-student extensions, course-relative (``autograder.late``)
 
 
 @dataclass
@@ -174,31 +175,31 @@ def lateness(course: Course, assignment: str, records: list[GradingRecord]) -> t
 
 
 def record_late_fields(record: GradingRecord) -> list[str]:
-    """``name: value`` of every late field the record carries (``RECORD_LATE_FIELDS``; none before the late policy
-    reaches the record)."""
+    """The late fields the record carries (``RECORD_LATE_FIELDS``), in words; none on a record written before the
+    late policy reached the record, or without lateness."""
     found = []
-    for name in RECORD_LATE_FIELDS:
+    for name, say in RECORD_LATE_FIELDS.items():
         value = getattr(record, name, None)
-        if value in (None, "", (), [], {}, 0, 0.0):
+        if value in (None, "", 0, 0.0):
             continue
-        found.append(f"{name}: {value}")
+        try:
+            found.append(say.format(value))
+        except (TypeError, ValueError):  # a field of another type than expected: shown as it is
+            found.append(f"{name}: {value}")
     return found
 
 
 def late_policy(course_root: Path) -> str | None:
-    """The late policy ``course.toml`` declares, in words; None when it declares none."""
-    path = Path(course_root) / "course.toml"
+    """The late policy ``course.toml`` declares (its ``[late]`` table, ``autograder.late``), as written; None when it
+    declares none."""
     try:
-        table = tomllib.loads(path.read_text())
+        table = tomllib.loads((Path(course_root) / "course.toml").read_text())
     except (OSError, tomllib.TOMLDecodeError):
         return None
-    for scope in (table, table.get("grading", {})):
-        for key in POLICY_KEYS:
-            value = scope.get(key) if isinstance(scope, dict) else None
-            if isinstance(value, dict) and value:
-                return "; ".join(f"{k} = {v}" for k, v in value.items())
-            if value not in (None, "", {}):
-                return str(value)
+    for key in POLICY_KEYS:
+        value = table.get(key)
+        if isinstance(value, dict) and value:
+            return "; ".join(f"{k} = {v}" for k, v in value.items())
     return None
 
 
