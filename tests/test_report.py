@@ -217,3 +217,30 @@ def test_the_late_policy_and_the_records_late_fields_are_shown_as_declared(tmp_p
     assert record_late_fields(late) == ["2 h 5 min late; 1 late day spent", "late days spent: 1",
                                         "10% of the points taken", "extended until 2026-12-03 12:00 UTC"]
     assert record_late_fields(record("ada", True, True)) == []
+
+
+@pytest.mark.slow
+def test_the_simulated_class_report_has_the_gradebooks_totals_and_the_records_checks(graded_class, tmp_path):
+    """The class of ``tests/classes.py`` (both assignments, graded for real): totals, tier counts and every check's
+    and part's count of students who earned it, as the gradebook and the records hold them."""
+    from autograder.term import GradedSetting
+    from classes import ASSIGNMENT, CONCEPTS
+
+    course, _ = graded_class
+    figures = Figures(class_report(course, out=tmp_path / "class.html").read_text()).figures
+    for assignment in (ASSIGNMENT, CONCEPTS):
+        with Gradebook(course.db_url) as gb:
+            totals = [float(s.score) for s in gb.find_assignment(assignment).submissions]
+        assert figures[f"{assignment}/summary/mean"] == f"{statistics.mean(totals):.2f}"
+        assert figures[f"{assignment}/summary/max"] == f"{max(totals):g}"
+        records = [r for r in RecordStore(course, assignment).records() if r.status != "crashed"]
+        for check in records[0].checks:
+            earned = sum(r.check(check.grade_id).passed for r in records)
+            assert figures[f"{assignment}/items/{check.grade_id}/earned"] == str(earned)
+            for part in check.parts:
+                got = sum(p.passed for r in records for p in r.check(check.grade_id).parts if p.name == part.name)
+                assert figures[f"{assignment}/items/{check.grade_id}/{part.name}/earned"] == str(got)
+    homework = RecordStore(course, ASSIGNMENT).records()
+    for tier, threshold in GradedSetting.read(course.root).tiers.as_dict().items():
+        reached = sum(r.check(f"test_miou_{tier}").points > 0 for r in homework)
+        assert figures[f"{ASSIGNMENT}/tiers/tier {threshold:g}"] == str(reached)
