@@ -2,14 +2,15 @@
 
 1. A fresh course directory (``demo_out/course``) gets the course config and the source notebooks.
 2. ``release``: regenerate the release, train the reference once (QUICK mode), validate, scan for leaks. Meanwhile a
-   second process trains eli's own model (her implementation, her seed; one thread, as QUICK trains, so the two
-   trainings share the two cores), cached like the similarity calibration's students.
+   second process trains ben's and eli's own models (their implementations, their seeds; one thread, as QUICK
+   trains, so they share the two cores with the reference), cached beside the similarity calibration's students.
 3. The test suite's simulated classes (``tests/classes.py``), packed as Canvas "Download Submissions" zips: six
    students of the homework (the reference, a partial one, the untouched release, a notebook that raises, a late one,
    one without a checkpoint) and a stray file; three of the concepts assignment. The homework's class is made honest
    for the similarity report (``demo_class``): each student who hands in code writes it their own way
-   (``bench/honest_students.py``) and only ada hands in the reference's checkpoint; gus hands in a planted copy of
-   ada's (``autograder.similarity.plant``: the notebook renamed and reformatted, the checkpoint copied).
+   (``bench/honest_students.py``), a checkpoint comes only from its owner's code (ada's is the reference); gus
+   hands in a planted copy of ada's (``autograder.similarity.plant``: the notebook renamed and reformatted, the
+   checkpoint copied).
 4. ``roster``, then ``collect`` → ``grade`` (2 parallel workers) → ``feedback`` for each, ``similarity`` on the
    homework (it must name ada and gus and no one else), then ``export``, the gradebook summary and ``report`` (the
    class report). The demo fails loudly when a student's checks are not exactly the ones expected.
@@ -25,7 +26,7 @@ import json
 import sys
 import time
 import zipfile
-from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures import ProcessPoolExecutor
 from multiprocessing import get_context
 from pathlib import Path
 
@@ -55,7 +56,9 @@ def check_outcome(records: list, expected: dict[str, set[str]]) -> None:
 
 # Who writes the homework's code how (``honest_students.honest_class``): ada hands in the reference's own code.
 HONEST_CODE = {"ben": "hand2", "dev": "s03", "eli": "hand1", "fay": "s04"}
-ELI_SEED = 1001  # eli's own training: the seed the calibration gives hand1 (``similarity_calibration.seed_of``)
+# Who trains their own model (a checkpoint loads only into the code that made it), with which seed and whether with
+# downsampling: eli the homework's model, ben the one without downsampling (mIoU near the target tier).
+OWN_TRAINING = {"eli": (1001, True), "ben": (1002, False)}
 COPIER = ("gus", "Gus", "Hopper", 1006, 5006)  # student id, first and last name, Canvas user and submission ids
 
 
@@ -64,15 +67,53 @@ def honest_students() -> dict[str, Student]:
     return {name: pool[code] for name, code in HONEST_CODE.items()}
 
 
-def train_eli(pool: ProcessPoolExecutor) -> tuple[Future, Path]:
-    """Starts eli's training (``similarity_calibration.train_student``: her code, her seed, QUICK on one thread) in
-    ``pool``; returns the future and the folder her checkpoint and results file will be in (a cached training is not
-    repeated)."""
-    from similarity_calibration import cache_dir, train_student, training_key
+def own_folder(student: str) -> Path:
+    """Where ``train_own`` keeps the student's checkpoint and results file: the similarity calibration's cache, keyed
+    by their code, seed, recipe and library (``similarity_calibration.training_key``) and the model's layout."""
+    from similarity_calibration import cache_dir, training_key
 
-    eli = honest_students()["eli"]
-    key = training_key(eli, ELI_SEED)
-    return pool.submit(train_student, (eli, ELI_SEED, key)), cache_dir() / key
+    seed, downsample = OWN_TRAINING[student]
+    return cache_dir() / (training_key(honest_students()[student], seed) + ("" if downsample else "-nodown"))
+
+
+def train_own(student: str) -> str:
+    """Trains the student's model as the notebook's training cell does (their code and seed, QUICK on one thread)
+    and saves their submission with ``save_submission``; a cached training is not repeated."""
+    import os
+    import shutil
+    import tempfile
+    from dataclasses import replace
+
+    import torch
+
+    from course_lib.data import load_synthetic
+    from course_lib.models import count_parameters
+    from course_lib.submission import save_submission
+    from course_lib.train import evaluate, fit, seed_everything
+    from course_lib.train.recipes import QUICK
+    from honest_students import namespace
+
+    out, (seed, downsample) = own_folder(student), OWN_TRAINING[student]
+    if (out / f"{ASSIGNMENT}_checkpoint.pt").is_file():
+        return f"{student}: trained before ({out})"
+    torch.set_num_threads(1)
+    train, val = load_synthetic("train"), load_synthetic("val")
+    kwargs = dict(QUICK.model_kwargs, num_classes=val.num_classes, downsample=downsample)
+    seed_everything(seed)
+    model = namespace(honest_students()[student])["SegmentationModel"](**kwargs)
+    start = time.perf_counter()
+    history = fit(model, train, val, replace(QUICK.train, seed=seed, progress=False), log=None)
+    final = evaluate(model, val, num_threads=1)
+    metrics = dict(miou=final.miou, pixel_accuracy=final.pixel_accuracy, num_parameters=count_parameters(model),
+                   training_minutes=(time.perf_counter() - start) / 60)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f"{out.name}.", dir=out.parent))
+    save_submission(model, kwargs, metrics, tmp, ASSIGNMENT, history=history, data=val, mode="QUICK")
+    if out.exists():  # another run finished it first
+        shutil.rmtree(tmp)
+    else:
+        os.replace(tmp, out)
+    return f"{student}: mIoU {final.miou:.4f} in {metrics['training_minutes']:.1f} min"
 
 
 def _with_code(nb, release: Path, student: Student):
@@ -85,13 +126,14 @@ def _with_code(nb, release: Path, student: Student):
     return nb
 
 
-def demo_class(course: Course, artifacts: Path, eli_files: Path, out_zip: Path) -> dict[str, set[str]]:
+def demo_class(course: Course, artifacts: Path, own: dict[str, Path], out_zip: Path) -> dict[str, set[str]]:
     """The homework's class of ``tests/classes.py`` made honest for the similarity report, plus one planted copy;
     written to ``out_zip`` as Canvas packs it. Returns the checks each student must fail.
 
-    ben, dev and fay write their code their own way (``HONEST_CODE``); eli writes hers and hands in her own training
-    (``eli_files``); dev, whose notebook raises before the model exists, hands in no checkpoint (none can come from
-    it); gus hands in ada's files, the notebook disguised and the checkpoint copied byte for byte."""
+    ben, dev, eli and fay write their code their own way (``HONEST_CODE``); ben and eli hand in their own training
+    (``own``: student → the folder of ``train_own``); dev, whose notebook raises before the model exists, hands in no
+    checkpoint (none can come from it); gus hands in ada's files, the notebook disguised and the checkpoint copied
+    byte for byte. The tiers ben and eli must get follow from their own results files and the term's tiers."""
     from autograder.checks import get_assignment
     from autograder.similarity.plant import copied_hand_in
     from autograder.term import GradedSetting
@@ -100,7 +142,7 @@ def demo_class(course: Course, artifacts: Path, eli_files: Path, out_zip: Path) 
     with zipfile.ZipFile(out_zip) as archive:
         entries = {name: archive.read(name) for name in archive.namelist()}
     release = course.root / "release" / ASSIGNMENT / f"{ASSIGNMENT}.ipynb"
-    notebook = f"{ASSIGNMENT}.ipynb"
+    notebook, handed = f"{ASSIGNMENT}.ipynb", (f"{ASSIGNMENT}_checkpoint.pt", f"{ASSIGNMENT}_results.json")
 
     def files_of(student: str) -> dict[str, str]:
         """file name → entry name of the student's hand-in in the zip."""
@@ -108,13 +150,15 @@ def demo_class(course: Course, artifacts: Path, eli_files: Path, out_zip: Path) 
         return {name.split(f"{user}_{sub}_", 1)[1]: name for name in entries
                 if name.startswith(canvas_prefix(student) + "_") and f"{user}_{sub}_" in name}
 
+    def metrics(student: str) -> dict:
+        return json.loads((own[student] / f"{ASSIGNMENT}_results.json").read_text())["metrics"]
+
     for student, code in honest_students().items():
         files = files_of(student)
-        if student == "eli":
-            metrics = json.loads((eli_files / f"{ASSIGNMENT}_results.json").read_text())["metrics"]
-            nb = student_notebook(course, set(), True, metrics)
-            for name in (f"{ASSIGNMENT}_checkpoint.pt", f"{ASSIGNMENT}_results.json"):
-                entries[files[name]] = (eli_files / name).read_bytes()
+        if student in own:
+            nb = student_notebook(course, set(), True, metrics(student))
+            for name in handed:
+                entries[files[name]] = (own[student] / name).read_bytes()
         else:
             nb = nbformat.reads(entries[files[notebook]].decode(), as_version=4)
         nb = _with_code(nb, release, code)
@@ -122,9 +166,9 @@ def demo_class(course: Course, artifacts: Path, eli_files: Path, out_zip: Path) 
             cell = next(c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade_id") == "segmentation_model")
             cell.source = 'raise RuntimeError("I ran out of time")\n\n' + cell.source
         entries[files[notebook]] = nbformat.writes(nb).encode()
-        keep = {"dev": {notebook}, "eli": {notebook, f"{ASSIGNMENT}_checkpoint.pt", f"{ASSIGNMENT}_results.json"}}
+        keep = {notebook} if student == "dev" else {notebook, *handed} if student in own else set(files)
         for name, entry in files.items():
-            if student in keep and name not in keep[student]:  # the reference's files they had been given
+            if name not in keep:  # the reference's files they had been given
                 del entries[entry]
     ada = {name: entries[entry] for name, entry in files_of("ada").items()}
     copier, first, last, user, sub = COPIER
@@ -136,9 +180,9 @@ def demo_class(course: Course, artifacts: Path, eli_files: Path, out_zip: Path) 
             archive.writestr(name, data)
 
     expected = expected_failures(course)
-    tiers = GradedSetting.read(course.root).tiers
-    eli_miou = json.loads((eli_files / f"{ASSIGNMENT}_results.json").read_text())["metrics"]["miou"]
-    expected["eli"] = {gid for gid in TIERS if eli_miou < getattr(tiers, gid.removeprefix("test_miou_"))}
+    tiers = GradedSetting.read(course.root).tiers.as_dict()
+    for student in own:
+        expected[student] = {gid for gid in TIERS if metrics(student)["miou"] < tiers[gid.removeprefix("test_miou_")]}
     expected[copier] = set(expected["ada"])
     return expected
 
@@ -214,19 +258,21 @@ def main(argv: list[str] | None = None) -> None:
         stamps[name] = round(time.perf_counter() - clock, 1)
         print(f"\n=== {name} ({stamps[name]:.0f} s) ===", flush=True)
 
-    step("release (trains the reference once; eli trains her own model meanwhile)")
-    with ProcessPoolExecutor(1, mp_context=get_context("spawn")) as pool:
-        eli_training, eli_files = train_eli(pool)
+    step("release (trains the reference once; ben and eli train their own models meanwhile)")
+    with ProcessPoolExecutor(1, mp_context=get_context("spawn")) as pool:  # one thread, beside the reference's
+        trainings = [pool.submit(train_own, student) for student in OWN_TRAINING]
         course = Course.create(args.out / "course", [ASSIGNMENT, CONCEPTS])
         release(course, [ASSIGNMENT, CONCEPTS])
         for assignment in (ASSIGNMENT, CONCEPTS):
             course.set_duedate(assignment, DUEDATE)
         show_reference(course, args.out)
-        step("eli's own training")
-        print(eli_training.result())
+        step("ben's and eli's own trainings")
+        for training in trainings:
+            print(training.result())
     step("simulated classes → Canvas zips")
     zips = {ASSIGNMENT: args.out / "canvas_export_segmentation_hw.zip", CONCEPTS: args.out / "canvas_export_concepts.zip"}
-    expected = {ASSIGNMENT: demo_class(course, course.root / "source" / ASSIGNMENT, eli_files, zips[ASSIGNMENT]),
+    own = {student: own_folder(student) for student in OWN_TRAINING}
+    expected = {ASSIGNMENT: demo_class(course, course.root / "source" / ASSIGNMENT, own, zips[ASSIGNMENT]),
                 CONCEPTS: expected_concepts_failures()}
     build_concepts_class(course, zips[CONCEPTS])
     print("wrote", ", ".join(str(z) for z in zips.values()))

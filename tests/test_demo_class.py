@@ -2,8 +2,9 @@
 (gus hands in ada's files, the notebook disguised) and no honest pair: the honest students write their own code and
 only ada hands in the reference's checkpoint.
 
-No grading and no training of eli's model: her checkpoint here is her own model freshly initialised with her seed,
-saved as the notebook saves it (the similarity report compares files and tensors, not how well they segment).
+No grading and no training of ben's and eli's models: their checkpoints here are their own models freshly
+initialised with their seeds, saved as the notebook saves them (the similarity report compares files and tensors,
+not how well they segment).
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ pytestmark = pytest.mark.slow
 REPO = Path(__file__).resolve().parents[1]
 
 
-def eli_untrained(folder: Path, seed: int, student) -> Path:
+def untrained(folder: Path, seed: int, downsample: bool, student) -> Path:
     from course_lib.data import load_synthetic
     from course_lib.models import count_parameters
     from course_lib.submission import save_submission
@@ -29,7 +30,7 @@ def eli_untrained(folder: Path, seed: int, student) -> Path:
     from honest_students import namespace
 
     val = load_synthetic("val")
-    kwargs = dict(QUICK.model_kwargs, num_classes=val.num_classes)
+    kwargs = dict(QUICK.model_kwargs, num_classes=val.num_classes, downsample=downsample)
     seed_everything(seed)
     model = namespace(student)["SegmentationModel"](**kwargs)
     metrics = dict(miou=0.5, pixel_accuracy=0.9, num_parameters=count_parameters(model), training_minutes=1.0)
@@ -45,9 +46,10 @@ def test_the_demo_class_has_one_planted_copy_and_no_honest_pair_is_reported(rele
     from autograder.similarity import analyse
 
     course = copy_course(released_course, tmp_path / "course")
-    eli = eli_untrained(tmp_path / "eli", demo.ELI_SEED, demo.honest_students()["eli"])
+    own = {student: untrained(tmp_path / student, seed, downsample, demo.honest_students()[student])
+           for student, (seed, downsample) in demo.OWN_TRAINING.items()}
     zip_path = tmp_path / "hw.zip"
-    expected = demo.demo_class(course, course.root / "source" / demo.ASSIGNMENT, eli, zip_path)
+    expected = demo.demo_class(course, course.root / "source" / demo.ASSIGNMENT, own, zip_path)
     assert expected["gus"] == expected["ada"] == set()
     names = zipfile.ZipFile(zip_path).namelist()
     assert not any(n.startswith(("ramandev_", "kowalczykfay_")) and n.endswith(".pt") for n in names)
