@@ -2,8 +2,8 @@
 (gus hands in ada's files, the notebook disguised) and no honest pair: the honest students write their own code and
 only ada hands in the reference's checkpoint.
 
-No grading and no training of ben's and eli's models: their checkpoints here are their own models freshly
-initialised with their seeds, saved as the notebook saves them (the similarity report compares files and tensors,
+No grading and no training of ben's and eli's models: their checkpoints here are their own models initialised with
+their seeds and moved a little, saved as the notebook saves them (the similarity report compares files and tensors,
 not how well they segment).
 """
 
@@ -22,6 +22,10 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 def untrained(folder: Path, seed: int, downsample: bool, student) -> Path:
+    """The student's model initialised with their seed, every tensor moved a little (as by training), saved as the
+    notebook saves it."""
+    import torch
+
     from course_lib.data import load_synthetic
     from course_lib.models import count_parameters
     from course_lib.submission import save_submission
@@ -33,7 +37,12 @@ def untrained(folder: Path, seed: int, downsample: bool, student) -> Path:
     kwargs = dict(QUICK.model_kwargs, num_classes=val.num_classes, downsample=downsample)
     seed_everything(seed)
     model = namespace(student)["SegmentationModel"](**kwargs)
-    metrics = dict(miou=0.5, pixel_accuracy=0.9, num_parameters=count_parameters(model), training_minutes=1.0)
+    with torch.no_grad():  # training moves every tensor; untrained BatchNorm layers hold the same ones and zeros
+        for tensor in model.state_dict().values():
+            if tensor.is_floating_point():
+                tensor.add_(torch.randn_like(tensor) * 0.01)
+    metrics = dict(miou=0.5, pixel_accuracy=0.9, num_parameters=count_parameters(model),
+                   training_minutes=seed / 997)  # a time of their own: the same time is evidence of one run
     save_submission(model, kwargs, metrics, folder, "segmentation_hw", data=val, mode="QUICK")
     return folder
 
