@@ -16,6 +16,8 @@
            --until TIME | --clear
     summary [<assignment> ...]        print the gradebook summary (writes nothing)
     similarity <assignment>           evidence of copying between every pair (code, checkpoints), for a person
+    report [<assignment> ...]         the term's class report for the instructor: one HTML page
+           [--out FILE]
 
 Every command takes ``--course DIR`` (default: $SEGMENTATION_COURSE_ROOT or the current directory) and is safe
 to run again: records and exports are rewritten, never duplicated, and manual grades are kept.
@@ -109,6 +111,9 @@ def _run(argv: list[str] | None) -> int:
     p = sub.add_parser("similarity", help="evidence of copying between every pair of students (HTML report + CSV)")
     p.add_argument("assignment")
     p.add_argument("--out", type=Path, default=None, help="folder (default: <course>/grading/similarity/<assignment>)")
+    p = sub.add_parser("report", help="the term's class report: one HTML page (totals, items, written, late, flags)")
+    p.add_argument("assignments", nargs="*")
+    p.add_argument("--out", type=Path, default=None, help="HTML file (default: <course>/grading/report/class_report.html)")
     args = parser.parse_args(argv)
     course = Course.at(args.course)
 
@@ -169,6 +174,10 @@ def _run(argv: list[str] | None) -> int:
         for pair in analysis.reported():
             print(f"  {pair.a} / {pair.b}: {pair.reasons[0]}" + (f" (+{len(pair.reasons) - 1} more)"
                                                                    if len(pair.reasons) > 1 else ""))
+    elif args.command == "report":
+        from autograder.report import class_report
+
+        print(f"class report: {class_report(course, args.assignments or None, args.out)}")
     return 0
 
 
