@@ -27,7 +27,7 @@ test: $(STAMP)
 
 # The fast tier for developers between commits: no training, no notebook execution, no grading run.
 check: $(STAMP)
-	$(PY) -m pytest -q -m "not slow"
+	$(PY) -m pytest -q -n 2 -m "not slow"
 
 release: $(STAMP)
 	$(PY) -m autograder release

@@ -119,6 +119,7 @@ def test_a_bundle_with_grader_material_is_refused(tmp_path):
     assert not (tmp_path / "out" / "student_bundle.zip").exists()
 
 
+@pytest.mark.slow  # a subprocess or a whole release: the full suite's, not the fast tier's
 def test_the_bundle_announces_the_declared_term_its_tiers_its_data_file_and_a_gpu_path(tmp_path):
     """A VOC term on a packed file with tiers of its own: the README names them and says how to train on a GPU, and
     the wheel carries the announcement that the notebooks read (``course_lib.term.announced``)."""
@@ -159,6 +160,7 @@ def test_the_bundle_announces_the_declared_term_its_tiers_its_data_file_and_a_gp
     assert out == "voc FULL voc64.npz {'target': 0.2, 'good': 0.3, 'excellent': 0.4}"
 
 
+@pytest.mark.slow  # a subprocess or a whole release: the full suite's, not the fast tier's
 def test_the_readme_lists_each_assignment_its_due_date_its_files_and_the_measured_time(tmp_path, monkeypatch):
     """Due dates come from the gradebook (what `nbgrader db assignment add --duedate` sets), one line per assignment;
     the files to upload are listed one by one; the QUICK time is the one measured figure (recipes.QUICK_TIME)."""

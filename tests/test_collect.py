@@ -433,6 +433,7 @@ def test_a_name_change_without_a_roster_then_the_roster_keeps_one_student_and_on
     assert dict(zip(rows["SIS Login ID"], rows["ID"])) == {"ada": "1000", "ben": "1001"}
 
 
+@pytest.mark.slow  # a subprocess or a whole release: the full suite's, not the fast tier's
 def test_the_cli_works_from_the_environments_python_without_activating_it(tmp_path, empty_gradebook):
     course = tmp_path / "course"
     course.mkdir()

@@ -67,6 +67,7 @@ def test_every_hidden_test_is_the_call_to_the_judges_check_of_its_cell(assignmen
         assert hidden_regions(cell.source) == want, f"{assignment}/{gid}: the hidden region is not the judge's check"
 
 
+@pytest.mark.slow  # a subprocess or a whole release: the full suite's, not the fast tier's
 @pytest.mark.parametrize("assignment", ASSIGNMENTS)
 def test_release_is_regenerated_from_source_exactly(tmp_path, assignment):
     course = make_course(tmp_path, [assignment])

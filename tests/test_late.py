@@ -235,6 +235,7 @@ def test_nbgrader_and_the_grader_agree_on_the_penalty_and_every_reader_shows_it(
     assert penalty(course, "ada")[0] == pytest.approx(0.5)
 
 
+@pytest.mark.slow  # a subprocess or a whole release: the full suite's, not the fast tier's
 def test_the_penalty_follows_the_manual_scores_and_the_export_shows_it(course):
     import pandas as pd
 
@@ -297,6 +298,7 @@ def test_the_cli_extends(course, capsys):
     assert student_lateness(course, "eve")[NAME].seconds_late == 0
 
 
+@pytest.mark.slow  # a subprocess or a whole release: the full suite's, not the fast tier's
 def test_collect_warns_when_lateness_would_rest_on_canvas_file_names_alone(released_toy, tmp_path):
     """A Canvas export without ``timestamps.csv`` (Canvas's own has none): collect says that the late policy cannot
     judge anyone and what to add; with times for some students only, it names the others."""

@@ -79,6 +79,7 @@ def test_provisional_feedback_is_marked_with_the_points_still_to_grade(course):
     assert page(course, "ada") is None and any("removed ada's earlier page" in line for line in said)
 
 
+@pytest.mark.slow  # a subprocess or a whole release: the full suite's, not the fast tier's
 def test_export_leaves_incomplete_grades_out_of_canvas_unless_provisional(course):
     said = []
     summaries = export(course, [NAME], log=said.append)
@@ -99,6 +100,7 @@ def test_export_leaves_incomplete_grades_out_of_canvas_unless_provisional(course
     assert float(canvas(course).loc["ada", NAME]) == 5.0 and not any("left empty" in line for line in said)
 
 
+@pytest.mark.slow  # a subprocess or a whole release: the full suite's, not the fast tier's
 def test_the_cli_takes_provisional(course, capsys):
     from autograder.cli import main
 

@@ -183,6 +183,7 @@ def test_fingerprints_survive_renaming_and_reformatting_and_ignore_the_handout()
     assert not handout_only.hashes
 
 
+@pytest.mark.slow  # a subprocess or a whole release: the full suite's, not the fast tier's
 def test_fingerprints_are_the_same_in_every_process():
     """Python's hash() is salted per process; the fingerprints must not be."""
     code = "import sys\nsys.path.insert(0, 'bench')\nfrom honest_students import honest_class\n" \
