@@ -19,6 +19,7 @@ pinned by ``tests/test_rendering.py`` on a toy course.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import tempfile
 import time
@@ -110,7 +111,9 @@ class GraderSummary(_Shared, NbGraderPreprocessor):
     """Puts the grader's summary at the top of the graded notebook, where the TA grades (formgrader) and the student
     reads feedback: the submission's time, its due date (the student's extension), how late it is and what the late
     policy decided (the record's lateness, ``autograder.late``), the record's status and every problem and suspicion
-    (why the notebook is flagged). The cell has no nbgrader metadata: it is never graded."""
+    (why the notebook is flagged). The cell has no nbgrader metadata: it is never graded.
+    Problems and suspicions may quote the student's process (an exception's text), so they are a literal block
+    (``literal_block``): what they say never becomes the summary's Markdown, HTML or links."""
 
     def __init__(self, record: GradingRecord, policy: LatePolicy = LatePolicy(), **kwargs):
         super().__init__(**kwargs)
@@ -121,9 +124,20 @@ class GraderSummary(_Shared, NbGraderPreprocessor):
         lines = [f"**Grader's summary** (automatic points {record.auto_points:g} of {record.auto_max:g}; "
                  f"status: {record.status})", ""]
         lines += summary_lines(record, self.policy)  # due date, lateness and the late policy (autograder.late)
-        lines += [f"- flagged: {note}" for note in record.notes]
+        if record.notes:
+            lines += ["", f"Flagged: {len(record.notes)} problem(s) and suspicion(s), below as plain text: they may "
+                      "quote what the submission's own code printed or raised, which is not the grader's word.", "",
+                      literal_block([f"- {note}" for note in record.notes])]
         nb.cells.insert(0, nbformat.v4.new_markdown_cell("\n".join(lines)))
         return nb, resources
+
+
+def literal_block(lines: list[str]) -> str:
+    """``lines`` as a Markdown fenced code block: shown as typed, with no Markdown, HTML or maths effect (the fence
+    is longer than any run of backticks inside, so no line can close it)."""
+    text = "\n".join(lines)
+    fence = "`" * max(3, 1 + max((len(run) for run in re.findall("`+", text)), default=0))
+    return f"{fence}text\n{text}\n{fence}"
 
 
 def too_big_files(folder: Path) -> list[Path]:
