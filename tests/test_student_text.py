@@ -5,6 +5,8 @@ shows: round 4's attacks through it fail, and honest text still renders and grad
   a record's text is always printable (``records.printable``, at the record's one boundary);
 - 160,000 nested ``<b>`` in one answer took `feedback` 762 s in bleach: the sanitiser bounds its work first and shows
   such a cell as escaped text (``sanitize.too_big``, ``escaped``);
+- a hidden test's line written into an answer made `feedback` refuse the whole class ("feedback contains hidden test
+  code"): only the instructor's cells are scanned, and a real leak there is still refused;
 - student text quoted in the grader's summary cell (an ``<img>`` that loads from elsewhere, a link, "NOTE FROM THE
   GRADER"): it is a literal block there, and no student ``<img>`` loads a remote source.
 
@@ -208,3 +210,46 @@ def test_student_images_load_nothing_from_elsewhere():
     assert shown[2] == escaped("![gone](attachment:gone.png)")  # nbconvert would stop the whole page on it
     assert clean(f'<img src="data:image/png;base64,{png}">') == f'<img src="data:image/png;base64,{png}">'
     assert clean('<a href="https://pytorch.org">docs</a>') == '<a href="https://pytorch.org">docs</a>'
+
+
+# --- 3. a hidden test's line in a student's answer ---------------------------------------------------------------
+HIDDEN = 'hidden_check("toy", "test_double_on_every_negative_number")'
+
+
+@pytest.fixture
+def toy_with_a_hidden_line(monkeypatch, tmp_path):
+    """The toy released with a hidden test line long enough for the leak scan (``leaks.MIN_LENGTH``)."""
+    import toy
+
+    monkeypatch.setattr(toy, "TEST", f"assert double(2) == 4\n### BEGIN HIDDEN TESTS\n{HIDDEN}\n### END HIDDEN TESTS\n")
+    return toy.toy_course(tmp_path / "hidden")
+
+
+def test_a_hidden_line_in_an_answer_is_no_leak_and_a_real_leak_still_stops_feedback(toy_with_a_hidden_line,
+                                                                                      in_process, tmp_path):
+    from autograder.errors import GraderError
+    from autograder.feedback import feedback
+    from autograder.leaks import hidden_lines
+    from autograder.pipeline import GradeOptions, grade
+
+    course = toy_with_a_hidden_line
+    assert hidden_lines(course.root / "source" / NAME / NOTEBOOK) == {HIDDEN}
+    folder = submit(course, "veto")
+    nb = nbformat.read(folder / NOTEBOOK, as_version=4)
+    answer = next(c for c in nb.cells if c.metadata["nbgrader"]["grade_id"] == "q1")
+    answer.source = f"The README says each hidden test is `{HIDDEN}`."
+    nb.cells.append(nbformat.v4.new_code_cell(f"# {HIDDEN}"))
+    nbformat.write(nb, folder / NOTEBOOK)
+    submit(course, "ben")
+    grade(course, toy_assignment(tmp_path), opts=GradeOptions(workers=1, unsafe=True), log=lambda line: None)
+    assert feedback(course, NAME, log=lambda line: None) == 2
+    page = (course.root / "feedback" / "veto" / NAME / NOTEBOOK.replace(".ipynb", ".html")).read_text()
+    assert "test_double_on_every_negative_number" in page  # the student's own words, shown
+    # the instructor's test cell keeping its hidden part (ClearHiddenTests misconfigured) is a leak
+    graded = course.root / "autograded" / "ben" / NAME / NOTEBOOK
+    nb = nbformat.read(graded, as_version=4)
+    test = next(c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade_id") == "test_double")
+    test.source += f"\n{HIDDEN}\n"
+    nbformat.write(nb, graded)
+    with pytest.raises(GraderError, match=r"feedback contains hidden test code:\n.*ben.*test_double_on_every"):
+        feedback(course, NAME, log=lambda line: None)
