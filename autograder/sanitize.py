@@ -12,7 +12,9 @@ be a ``data:`` image or a cell ``attachment:`` (``allowed_attribute``); a remote
 And the work is bounded before bleach's parser (html5lib, quadratic in the number of tags: one answer of 160,000
 nested ``<b>`` took 762 s): a cell or output over ``MAX_CELL_CHARS`` characters or ``MAX_CELL_TAGS`` tags, or past
 ``MAX_NOTEBOOK_TAGS`` tags cleaned in its notebook, is shown as escaped plain text under ``TOO_BIG_NOTE``
-(``escaped``, linear), not parsed.
+(``escaped``, linear), not parsed. Lone surrogates anywhere in the notebook (a JSON ``\\ud800`` escape in an
+answer) become U+FFFD first (``without_surrogates``): no page can be written with one, and nbgrader's
+generate_feedback then fails for the whole class.
 
 ``nbgrader_config.py`` registers it on every ``HTMLExporter`` (``nbgrader generate_feedback`` and formgrader both
 read that file), with nbconvert's ``HTMLExporter.sanitize_html`` left off: nbgrader's templates bypass it for
@@ -46,6 +48,18 @@ TOO_BIG_NOTE = (f"[the grader shows this cell as plain text: it is over {MAX_CEL
                 f"{MAX_CELL_TAGS:,} HTML tags, its notebook passed {MAX_NOTEBOOK_TAGS:,} tags, or it shows an "
                 "attachment it does not hold]")
 TAG = re.compile(r"<[A-Za-z/!?]")
+SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def without_surrogates(node):
+    """``node`` (a notebook, or any part of it) with every lone surrogate in its text replaced by U+FFFD, in place
+    where it can be; returns the node."""
+    if isinstance(node, str):
+        return SURROGATE.sub("\ufffd", node)
+    items = node.items() if isinstance(node, dict) else enumerate(node) if isinstance(node, list) else ()
+    for key, value in list(items):
+        node[key] = without_surrogates(value)
+    return node
 
 
 def allowed_attribute(tag: str, name: str, value: str) -> bool:
@@ -95,7 +109,7 @@ class SanitizeStudentHTML(SanitizeHTML):
 
     def preprocess(self, nb, resources):
         self.tags_cleaned = 0
-        return super().preprocess(nb, resources)
+        return super().preprocess(without_surrogates(nb), resources)
 
     def _within_bounds(self, text: str, rendered: bool = False) -> bool:
         """Whether ``text`` may go to bleach; counts its tags against the notebook's budget. A Markdown cell's

@@ -2,7 +2,8 @@
 shows: round 4's attacks through it fail, and honest text still renders and grades.
 
 - a lone surrogate in a suspicion stopped `grade` (printing the row) and `export` (the CSV writer) for the whole class:
-  a record's text is always printable (``records.printable``, at the record's one boundary);
+  a record's text is always printable (``records.printable``, at the record's one boundary); one in the notebook
+  itself stopped generate_feedback for the whole class: the sanitiser replaces them (``sanitize.without_surrogates``);
 - 160,000 nested ``<b>`` in one answer took `feedback` 762 s in bleach: the sanitiser bounds its work first and shows
   such a cell as escaped text (``sanitize.too_big``, ``escaped``);
 - a hidden test's line written into an answer made `feedback` refuse the whole class ("feedback contains hidden test
@@ -113,12 +114,16 @@ def test_a_record_holds_only_printable_text_however_it_is_made(tmp_path):
     assert printable(honest) == honest and one_line("a\tb\nc") == "a b c"
 
 
-def test_a_lone_surrogate_from_the_students_process_stops_neither_grade_nor_export(course, in_process, tmp_path):
+def test_a_lone_surrogate_from_the_students_process_stops_neither_grade_nor_export_nor_feedback(course, in_process, tmp_path):
     from autograder.export import export
+    from autograder.feedback import feedback
     from autograder.pipeline import GradeOptions, grade
 
     spec = quoting_assignment(tmp_path)
-    submit(course, "aaa_surrogate", code=raising(r'"bad weights \ud800 here"'))  # first, as in the attack
+    folder = submit(course, "aaa_surrogate", code=raising(r'"bad weights \ud800 here"'))  # first, as in the attack
+    nb = json.loads((folder / NOTEBOOK).read_text())  # and one in an answer: JSON holds it as an escape
+    next(c for c in nb["cells"] if c["metadata"]["nbgrader"]["grade_id"] == "q1")["source"] = f"x {SURROGATE} y"
+    (folder / NOTEBOOK).write_text(json.dumps(nb))
     submit(course, "ben")
     submit(course, "cara", code=raising('"an honest bug: ça ne marche pas"'))
     log, stream = strict_log()
@@ -133,6 +138,9 @@ def test_a_lone_surrogate_from_the_students_process_stops_neither_grade_nor_expo
     table = pd.read_csv(course.root / "grading" / "export" / f"{NAME}_scores.csv", encoding="utf-8").set_index("student")
     assert table.loc["ben", "total"] == 2.0 and "ça ne marche pas" in table.loc["cara", "suspicions"]
     assert table.loc["aaa_surrogate", "suspicions"] == "double did not answer (RuntimeError: bad weights \ufffd here)"
+    assert feedback(course, NAME, log=lines.append) == 3  # nbgrader can write every page
+    page = (course.root / "feedback" / "aaa_surrogate" / NAME / NOTEBOOK.replace(".ipynb", ".html")).read_text()
+    assert "x \ufffd y" in page
 
 
 def test_the_export_writes_what_utf8_cannot_hold_as_an_escape(tmp_path):
