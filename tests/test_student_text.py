@@ -114,7 +114,8 @@ def test_a_record_holds_only_printable_text_however_it_is_made(tmp_path):
     assert printable(honest) == honest and one_line("a\tb\nc") == "a b c"
 
 
-def test_a_lone_surrogate_from_the_students_process_stops_neither_grade_nor_export_nor_feedback(course, in_process, tmp_path):
+@pytest.mark.slow  # a grading run (in process) and nbgrader's generate_feedback
+def test_a_lone_surrogate_stops_neither_grade_nor_export_nor_feedback(course, in_process, tmp_path):
     from autograder.export import export
     from autograder.feedback import feedback
     from autograder.pipeline import GradeOptions, grade
@@ -135,7 +136,8 @@ def test_a_lone_surrogate_from_the_students_process_stops_neither_grade_nor_expo
     assert "bad weights \ufffd here" in printed and "ben: graded" in printed
     lines = []
     export(course, [NAME], log=lines.append)
-    table = pd.read_csv(course.root / "grading" / "export" / f"{NAME}_scores.csv", encoding="utf-8").set_index("student")
+    csv = course.root / "grading" / "export" / f"{NAME}_scores.csv"
+    table = pd.read_csv(csv, encoding="utf-8").set_index("student")
     assert table.loc["ben", "total"] == 2.0 and "ça ne marche pas" in table.loc["cara", "suspicions"]
     assert table.loc["aaa_surrogate", "suspicions"] == "double did not answer (RuntimeError: bad weights \ufffd here)"
     assert feedback(course, NAME, log=lines.append) == 3  # nbgrader can write every page
@@ -233,6 +235,7 @@ def toy_with_a_hidden_line(monkeypatch, tmp_path):
     return toy.toy_course(tmp_path / "hidden")
 
 
+@pytest.mark.slow  # a grading run (in process) and nbgrader's generate_feedback
 def test_a_hidden_line_in_an_answer_is_no_leak_and_a_real_leak_still_stops_feedback(toy_with_a_hidden_line,
                                                                                       in_process, tmp_path):
     from autograder.errors import GraderError
