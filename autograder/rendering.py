@@ -4,8 +4,8 @@ The judge (``autograder.judge``) is the one grader and the record (``autograder.
 nbgrader's autograde then does what it is good at, through its API, with its own preprocessors and the course's
 configuration, and executes nothing:
 
-- sanitising: ``DeduplicateIds``, ``OverwriteKernelspec``, ``OverwriteCells`` (the instructor's test and locked
-  cells replace whatever the student left there), ``CheckCellMetadata``;
+- sanitising: ``WithoutSurrogates`` (ours), ``DeduplicateIds``, ``OverwriteKernelspec``, ``OverwriteCells`` (the
+  instructor's test and locked cells replace whatever the student left there), ``CheckCellMetadata``;
 - rendering: ``ClearHiddenTests`` (the hidden-test delimiters of ``nbgrader_config.py``), ``LimitOutput``,
   ``CapOutputs`` (characters, for the one-line outputs ``LimitOutput`` lets through), ``JudgeOutputs``,
   ``WrittenAnswers``, ``AssignLatePenalties``, ``CheckCellMetadata``, ``GraderSummary`` (the last three ours, below).
@@ -44,6 +44,16 @@ def verdict_text(grade_id: str, points: float, max_points: float, message: str) 
     """The one line a graded cell shows: name, result, points and the check's message (one clause per part)."""
     word = "PASSED" if points >= max_points else "PARTIAL" if points > 0 else "FAILED"
     return f"[grader] {grade_id}: {word} ({points:g}/{max_points:g} points) - {message}\n"
+
+
+class WithoutSurrogates(NbGraderPreprocessor):
+    """Lone surrogates in the submitted notebook (a ``\\ud800`` escape in its JSON) become U+FFFD
+    (``sanitize.without_surrogates``): nbgrader could not write the graded notebook with one."""
+
+    def preprocess(self, nb, resources):
+        from autograder.sanitize import without_surrogates
+
+        return without_surrogates(nb), resources
 
 
 class CapOutputs(NbGraderPreprocessor):
@@ -173,7 +183,8 @@ def autograde_config(course: Course, record: GradingRecord, leave_out: list[str]
     if submitted_dir is not None:
         config.CourseDirectory.submitted_directory = str(submitted_dir)
     written = WrittenAnswers(record)
-    config.Autograde.sanitize_preprocessors = [DeduplicateIds, OverwriteKernelspec, OverwriteCells, CheckCellMetadata]
+    config.Autograde.sanitize_preprocessors = [WithoutSurrogates, DeduplicateIds, OverwriteKernelspec, OverwriteCells,
+                                               CheckCellMetadata]
     config.Autograde.autograde_preprocessors = [ClearHiddenTests, IgnorePattern, ClearMetadataPreprocessor, LimitOutput,
                                                 CapOutputs, JudgeOutputs(record), written, AssignLatePenalties,
                                                 CheckCellMetadata, GraderSummary(record, read_policy(course.root))]
