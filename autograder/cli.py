@@ -37,6 +37,9 @@ def main(argv: list[str] | None = None) -> int:
     from autograder.errors import GraderError
 
     _environment_on_path()
+    for stream in (sys.stdout, sys.stderr):  # a character the terminal cannot encode is escaped, never fatal
+        if hasattr(stream, "reconfigure"):
+            stream.reconfigure(errors="backslashreplace")
     try:
         return _run(argv)
     except GraderError as err:

@@ -15,6 +15,8 @@ Writes to ``grading/export/``:
 Every file is rewritten from the gradebook and the records on each run, so running it twice gives the same files.
 The late policy (``autograder.late``) is applied again first, on the scores as formgrader left them. Text a student
 can influence (names, problems, messages) is written so that a spreadsheet never reads it as a formula.
+The CSV files are UTF-8; a character UTF-8 cannot hold (none reaches a record: ``records.printable``) is written as
+a backslash escape rather than stopping the export of the whole class.
 """
 
 from __future__ import annotations
@@ -36,6 +38,8 @@ from autograder.records import RecordStore  # noqa: E402
 from autograder.roster import roster_of  # noqa: E402
 from autograder.term import GradedSetting  # noqa: E402
 from course_lib.term import Tiers  # noqa: E402
+
+CSV = {"encoding": "utf-8", "errors": "backslashreplace"}  # how every CSV here is written (see the docstring)
 
 
 def tier_cells(tiers: Tiers) -> dict[str, str]:
@@ -187,7 +191,7 @@ def canvas_csv(tables: dict[str, pd.DataFrame], path: Path, people: dict | None 
         possible[assignment] = float(table["max"].iloc[0]) if len(table) else 0.0
     for column in ("Student", "SIS User ID", "SIS Login ID"):
         frame[column] = frame[column].map(spreadsheet_safe)
-    pd.concat([pd.DataFrame([possible]), frame], ignore_index=True).to_csv(path, index=False)
+    pd.concat([pd.DataFrame([possible]), frame], ignore_index=True).to_csv(path, index=False, **CSV)
     return unfinished
 
 
@@ -223,7 +227,7 @@ def export(course: Course, assignments: list[str] | None = None, log=print,
     tiers = GradedSetting.read(course.root).tiers
     summaries = {assignment: summary(table, assignment, tiers) for assignment, table in tables.items()}
     for assignment, table in tables.items():
-        table.map(spreadsheet_safe).to_csv(out / f"{assignment}_scores.csv", index=False)
+        table.map(spreadsheet_safe).to_csv(out / f"{assignment}_scores.csv", index=False, **CSV)
         (out / f"{assignment}_summary.json").write_text(json.dumps(summaries[assignment], indent=2))
         histogram(table, assignment, out / f"{assignment}_histogram.png")
     canvas_tables = dict(tables)  # the LMS file always carries every graded assignment, not only those asked for

@@ -1,5 +1,7 @@
-"""``feedback``: nbgrader's generate_feedback for every student whose grade is complete, then a scan of the HTML: it
-must not contain any line of the hidden tests (the autograded notebooks keep only each check's name and message).
+"""``feedback``: nbgrader's generate_feedback for every student whose grade is complete, then a scan of what the
+pages show of the instructor's cells: no line of the hidden tests may be there (the autograded notebooks keep only
+each check's name and message). Student-written cells are not scanned: what a student writes cannot stop the class's
+feedback (``autograder.leaks.hidden_in_instructor_cells``).
 
 Who has been graded is the record store's word (``autograder.records``): a submitted student without a record is
 named (grade them first), and so is a graded student nbgrader made no page for.
@@ -24,7 +26,7 @@ from nbgrader.preprocessors import NbGraderPreprocessor
 from autograder.course import Course, nbgrader_config
 from autograder.errors import GraderError
 from autograder.late import apply_penalties, read_policy
-from autograder.leaks import hidden_lines, scan
+from autograder.leaks import hidden_in_instructor_cells
 from autograder.records import GradingRecord, RecordStore
 
 SUMMARY_HEADING = "**Grader's summary**"  # the first words of ``autograder.rendering.GraderSummary``'s cell
@@ -97,8 +99,9 @@ def feedback(course: Course, assignment: str, log=print, provisional: bool = Fal
     folder = course.root / "feedback"
     pages = sorted(p for p in folder.glob(f"*/{assignment}/*.html") if p.parent.parent.name in to_write) \
         if folder.is_dir() else []
-    leaks = scan([p.parent for p in pages], hidden_lines(course.root / "source" / assignment / f"{assignment}.ipynb"),
-                 suffixes=(".html",))
+    rendered = [course.root / "autograded" / page.parent.parent.name / assignment / f"{page.stem}.ipynb"
+                for page in pages]  # what each page shows
+    leaks = hidden_in_instructor_cells(rendered, course.root / "source" / assignment / f"{assignment}.ipynb")
     if leaks:
         raise GraderError("feedback contains hidden test code:\n  " + "\n  ".join(leaks[:10]))
     missing = sorted(set(to_write) - {page.parent.parent.name for page in pages} - set(failed))

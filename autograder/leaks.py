@@ -1,5 +1,10 @@
 """Finding grader-only text where students can see it: solutions, model answers and hidden tests of the source
-notebooks, searched in the release, in course_lib and in generated feedback."""
+notebooks, searched in the release, in course_lib and in generated feedback.
+
+In feedback only the instructor's cells are searched (``hidden_in_instructor_cells``): a student may write any text
+in their own cells, a hidden test's line too (the README quotes them), and that is no leak; what would be one is the
+instructor's test cells keeping their hidden part.
+"""
 
 from __future__ import annotations
 
@@ -115,4 +120,28 @@ def scan(folders: list[Path], secrets: set[str], suffixes=(".py", ".ipynb", ".md
 
                 text = html.unescape(re.sub(r"<[^>]+>", "", text))
             found += [f"{path}: {line}" for line in secrets if line in text]
+    return found
+
+
+def instructor_ids(source_notebook: Path) -> set[str]:
+    """The grade ids of the source notebook's cells that the instructor writes and students do not (test cells,
+    locked text): nbgrader's ``OverwriteCells`` restores these from the gradebook in every graded notebook."""
+    nb = nbformat.read(source_notebook, as_version=4)
+    return {meta["grade_id"] for meta in (cell.metadata.get("nbgrader", {}) for cell in nb.cells)
+            if meta.get("grade_id") and not meta.get("solution")}
+
+
+def hidden_in_instructor_cells(notebooks: list[Path], source_notebook: Path) -> list[str]:
+    """``"path: line"`` for every hidden-test line (``hidden_lines``) in the instructor's cells (``instructor_ids``)
+    of the graded ``notebooks`` (``autograded/<student>/<assignment>/``, which feedback renders). Student-written
+    cells are not searched; a notebook nbgrader could not read has no instructor's cells."""
+    secrets, ids = hidden_lines(source_notebook), instructor_ids(source_notebook)
+    found = []
+    for path in notebooks:
+        try:
+            cells = nbformat.read(path, as_version=4).cells
+        except Exception:
+            continue
+        text = "\n".join(cell.source for cell in cells if cell.metadata.get("nbgrader", {}).get("grade_id") in ids)
+        found += [f"{path}: {line}" for line in sorted(secrets) if line in text]
     return found

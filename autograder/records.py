@@ -25,6 +25,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime
@@ -40,6 +41,24 @@ GRADER_VERSION = 4
 RECORD_FORMAT = 1  # the JSON layout of a record file (``GradingRecord.to_json``)
 
 Status = Literal["graded", "invalid", "crashed"]  # invalid: the notebook could not be graded as it is
+
+# What a record's text never holds, whoever wrote it (the check messages, problems and suspicions quote what the
+# student's process sent): lone surrogates, which no encoding can write (one in a suspicion stopped `grade` while
+# printing its row and `export` in the CSV writer, for the whole class); control characters (a terminal's escapes, a
+# carriage return that overwrites a row); Unicode line separators and bidirectional overrides. Each becomes U+FFFD.
+UNPRINTABLE = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\ud800-\udfff\u2028\u2029\u202a-\u202e\u2066-\u2069]")
+REPLACEMENT = "\ufffd"
+
+
+def printable(text: str) -> str:
+    """``text`` with every ``UNPRINTABLE`` code point replaced by U+FFFD; line breaks and tabs are kept."""
+    return UNPRINTABLE.sub(REPLACEMENT, str(text))
+
+
+def one_line(text: str) -> str:
+    """``printable(text)`` on one line (a problem or suspicion is one row of the log, the export and the summary):
+    line breaks and tabs become spaces."""
+    return " ".join(printable(line) for line in str(text).replace("\t", " ").splitlines()).strip()
 
 
 @dataclass(frozen=True)
@@ -139,6 +158,19 @@ class GradingRecord:
     late_days_left: int = 0
     late_penalty: float = 0.0
     lateness: str = ""
+
+    def __post_init__(self) -> None:
+        """The one boundary where text from the student's process becomes the grader's: however a record is made
+        (``build_record``, ``from_json`` of a file an older grader wrote, ``replace``), its text is ``printable`` and
+        each problem and suspicion is ``one_line``, so every reader (the log, the gradebook, the summary cell, the
+        export) can write it."""
+        checks = tuple(replace(c, message=printable(c.message),
+                               parts=tuple(replace(p, message=printable(p.message)) for p in c.parts))
+                       for c in self.checks)
+        sandbox = {k: printable(v) if isinstance(v, str) else v for k, v in dict(self.sandbox).items()}
+        for name, value in (("checks", checks), ("problems", tuple(one_line(p) for p in self.problems)),
+                            ("flags", tuple(one_line(f) for f in self.flags)), ("sandbox", sandbox)):
+            object.__setattr__(self, name, value)
 
     @property
     def auto_points(self) -> float:

@@ -4,8 +4,8 @@ The judge (``autograder.judge``) is the one grader and the record (``autograder.
 nbgrader's autograde then does what it is good at, through its API, with its own preprocessors and the course's
 configuration, and executes nothing:
 
-- sanitising: ``DeduplicateIds``, ``OverwriteKernelspec``, ``OverwriteCells`` (the instructor's test and locked
-  cells replace whatever the student left there), ``CheckCellMetadata``;
+- sanitising: ``WithoutSurrogates`` (ours), ``DeduplicateIds``, ``OverwriteKernelspec``, ``OverwriteCells`` (the
+  instructor's test and locked cells replace whatever the student left there), ``CheckCellMetadata``;
 - rendering: ``ClearHiddenTests`` (the hidden-test delimiters of ``nbgrader_config.py``), ``LimitOutput``,
   ``CapOutputs`` (characters, for the one-line outputs ``LimitOutput`` lets through), ``JudgeOutputs``,
   ``WrittenAnswers``, ``AssignLatePenalties``, ``CheckCellMetadata``, ``GraderSummary`` (the last three ours, below).
@@ -19,6 +19,7 @@ pinned by ``tests/test_rendering.py`` on a toy course.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import tempfile
 import time
@@ -43,6 +44,16 @@ def verdict_text(grade_id: str, points: float, max_points: float, message: str) 
     """The one line a graded cell shows: name, result, points and the check's message (one clause per part)."""
     word = "PASSED" if points >= max_points else "PARTIAL" if points > 0 else "FAILED"
     return f"[grader] {grade_id}: {word} ({points:g}/{max_points:g} points) - {message}\n"
+
+
+class WithoutSurrogates(NbGraderPreprocessor):
+    """Lone surrogates in the submitted notebook (a ``\\ud800`` escape in its JSON) become U+FFFD
+    (``sanitize.without_surrogates``): nbgrader could not write the graded notebook with one."""
+
+    def preprocess(self, nb, resources):
+        from autograder.sanitize import without_surrogates
+
+        return without_surrogates(nb), resources
 
 
 class CapOutputs(NbGraderPreprocessor):
@@ -110,7 +121,9 @@ class GraderSummary(_Shared, NbGraderPreprocessor):
     """Puts the grader's summary at the top of the graded notebook, where the TA grades (formgrader) and the student
     reads feedback: the submission's time, its due date (the student's extension), how late it is and what the late
     policy decided (the record's lateness, ``autograder.late``), the record's status and every problem and suspicion
-    (why the notebook is flagged). The cell has no nbgrader metadata: it is never graded."""
+    (why the notebook is flagged). The cell has no nbgrader metadata: it is never graded.
+    Problems and suspicions may quote the student's process (an exception's text), so they are a literal block
+    (``literal_block``): what they say never becomes the summary's Markdown, HTML or links."""
 
     def __init__(self, record: GradingRecord, policy: LatePolicy = LatePolicy(), **kwargs):
         super().__init__(**kwargs)
@@ -121,9 +134,20 @@ class GraderSummary(_Shared, NbGraderPreprocessor):
         lines = [f"**Grader's summary** (automatic points {record.auto_points:g} of {record.auto_max:g}; "
                  f"status: {record.status})", ""]
         lines += summary_lines(record, self.policy)  # due date, lateness and the late policy (autograder.late)
-        lines += [f"- flagged: {note}" for note in record.notes]
+        if record.notes:
+            lines += ["", f"Flagged: {len(record.notes)} problem(s) and suspicion(s), below as plain text: they may "
+                      "quote what the submission's own code printed or raised, which is not the grader's word.", "",
+                      literal_block([f"- {note}" for note in record.notes])]
         nb.cells.insert(0, nbformat.v4.new_markdown_cell("\n".join(lines)))
         return nb, resources
+
+
+def literal_block(lines: list[str]) -> str:
+    """``lines`` as a Markdown fenced code block: shown as typed, with no Markdown, HTML or maths effect (the fence
+    is longer than any run of backticks inside, so no line can close it)."""
+    text = "\n".join(lines)
+    fence = "`" * max(3, 1 + max((len(run) for run in re.findall("`+", text)), default=0))
+    return f"{fence}text\n{text}\n{fence}"
 
 
 def too_big_files(folder: Path) -> list[Path]:
@@ -159,7 +183,8 @@ def autograde_config(course: Course, record: GradingRecord, leave_out: list[str]
     if submitted_dir is not None:
         config.CourseDirectory.submitted_directory = str(submitted_dir)
     written = WrittenAnswers(record)
-    config.Autograde.sanitize_preprocessors = [DeduplicateIds, OverwriteKernelspec, OverwriteCells, CheckCellMetadata]
+    config.Autograde.sanitize_preprocessors = [WithoutSurrogates, DeduplicateIds, OverwriteKernelspec, OverwriteCells,
+                                               CheckCellMetadata]
     config.Autograde.autograde_preprocessors = [ClearHiddenTests, IgnorePattern, ClearMetadataPreprocessor, LimitOutput,
                                                 CapOutputs, JudgeOutputs(record), written, AssignLatePenalties,
                                                 CheckCellMetadata, GraderSummary(record, read_policy(course.root))]

@@ -124,7 +124,7 @@ def test_feedback_shows_check_messages_but_no_hidden_code(graded_class):
     autograded = lambda s: nbformat.read(course.root / "autograded" / s / ASSIGNMENT / f"{ASSIGNMENT}.ipynb", 4)
     eli, fay = autograded("eli").cells[0].source, autograded("fay").cells[0].source
     assert eli.startswith("**Grader's summary**") and "**late by 21 h 1 min**" in eli and "flagged" not in eli
-    assert "- flagged: no checkpoint: segmentation_hw_checkpoint.pt is missing from the submission" in fay
+    assert "- no checkpoint: segmentation_hw_checkpoint.pt is missing from the submission" in fay
     assert "late by" in next((course.root / "feedback" / "eli" / ASSIGNMENT).glob("*.html")).read_text()
 
 

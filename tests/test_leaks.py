@@ -37,3 +37,34 @@ def test_a_line_that_is_also_visible_is_not_a_secret(tmp_path):
     source = f"{SECRET}\n### BEGIN HIDDEN TESTS\n{SECRET}\n### END HIDDEN TESTS\n"
     notebook = course_with(tmp_path, "", source)
     assert hidden_lines(notebook) == set() and secret_lines(notebook) == set()
+
+
+def _cell(kind: str, source: str, **nbgrader):
+    make = nbformat.v4.new_code_cell if kind == "code" else nbformat.v4.new_markdown_cell
+    return make(source, metadata={"nbgrader": nbgrader} if nbgrader else {})
+
+
+def test_the_feedback_scan_reads_the_instructors_cells_never_the_students(tmp_path):
+    """A student may write a hidden test's line anywhere in their own cells (an answer, a cell of their own, one
+    whose metadata they made up): no leak. The instructor's test cell keeping it is one."""
+    from autograder.leaks import hidden_in_instructor_cells, instructor_ids
+
+    (tmp_path / "nbgrader_config.py").write_text("c = get_config()\n")
+    (tmp_path / "source" / "hw").mkdir(parents=True)
+    source = tmp_path / "source" / "hw" / "hw.ipynb"
+    test = f"x = 1\n### BEGIN HIDDEN TESTS\n{SECRET}\n### END HIDDEN TESTS\n"
+    nbformat.write(nbformat.v4.new_notebook(cells=[
+        _cell("code", test, grade_id="t", grade=True, locked=True, points=1),
+        _cell("markdown", "model answer", grade_id="q", grade=True, solution=True, points=1)]), source)
+    assert instructor_ids(source) == {"t"}
+    student = tmp_path / "autograded" / "mallory.ipynb"
+    student.parent.mkdir()
+    nbformat.write(nbformat.v4.new_notebook(cells=[
+        _cell("code", "x = 1\n", grade_id="t", grade=True, locked=True, points=1),  # as OverwriteCells left it
+        _cell("markdown", f"The README quotes `{SECRET}`", grade_id="q", grade=True, solution=True, points=1),
+        _cell("code", SECRET),
+        _cell("code", SECRET, grade_id="made_up", locked=True)]), student)
+    assert hidden_in_instructor_cells([student], source) == []
+    leaked = tmp_path / "autograded" / "leaked.ipynb"
+    nbformat.write(nbformat.v4.new_notebook(cells=[_cell("code", test, grade_id="t", grade=True, locked=True)]), leaked)
+    assert hidden_in_instructor_cells([student, leaked], source) == [f"{leaked}: {SECRET}"]
