@@ -3,7 +3,8 @@
 A model can answer the public split by lookup (its masks are published, or on the synthetic default rebuilt with
 ``course_lib``). So the judge also evaluates it on data no student can know:
 
-- **synthetic**: held-out scenes, generated from a seed derived from the term's secret;
+- **synthetic**: held-out scenes, drawn by a generator whose whole state comes from the term's secret
+  (``autograder.term.secret_generator``: not a 32-bit seed, which a leaked fingerprint of a few scenes recovers);
 - **VOC, CamVid**: a copy of each validation image transformed by the secret (``transformed_copies``: a
   horizontal flip, a zoom into a crop and a small brightness change, each drawn per image), in a secret order.
 
@@ -21,7 +22,7 @@ import torch
 from torchvision import tv_tensors
 from torchvision.transforms.v2 import functional as TF
 
-from autograder.term import GradedSetting, derived_seed, term_secret
+from autograder.term import GradedSetting, secret_generator, term_secret
 from course_lib.data import SegmentationTensors, make_synthetic
 
 HELDOUT_SCENES = 500  # synthetic held-out scenes
@@ -47,8 +48,9 @@ class GradingData:
     heldout_kind: str
 
 
-def transformed_copies(data: SegmentationTensors, seed: int) -> SegmentationTensors:
-    """One copy of each image and mask, transformed by draws from ``seed``, in a shuffled order.
+def transformed_copies(data: SegmentationTensors, generator: torch.Generator) -> SegmentationTensors:
+    """One copy of each image and mask, transformed by draws from ``generator`` (``secret_generator``), in a
+    shuffled order.
 
     Each copy is flipped horizontally with probability 1/2, cropped to its size divided by a zoom in
     ``ZOOM_RANGE`` at a random place and resized back (image bilinear, mask nearest through ``tv_tensors.Mask``),
@@ -57,7 +59,7 @@ def transformed_copies(data: SegmentationTensors, seed: int) -> SegmentationTens
     Returns:
         ``SegmentationTensors`` of the same shape, dtypes and classes as ``data``.
     """
-    g = torch.Generator().manual_seed(seed)
+    g = generator
     height, width = data.image_size
     order = torch.randperm(len(data), generator=g)
     draws = torch.rand(len(data), 5, generator=g)  # flip, zoom, top, left, brightness
@@ -94,11 +96,11 @@ def grading_data(course_root: str | Path, setting: GradedSetting | None = None) 
     if key not in _CACHE:
         public = setting.data.load("val", setting.image_size)
         if setting.data.kind == "synthetic":
-            seed = derived_seed(secret, "heldout-scenes")
-            heldout = make_synthetic(HELDOUT_SCENES, size=setting.image_size[0], seed=seed)
+            heldout = make_synthetic(HELDOUT_SCENES, size=setting.image_size[0],
+                                     generator=secret_generator(secret, "heldout-scenes"))
             kind = "held-out scenes"
         else:
-            heldout = transformed_copies(public, derived_seed(secret, "transformed-copies"))
+            heldout = transformed_copies(public, secret_generator(secret, "transformed-copies"))
             kind = "secretly transformed copies of the validation images"
         _CACHE[key] = GradingData(setting, public, heldout, kind)
     return _CACHE[key]

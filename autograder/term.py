@@ -35,6 +35,9 @@ import secrets
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
+import torch
+
 from autograder.config import TERM_SECRET, environment
 from autograder.errors import GraderError
 from autograder.late import LatePolicy
@@ -170,6 +173,29 @@ def ensure_term_secret(course_root: str | os.PathLike) -> Path:
     return path
 
 
-def derived_seed(secret: str, purpose: str) -> int:
-    """A 63-bit seed for one use of the secret (``"heldout-scenes"``, ``"transformed-copies"``)."""
-    return int.from_bytes(hashlib.sha256(f"{purpose}:{secret}".encode()).digest()[:8], "big") >> 1
+MT_WORDS = 624  # 32-bit words of the Mersenne Twister state behind torch's CPU generator
+_STATE_WORDS = slice(24, 24 + 8 * MT_WORDS)  # where get_state() keeps them: one per 8-byte slot after 24 bytes
+
+
+def secret_generator(secret: str, purpose: str) -> torch.Generator:
+    """A torch CPU generator for one use of the secret (``"heldout-scenes"``, ``"transformed-copies"``) whose whole
+    Mersenne Twister state (624 words of 32 bits) is SHAKE-256 of the purpose and the secret.
+
+    Not ``manual_seed(int)``: torch keeps only the low 32 bits of a seed, so the data it draws has 2^32 possibilities,
+    and a fingerprint of a few held-out scenes lets a student find the seed by brute force in about a core-hour and
+    regenerate every scene (the round-4 attack). Seeded this way, the data is as hard to guess as the secret itself
+    (128 bits from ``ensure_term_secret``), the same secret always draws the same data, and two purposes never
+    share a stream.
+
+    Raises:
+        RuntimeError: this torch keeps its generator's state in another layout (the state set did not read back).
+    """
+    words = np.frombuffer(hashlib.shake_256(f"{purpose}:{secret}".encode()).digest(4 * MT_WORDS), dtype="<u4")
+    generator = torch.Generator().manual_seed(0)  # left = 1: the first draw twists the state set below
+    state = generator.get_state().clone()
+    state[_STATE_WORDS] = torch.from_numpy(words.astype("<u8").view(np.uint8).copy())
+    generator.set_state(state)
+    if not torch.equal(generator.get_state()[_STATE_WORDS], state[_STATE_WORDS]):
+        raise RuntimeError(f"torch {torch.__version__} keeps its CPU generator's state in another layout: "
+                           "autograder.term.secret_generator cannot seed it from the secret")
+    return generator

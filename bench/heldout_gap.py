@@ -27,7 +27,7 @@ from common import RESULTS, ROOT, print_table, write_json
 
 from autograder.heldout import HELDOUT_GAP, HELDOUT_SCENES, transformed_copies
 from autograder.reference.segmentation_hw import SegmentationModel
-from autograder.term import derived_seed
+from autograder.term import secret_generator
 from course_lib.data import SegmentationTensors, load_camvid, load_synthetic, make_synthetic, normalize_images
 from course_lib.metrics import ConfusionMatrix, mean_iou
 from course_lib.train import fit
@@ -89,7 +89,7 @@ def train(kwargs: dict, epochs: int, train_data, val) -> torch.nn.Module:
 
 def synthetic_rows(epochs: list[int]) -> list[dict]:
     train_data, val = load_synthetic("train"), load_synthetic("val")
-    heldouts = {s: make_synthetic(HELDOUT_SCENES, size=64, seed=derived_seed(s, "heldout-scenes")) for s in SECRETS}
+    heldouts = {s: make_synthetic(HELDOUT_SCENES, size=64, generator=secret_generator(s, "heldout-scenes")) for s in SECRETS}
     rows = []
     first = None
     for downsample in (True, False):
@@ -109,7 +109,7 @@ def synthetic_rows(epochs: list[int]) -> list[dict]:
 
 def camvid_rows(path: Path, epochs: list[int]) -> list[dict]:
     train_data, val = load_camvid(path, "train"), load_camvid(path, "val")
-    heldouts = {s: transformed_copies(val, derived_seed(s, "transformed-copies")) for s in SECRETS}
+    heldouts = {s: transformed_copies(val, secret_generator(s, "transformed-copies")) for s in SECRETS}
     rows, first = [], None
     for budget in epochs:
         model = train(dict(QUICK.model_kwargs, num_classes=train_data.num_classes), budget, train_data, val)

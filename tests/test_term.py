@@ -9,8 +9,8 @@ import pytest
 import torch
 
 from autograder.heldout import grading_data, transformed_copies
-from autograder.term import GradedSetting, TermError, derived_seed, ensure_term_secret, term_secret
-from course_lib.data import DataSource, data_record, load_synthetic
+from autograder.term import GradedSetting, TermError, ensure_term_secret, secret_generator, term_secret
+from course_lib.data import DataSource, data_record, load_synthetic, make_synthetic
 from course_lib.data.voc import DataError
 
 CAMVID = Path(__file__).resolve().parents[2] / "shared" / "data" / "camvid_seg96x128.npz"
@@ -75,7 +75,8 @@ def test_release_draws_a_secret_readable_by_its_owner_only_and_keeps_it(tmp_path
     first = term_secret(tmp_path)
     assert path == tmp_path / "grading" / "term_secret.txt" and stat.S_IMODE(os.stat(path).st_mode) == 0o600
     assert len(first) == 32 and ensure_term_secret(tmp_path) == path and term_secret(tmp_path) == first
-    assert derived_seed(first, "heldout-scenes") != derived_seed(first, "transformed-copies")
+    assert not torch.equal(secret_generator(first, "heldout-scenes").get_state(),
+                           secret_generator(first, "transformed-copies").get_state())
 
 
 def test_a_judge_run_without_a_course_finds_the_course_of_the_notebook_and_its_secret(tmp_path, monkeypatch):
@@ -106,14 +107,14 @@ def test_the_synthetic_held_out_scenes_follow_the_secret(tmp_path, monkeypatch):
 
 def test_transformed_copies_keep_shapes_and_labels_and_differ_from_every_original():
     data = load_synthetic("val", num_images=40)
-    copies = transformed_copies(data, seed=5)
+    copies = transformed_copies(data, secret_generator("secret-5", "transformed-copies"))
     assert copies.images.shape == data.images.shape and copies.images.dtype == torch.uint8
     assert copies.masks.shape == data.masks.shape and copies.class_names == data.class_names
     assert set(copies.masks.unique().tolist()) <= set(data.masks.unique().tolist())  # nearest: no blended labels
     originals = {img.numpy().tobytes() for img in data.images}
     assert not any(img.numpy().tobytes() in originals for img in copies.images)
-    assert torch.equal(transformed_copies(data, seed=5).images, copies.images)
-    assert not torch.equal(transformed_copies(data, seed=6).images, copies.images)
+    assert torch.equal(transformed_copies(data, secret_generator("secret-5", "transformed-copies")).images, copies.images)
+    assert not torch.equal(transformed_copies(data, secret_generator("secret-6", "transformed-copies")).images, copies.images)
 
 
 def test_grading_on_public_data_draws_transformed_copies_of_it(tmp_path):
@@ -207,3 +208,37 @@ def test_the_notebooks_read_the_tiers_of_the_course_they_run_in(tmp_path, monkey
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("SEGMENTATION_COURSE_ROOT", str(course))
     assert tiers().excellent == 0.4 and announced().data_spec("/content") == "voc:/content/voc64.npz"
+
+
+def _seeded_by_manual_seed(state: torch.Tensor) -> bool:
+    """Whether a CPU generator's Mersenne Twister words are those ``manual_seed`` writes: word 0 is the seed's low
+    32 bits and every next word follows from the one before (the reference ``init_genrand``)."""
+    words = [int(w) for w in state[24:24 + 8 * 624].view(torch.int64)]
+    return all(words[i] == (1812433253 * (words[i - 1] ^ (words[i - 1] >> 30)) + i) & 0xFFFFFFFF
+               for i in range(1, 624))
+
+
+def test_held_out_data_is_drawn_from_a_state_no_32_bit_seed_reaches():
+    """Round 4: torch's ``manual_seed`` keeps the low 32 bits of a seed, so a held-out set drawn from a seeded
+    generator had 2^32 possibilities and a leaked fingerprint found the seed in a core-hour. The term's generator
+    holds 624 words drawn from the secret: no seed produces that state, and the same secret draws the same data."""
+    assert _seeded_by_manual_seed(torch.Generator().manual_seed(2**62 + 12345).get_state())  # the check is sound
+    assert torch.equal(torch.Generator().manual_seed(2**62 + 12345).get_state(),
+                       torch.Generator().manual_seed(12345).get_state())  # ... and torch drops the high bits
+    secret = "0123456789abcdef0123456789abcdef"
+    state = secret_generator(secret, "heldout-scenes").get_state()
+    assert not _seeded_by_manual_seed(state)
+    assert torch.equal(state, secret_generator(secret, "heldout-scenes").get_state())
+    assert not torch.equal(state, secret_generator(secret[:-1] + "0", "heldout-scenes").get_state())
+    first = make_synthetic(3, size=16, generator=secret_generator(secret, "heldout-scenes"))
+    again = make_synthetic(3, size=16, generator=secret_generator(secret, "heldout-scenes"))
+    assert torch.equal(first.images, again.images) and torch.equal(first.masks, again.masks)
+    assert not torch.equal(first.images, make_synthetic(3, size=16, generator=secret_generator("x" * 32, "heldout-scenes")).images)
+
+
+def test_the_synthetic_terms_held_out_scenes_are_the_secret_generators(tmp_path, monkeypatch):
+    monkeypatch.setenv("SEGMENTATION_TERM_SECRET", "0123456789abcdef0123456789abcdef")
+    heldout = grading_data(tmp_path, GradedSetting(image_size=(16, 16))).heldout
+    expected = make_synthetic(len(heldout), size=16, generator=secret_generator("0123456789abcdef0123456789abcdef",
+                                                                                "heldout-scenes"))
+    assert torch.equal(heldout.images, expected.images) and torch.equal(heldout.masks, expected.masks)
