@@ -19,6 +19,7 @@
 
 from __future__ import annotations
 
+import builtins
 import io
 import json
 import os
@@ -40,7 +41,7 @@ from autograder.notebook import (
     MAX_NOTEBOOK_BYTES, SubmissionError, answer_cells, duplicated_ids, first_cells_by_id, parse_notebook,
     require_assignment,
 )
-from autograder.sandbox import RLIM_INFINITY, Isolation, Limits, minimal_env, run_sandboxed
+from autograder.sandbox import RLIM_INFINITY, Isolation, Limits, RunResult, minimal_env, run_sandboxed
 from course_lib.answers import parse_results_table
 from course_lib.data import SegmentationTensors
 from course_lib.metrics import ConfusionMatrix, mean_iou
@@ -537,46 +538,118 @@ def _save(obj) -> bytes:
 def _run_probes(spec: Assignment, submitted: Submitted, cells: dict, facts: CheckpointFacts | None,
                 data: GradingData | None, inputs: dict | None, compare: list[int], limits: Limits,
                 isolation: Isolation, verdict: Verdict, run=run_sandboxed) -> dict:
-    """The sandboxed run (``run``): what goes in are copies made here; what comes back is read from the grader's
-    pipe."""
-    nonce = secrets.token_hex(16)
+    """The sandboxed runs (``run``): what goes in are copies made here; what comes back is read from the grader's
+    pipe.
+
+    Two runs when a checkpoint is judged on data. The *code run* executes every probe but ``HELDOUT_PROBE`` on the
+    per-run challenge and the checkpoint: no held-out image is in it, so what the student's code says there (its
+    errors, its own names) may reach the student's feedback. The *held-out run* predicts on the public and held-out
+    images, with the checkpoint and with random weights: student code could read the held-out images there and
+    write them into an exception's message (round 4 leaked a fingerprint of the held-out scenes that way), so
+    nothing it says comes back but tensors, numbers and the allow-listed names of exception types
+    (``_heldout_claims``); its messages and stderr stay in ``Verdict.sandbox`` (the grader's record, for the TA).
+    """
     files = {"runner.py": RUNNER.read_bytes(), "probes.py": Path(spec.probes_file).read_bytes()}
-    run_spec = {"cells": cells, "probes_file": "probes.py", "checkpoint": None, "threads": 1, "device": "cpu",
-                "nonce": nonce}
-    if data is not None:  # images only: the masks never leave this process
-        files["images.pt"] = _save(torch.cat([data.public.images, data.heldout.images]))
-        run_spec["images"] = "images.pt"
-        run_spec["device"] = data.setting.evaluate_on
-        if run_spec["device"] == "cuda":  # CUDA reserves far more address space than it uses: no RLIMIT_AS there
-            limits = replace(limits, memory_bytes=RLIM_INFINITY)
-            isolation = replace(isolation, gpu=True)
+    code_spec = {"cells": cells, "probes_file": "probes.py", "checkpoint": None, "threads": 1, "device": "cpu"}
     if inputs is not None:
         files["inputs.pt"] = _save(inputs)
-        run_spec["inputs"] = "inputs.pt"
+        code_spec["inputs"] = "inputs.pt"
     if facts is not None:
         files["checkpoint.pt"] = submitted.files[spec.checkpoint]
-        files["random_weights.pt"] = _save(facts.random_copy(secrets.randbits(62)))
-        run_spec.update(checkpoint="checkpoint.pt", random_weights="random_weights.pt", compare_images=compare)
-    files["spec.json"] = json.dumps(run_spec).encode()
+        code_spec["checkpoint"] = "checkpoint.pt"
+    heldout_run = data is not None and facts is not None
+    if heldout_run:
+        code_spec["skip"] = [HELDOUT_PROBE]
+    obs, reason, result = _sandboxed(files, code_spec, limits, isolation, verdict, run, held_out=False)
+    verdict.sandbox = _run_record(result)
+    if obs is None:
+        verdict.problems.append(reason)
+        return {"sandbox_error": reason}
+    if not heldout_run:
+        return obs
+    # images only: the masks never leave this process
+    files["images.pt"] = _save(torch.cat([data.public.images, data.heldout.images]))
+    files["random_weights.pt"] = _save(facts.random_copy(secrets.randbits(62)))
+    heldout_spec = dict(code_spec, skip=[], only=[HELDOUT_PROBE], images="images.pt", device=data.setting.evaluate_on,
+                        random_weights="random_weights.pt", compare_images=compare)
+    if heldout_spec["device"] == "cuda":  # CUDA reserves far more address space than it uses: no RLIMIT_AS there
+        limits = replace(limits, memory_bytes=RLIM_INFINITY)
+        isolation = replace(isolation, gpu=True)
+    found, reason, result = _sandboxed(files, heldout_spec, limits, isolation, verdict, run, held_out=True)
+    verdict.sandbox["heldout_run"] = _run_record(result)
+    if found is None:
+        obs[HELDOUT_PROBE] = {"error": reason}
+        return obs
+    raw = found.get(HELDOUT_PROBE) if isinstance(found.get(HELDOUT_PROBE), dict) else {"error": "no predictions"}
+    said = {k: str(raw[k])[:300] for k in ("error", "random_weights_error", "device_note") if raw.get(k)}
+    if said:  # for the TA only (the grader's record), never the feedback
+        verdict.sandbox["heldout_run"]["said"] = said
+    obs[HELDOUT_PROBE] = _heldout_claims(raw)
+    return obs
+
+
+HELDOUT_PROBE = "predictions"  # the probe that sees the held-out images (run apart: ``_run_probes``)
+SHOWN_EXCEPTIONS = frozenset(name for name, value in vars(builtins).items()
+                             if isinstance(value, type) and issubclass(value, BaseException))
+
+
+def _exception_kind(text: object) -> str:
+    """The type named at the start of a probe's ``"Type: message"``, when it is one of Python's own exceptions
+    (a name the student's code chose could spell anything); else ``"an exception"``."""
+    name = str(text).split(":", 1)[0].strip()
+    return name if name in SHOWN_EXCEPTIONS else "an exception"
+
+
+def _heldout_claims(raw: dict) -> dict:
+    """What the held-out run's predictions may tell: tensors, a boolean, the device's name, and for an error only
+    the kind of exception and which probe raised it."""
+    claims = {k: raw[k] for k in ("preds", "random_weights_preds") if isinstance(raw.get(k), torch.Tensor)}
+    claims["finite"] = raw.get("finite") is True
+    if raw.get("device") in ("cpu", "cuda", "cuda:0"):
+        claims["device"] = raw["device"]
+    if raw.get("device_note"):
+        claims["device_note"] = "CUDA was unusable in the sandbox; evaluated on the CPU"
+    withheld = ("(its message is not shown: this run holds the held-out images, which a message could carry out; "
+                "the parameters check loads the same checkpoint and shows its errors)")
+    if "error" in raw or "preds" not in claims:
+        claims["error"] = (f"{_exception_kind(raw.get('error'))} was raised while predicting on the grader's images "
+                           f"{withheld}")
+    if raw.get("random_weights_error"):
+        claims["random_weights_error"] = (f"{_exception_kind(raw['random_weights_error'])} was raised while "
+                                          "predicting with random weights")
+    return claims
+
+
+def _run_record(result: RunResult) -> dict:
+    """How a sandboxed run went, for the grader's record (``Verdict.sandbox``; the TA's, not the feedback)."""
+    return {"returncode": result.returncode, "timed_out": result.timed_out, "seconds": round(result.seconds, 2),
+            "isolated": result.isolated, "stderr_tail": result.stderr_tail[-800:]}
+
+
+def _sandboxed(files: dict[str, bytes], run_spec: dict, limits: Limits, isolation: Isolation, verdict: Verdict,
+               run, held_out: bool) -> tuple[dict | None, str | None, RunResult]:
+    """One sandboxed run of the runner on ``run_spec``: its observations, or ``None`` and the reason in words for
+    the student's row (a ``held_out`` run's reason never quotes what its process wrote)."""
+    nonce = secrets.token_hex(16)
+    files = dict(files, **{"spec.json": json.dumps(dict(run_spec, nonce=nonce)).encode()})
     env = minimal_env({"MPLCONFIGDIR": "/tmp"})
-    run = run("runner.py", files, limits, isolation, env)
-    verdict.sandbox = {"returncode": run.returncode, "timed_out": run.timed_out, "seconds": round(run.seconds, 2),
-                       "isolated": run.isolated, "stderr_tail": run.stderr_tail[-800:]}
-    if not run.isolated:
+    result = run("runner.py", files, limits, isolation, env)
+    if not result.isolated and "graded WITHOUT a sandbox" not in " ".join(verdict.problems):
         verdict.problems.append("graded WITHOUT a sandbox (the TA's --unsafe): the student's code ran with the "
                                 "grader's access to this machine")
-    started = run.output.startswith(STARTED)
-    payload = run.output[len(STARTED):] if started else b""
-    if not started and run.isolated and not run.timed_out:
-        reason = ("the grader's sandbox could not start (a grader problem, not yours): "
-                  f"{run.stderr_tail.strip()[-300:]}")
-    elif run.timed_out:
-        reason = f"your code ran past the {limits.wall_seconds:.0f} s limit and was stopped"
-    elif run.output_overflow:
-        reason = f"your code sent more than {limits.output_bytes // 1024**2} MB of results; nothing was read"
+    doing = " while predicting on the grader's images" if held_out else ""
+    started = result.output.startswith(STARTED)
+    payload = result.output[len(STARTED):] if started else b""
+    if not started and result.isolated and not result.timed_out:
+        reason = "the grader's sandbox could not start (a grader problem, not yours)" + (
+            "" if held_out else f": {result.stderr_tail.strip()[-300:]}")
+    elif result.timed_out:
+        reason = f"your code ran past the {limits.wall_seconds:.0f} s limit{doing} and was stopped"
+    elif result.output_overflow:
+        reason = f"your code sent more than {limits.output_bytes // 1024**2} MB of results{doing}; nothing was read"
     elif not payload:
-        last = run.stderr_tail.strip().splitlines()[-1:] or [""]
-        reason = f"your code ended the grading process (exit code {run.returncode}) {last[0][:200]}".strip()
+        last = "" if held_out else (result.stderr_tail.strip().splitlines()[-1:] or [""])[0][:200]
+        reason = f"your code ended the grading process{doing} (exit code {result.returncode}) {last}".strip()
     else:
         try:
             obs = load_tensors(payload)
@@ -587,8 +660,7 @@ def _run_probes(spec: Assignment, submitted: Submitted, cells: dict, facts: Chec
                 verdict.flag("the observations do not answer this run's challenge (replayed or written by the "
                              "submission's code): every check that needs them scores 0")
             else:
-                return obs
+                return obs, None, result
         except ValueError as err:
-            reason = f"the grading process returned unreadable results ({err})"
-    verdict.problems.append(reason)
-    return {"sandbox_error": reason}
+            reason = "the grading process returned unreadable results" + ("" if held_out else f" ({err})")
+    return None, reason, result

@@ -116,3 +116,76 @@ def test_the_lookup_submission_is_what_it_claims(terms, tmp_path):
     with torch.no_grad():
         preds = model.eval()(normalize_images(public.images)).argmax(1)
     assert torch.equal(preds.to(torch.uint8), public.masks.clamp(max=public.num_classes - 1))
+
+
+# --- round 4: nothing student code says while it holds the held-out images reaches the student ----------------------
+
+LEAK = '''
+
+import json as _json, os as _os, sys as _sys
+import torch as _torch
+
+_HonestModel = SegmentationModel
+
+
+class SegmentationModel(_HonestModel):
+    """The honest network, which fingerprints the last image (a held-out one) of the grader's images when it can read
+    them and sends the fingerprint out {how}."""
+
+    def forward(self, x):
+        files = _json.loads(_sys.argv[1])["files"] if len(_sys.argv) > 1 else {{}}
+        if "images.pt" in files:
+            last = _torch.load(files["images.pt"], weights_only=True)[-1]
+            fingerprint = "HELDOUT-" + bytes(last.flatten()[:60].tolist()).hex()
+            if {how!r} == "in an exception":
+                raise RuntimeError(fingerprint)
+            _os.write(2, fingerprint.encode())
+            _os._exit(3)
+        return super().forward(x)
+'''
+
+
+def leaking_submission(folder: Path, setting: GradedSetting, how: str) -> Path:
+    """The source notebook (honest code and answers) with the leaking model, and an untrained checkpoint."""
+    folder.mkdir(parents=True)
+    nb = json.loads((REPO / "source" / ASSIGNMENT / f"{ASSIGNMENT}.ipynb").read_text())
+    cell = next(c for c in nb["cells"] if c["metadata"].get("nbgrader", {}).get("grade_id") == "segmentation_model")
+    cell["source"] = "".join(cell["source"]) + LEAK.format(how=how)
+    (folder / f"{ASSIGNMENT}.ipynb").write_text(json.dumps(nb))
+    from autograder.reference.segmentation_hw import SegmentationModel
+    from course_lib.train.recipes import QUICK
+
+    kwargs = dict(QUICK.model_kwargs, num_classes=setting.num_classes)
+    torch.save({"state_dict": SegmentationModel(**kwargs).state_dict(), "model_kwargs": kwargs},
+               folder / f"{ASSIGNMENT}_checkpoint.pt")
+    return folder
+
+
+@pytest.mark.parametrize("how", ["in an exception", "on stderr before exiting"])
+def test_what_the_model_says_while_it_holds_the_held_out_images_never_reaches_the_student(terms, how, tmp_path):
+    """Round 4 fingerprinted the first held-out scenes into the text of an exception raised during the random-weights
+    probe; the text became a flag in the student's own feedback and the fingerprint found the held-out seed. The
+    predictions now run apart from the code probes: what comes back from them is tensors and the name of a Python
+    exception type, and the messages stay in the grader's record for the TA; the code is still graded fully."""
+    setting = terms["synthetic"]
+    data = grading_data(tmp_path, setting)
+    fingerprint = "HELDOUT-" + bytes(data.heldout.images[-1].flatten()[:60].tolist()).hex()
+    verdict = judge_submission(leaking_submission(tmp_path / "submission", setting, how), ASSIGNMENT, data)
+    seen = json.dumps([verdict.problems, verdict.flags, [c.message for c in verdict.checks.values()]])
+    assert fingerprint[:24] not in seen and "HELDOUT-" not in seen
+    assert verdict.miou is None and not any(verdict.checks[gid].passed for gid in TIERS)
+    assert verdict.checks["test_residual_block"].passed and verdict.checks["test_segmentation_model"].passed
+    if how == "in an exception":
+        assert "RuntimeError was raised while predicting on the grader's images" in seen
+        assert verdict.sandbox["heldout_run"]["said"]["error"] == f"RuntimeError: {fingerprint}"[:300]  # the TA's
+    else:
+        assert "ended the grading process while predicting on the grader's images (exit code 3)" in seen
+        assert fingerprint in verdict.sandbox["heldout_run"]["stderr_tail"]  # the TA's record
+
+
+def test_an_exception_type_named_by_the_student_is_not_shown():
+    from autograder.judge import _heldout_claims
+
+    claims = _heldout_claims({"error": "A0b1c2d3e4f5: anything", "random_weights_error": "ValueError: 00ff"})
+    assert claims["error"].startswith("an exception was raised") and "A0b1" not in claims["error"]
+    assert claims["random_weights_error"] == "ValueError was raised while predicting with random weights"

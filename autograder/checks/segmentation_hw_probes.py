@@ -262,11 +262,13 @@ CELL_OF = {"residual_block": "residual_block", "segmentation_model": "segmentati
 
 def run(namespace, spec):
     """Every probe on the namespace of its cell (``CELL_OF``; ``namespace``, every name the cells bound, where the
-    runner gives no cell namespaces); ``spec["inputs"]`` holds the grader's per-run challenge."""
+    runner gives no cell namespaces), but those in ``spec["skip"]`` and only those in ``spec["only"]`` when given
+    (the judge runs the predictions apart: ``judge._run_probes``); ``spec["inputs"]`` holds the per-run challenge."""
     spaces = spec.pop("cell_namespaces", None) or {}
     spec = dict(spec, challenge=torch.load(spec["inputs"], weights_only=True))
     results = {}
-    for name, probe in PROBES.items():
+    wanted = [name for name in PROBES if name not in spec.get("skip", ()) and name in spec.get("only", PROBES)]
+    for name, probe in ((name, PROBES[name]) for name in wanted):
         if name in ("parameters", "predictions") and not spec.get("checkpoint"):
             results[name] = {"error": "no checkpoint was submitted (segmentation_hw_checkpoint.pt)"}
             continue
