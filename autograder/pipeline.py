@@ -13,7 +13,8 @@ main thread, one student at a time:
 3. the record into the store (``RecordStore.save``): the gradebook's automatic scores and flag, then the record's
    file, which marks the student as done; then the late policy's penalty on those scores (``autograder.late``).
 
-A notebook nbgrader cannot read (not JSON, another assignment) is shown as submitted. A student whose record is up
+A student whose run hit the wall-clock limit while other runs shared the machine is judged again, alone, after
+everyone else (``_outcomes``): a classmate's processes may have starved it. A notebook nbgrader cannot read (not JSON, another assignment) is shown as submitted. A student whose record is up
 to date (same submission hash, same grader version, not crashed) is skipped, so an interrupted run can simply be
 started again. Either engine, only this process writes the records and the gradebook.
 """
@@ -25,7 +26,7 @@ import queue
 import shutil
 import time
 from concurrent.futures import ThreadPoolExecutor, as_completed
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -134,8 +135,6 @@ def _local_outcomes(course: Course, spec: Assignment, students: list[str], opts:
 
 def _cluster_outcomes(course: Course, spec: Assignment, students: list[str], opts: GradeOptions, data):
     """The Dask engine (``autograder.cluster``): each student's judge runs on a worker; the record is built here."""
-    from dataclasses import replace
-
     cluster = replace(opts.cluster, unsafe=opts.unsafe or opts.cluster.unsafe)
     for student, answer in cluster.outcomes(course.root, spec, students, data, opts.limits):
         if isinstance(answer, BaseException):
@@ -144,6 +143,35 @@ def _cluster_outcomes(course: Course, spec: Assignment, students: list[str], opt
         verdict = Verdict.from_dict(answer["verdict"])
         verdict.sandbox.update(worker=f"{answer['host']}:{answer['worker_pid']}", jailed=answer["jailed"])
         yield Judged(student, verdict)
+
+
+def _timed_out(judged: Judged) -> bool:
+    """Whether one of the student's sandboxed runs (the code run, the held-out run) hit the wall-clock limit."""
+    sandbox = judged.verdict.sandbox if judged.verdict is not None else {}
+    return any(isinstance(run, dict) and run.get("timed_out") for run in (sandbox, sandbox.get("heldout_run")))
+
+
+def _outcomes(engine, course: Course, spec: Assignment, students: list[str], opts: GradeOptions, data, log):
+    """``engine``'s verdicts, but a student whose run hit the wall-clock limit while other runs shared the machine is
+    judged once more after every other student, alone, and that second verdict stands.
+
+    A classmate's run can starve a concurrent one however its processes are capped (round 4: a submission's
+    processes, each in a session of its own, took the CPU and an honest classmate on the other worker ran past
+    300 s with 2/45); no result may depend on how busy the machine is. Alone, a run's time is its own: a submission
+    that is slow by itself times out again and keeps that verdict (it costs the wall-clock limit twice)."""
+    crowded = len(students) > 1 and (opts.cluster is not None or opts.workers > 1)
+    again = []
+    for judged in engine(course, spec, students, opts, data):
+        if crowded and _timed_out(judged):
+            again.append(judged.student)
+            continue
+        yield judged
+    for student in again:
+        log(f"  {student}: ran past the time limit beside other runs; judging it again, alone")
+        for judged in engine(course, spec, [student], replace(opts, workers=1), data):
+            if judged.verdict is not None:
+                judged.verdict.sandbox["judged_again_alone"] = True  # the grader's record: why it took longer
+            yield judged
 
 
 def _fallback_notebook(submitted: Path, target: Path, notebook: str) -> None:
@@ -213,7 +241,7 @@ def grade(course: Course, assignment: str | Assignment, students: list[str] | No
     data = grading_data(course.root) if spec.graded_on_data else None
     start = time.perf_counter()
     engine = _cluster_outcomes if opts.cluster is not None else _local_outcomes
-    for judged in (engine(course, spec, list(todo), opts, data) if todo else ()):
+    for judged in (_outcomes(engine, course, spec, list(todo), opts, data, log) if todo else ()):
         record = _record(course, spec, store, judged, todo[judged.student])
         records.append(record)
         log(f"  {record.student}: {record.status:8s} {record.auto_points:5.1f}/{record.auto_max:.0f} auto points"

@@ -74,13 +74,18 @@ class Limits:
             ``/dev/shm``.
         output_bytes: the most its observations may weigh; more is refused as unreadable.
         stderr_bytes: the tail of its stderr kept for messages.
+        processes: ``RLIMIT_NPROC``: processes and threads of the sandbox's uid (as root, one uid per worker), the
+            sandbox's own bubblewrap and Python included (2); the probes' PyTorch runs one thread. Small, so that a
+            submission cannot fill the machine with spinning processes (round 4 forked 250, each in a session of its
+            own, and starved the classmate judged beside it; ``pipeline`` also judges a run that timed out beside
+            others again, alone).
     """
 
     wall_seconds: float = 300.0
     cpu_seconds: int = 600
     memory_bytes: int = 8 * 1024**3
     file_bytes: int = 512 * 1024**2
-    processes: int = 256
+    processes: int = 16
     open_files: int = 64
     disk_bytes: int = 512 * 1024**2
     output_bytes: int = 256 * 1024**2
@@ -220,9 +225,41 @@ def _hollow_args(folder: str, absent: set[str]) -> list[str]:
     return [*args, "--remount-ro", folder]
 
 
-def _gpu_devices() -> list[str]:
-    return sorted(str(p) for p in Path("/dev").glob("nvidia*") if not p.is_dir()) + \
-        ([str(Path("/dev/nvidia-caps"))] if Path("/dev/nvidia-caps").is_dir() else [])
+# What the driver and the CUDA runtime read in /sys besides the GPUs' own folders: the modules' state (initstate,
+# version) and the CPU and NUMA topology. /proc/driver/nvidia needs no bind: every procfs shows the driver's entries.
+GPU_READ_ONLY = ("sys/module/nvidia", "sys/module/nvidia_uvm", "sys/devices/system/cpu", "sys/devices/system/node")
+
+
+def gpu_binds(root: Path = Path("/")) -> list[tuple[str, str, str]]:
+    """bubblewrap's operations for a term that evaluates on CUDA (``Isolation.gpu``), as (option, source,
+    destination): what the driver and the CUDA runtime read, and no more of ``/sys`` than that.
+
+    The device files (``/dev/nvidia*``, ``/dev/nvidia-caps``), ``GPU_READ_ONLY`` read-only, and for each GPU the
+    driver lists (``/proc/driver/nvidia/gpus/<PCI address>``) its own folder under ``/sys/devices`` with the
+    ``/sys/bus/pci/devices/<PCI address>`` link to it. ``root``: where the host's tree is (``/``; a test's copy).
+    Paths that do not exist are left out (``-try``).
+    """
+    binds = []
+    dev = root / "dev"
+    for device in sorted(dev.glob("nvidia*")) if dev.is_dir() else []:
+        binds.append(("--dev-bind-try", str(device), "/" + str(device.relative_to(root))))
+    binds += [("--ro-bind-try", str(root / rel), "/" + rel) for rel in GPU_READ_ONLY]
+    gpus = root / "proc/driver/nvidia/gpus"
+    for address in sorted(p.name for p in gpus.iterdir()) if gpus.is_dir() else []:
+        link = root / "sys/bus/pci/devices" / address
+        device = link.resolve()
+        if link.exists() and device.is_relative_to(root / "sys/devices"):
+            inside = "/" + str(device.relative_to(root))
+            binds += [("--ro-bind-try", str(device), inside), ("--symlink", inside, "/" + str(link.relative_to(root)))]
+    return binds
+
+
+def library_folders(entries) -> list[str]:
+    """The folders of ``LD_LIBRARY_PATH`` (``config.Environment.library_path``) the sandbox may bind: absolute,
+    existing, not ``/``. A relative entry (``.``, ``lib``) names a folder relative to wherever a process runs; it is
+    ignored (round 4: ``.`` became ``--ro-bind-try . .``)."""
+    return [str(folder) for folder in entries
+            if os.path.isabs(folder) and Path(folder).is_dir() and Path(folder).resolve() != Path("/")]
 
 
 def _mount_args(limits: Limits, isolation: Isolation) -> list[str]:
@@ -249,11 +286,12 @@ def _mount_args(limits: Limits, isolation: Isolation) -> list[str]:
         args.extend(_hollow_args(folder, set(listed["absent"])))
     args.extend(["--proc", "/proc", "--dev", "/dev"])
     if isolation.gpu:
-        for device in _gpu_devices():
-            args.extend(["--dev-bind-try", device, device])
-        args.extend(["--ro-bind-try", "/sys", "/sys"])
-        for folder in map(str, environment().library_path):
-            if Path(folder).is_dir() and not any(Path(folder).is_relative_to(p) for p in listed["read_only"]):
+        for option, source, dest in gpu_binds():
+            if dest.startswith("/sys/"):  # /dev and /proc are bubblewrap's own, with their folders
+                parents(Path(dest))
+            args.extend([option, source, dest])
+        for folder in library_folders(environment().library_path):
+            if not any(Path(folder).is_relative_to(p) for p in listed["read_only"]):
                 parents(Path(folder))
                 args.extend(["--ro-bind-try", folder, folder])
     quarter = max(limits.disk_bytes // 4, 1 << 20)
@@ -472,8 +510,10 @@ def run_sandboxed(script: str, files: dict[str, bytes], limits: Limits, isolatio
 
 
 def minimal_env(extra: dict | None = None) -> dict:
-    keep = ("LANG", "LC_ALL", "CUDA_VISIBLE_DEVICES", "LD_LIBRARY_PATH")
+    keep = ("LANG", "LC_ALL", "CUDA_VISIBLE_DEVICES")
     env = {k: os.environ[k] for k in keep if k in os.environ}
+    if library_folders(environment().library_path):
+        env["LD_LIBRARY_PATH"] = os.pathsep.join(library_folders(environment().library_path))
     env.update({"PYTHONDONTWRITEBYTECODE": "1", "OMP_NUM_THREADS": "1", "MPLBACKEND": "Agg"})
     env.update(extra or {})
     return env

@@ -339,3 +339,120 @@ def test_the_readmes_table_of_limits_is_the_declared_one():
     from autograder.judge import limits_markdown
 
     assert limits_markdown() in (REPO / "README.md").read_text(), "paste judge.limits_markdown() into the README"
+
+
+# --- round 4: a classmate's processes cannot cost an honest student the run ----------------------------------------
+
+@needs_sandbox
+@needs_root
+def test_the_default_process_cap_stops_a_hog_and_leaves_pytorch_its_threads():
+    """Round 4 forked 250 spinning processes, each in a session of its own. Under the declared cap the sandbox's uid
+    holds at most ``Limits.processes`` tasks (its bubblewrap and Python included), and PyTorch still gets threads."""
+    limits = Limits(wall_seconds=60)
+    run, seen = sandboxed("""
+        import threading, time, torch
+        torch.set_num_threads(4)
+        torch.nn.Conv2d(3, 8, 3)(torch.randn(8, 3, 64, 64)).sum().item()
+        forked = 0
+        for _ in range(64):
+            try:
+                pid = os.fork()
+            except OSError:
+                break
+            if pid == 0:
+                os.setsid()
+                time.sleep(3)
+                os._exit(0)
+            forked += 1
+        send({"forked": forked, "threads": torch.get_num_threads()})
+    """, limits)
+    assert seen is not None, run.stderr_tail
+    assert 4 <= seen["forked"] <= limits.processes - 2 and seen["threads"] == 4
+
+
+def test_a_run_that_timed_out_beside_a_hog_is_judged_again_alone(tmp_path, monkeypatch):
+    """The grading pool judges a student whose run hit the wall-clock limit while others ran once more, alone, after
+    everyone else: the honest classmate starved by the hog gets their verdict; the hog, slow on its own, times out
+    again. (The judge is a stand-in that times out exactly as a starved run does, so the test needs no hog.)"""
+    import threading
+    from types import SimpleNamespace
+
+    from autograder import pipeline
+    from autograder.judge import Verdict
+
+    side_by_side = threading.Barrier(2)
+    lock, running, calls, seen = threading.Lock(), set(), [], []
+
+    def judge(folder, assignment, data, limits, isolation):
+        student = Path(folder).parent.name
+        with lock:
+            running.add(student)
+            calls.append(student)
+            first_round = len(calls) <= 2
+        if first_round:  # the hog and the classmate start together, and neither ends before both have started
+            side_by_side.wait(timeout=30)
+        with lock:
+            starved = student == "hog" or "hog" in running
+            seen.append((student, sorted(running)))
+        if first_round:
+            side_by_side.wait(timeout=30)
+        with lock:
+            running.discard(student)
+        verdict = Verdict(assignment.name)
+        verdict.sandbox = {"timed_out": starved}
+        return verdict
+
+    monkeypatch.setattr(pipeline, "judge_submission", judge)
+    spec, course, logged = get_assignment("segmentation_hw"), SimpleNamespace(root=tmp_path), []
+    outcomes = list(pipeline._outcomes(pipeline._local_outcomes, course, spec, ["hog", "honest"],
+                                       pipeline.GradeOptions(workers=2), None, logged.append))
+    final = {judged.student: judged.verdict.sandbox for judged in outcomes}
+    assert final == {"hog": {"timed_out": True, "judged_again_alone": True},
+                     "honest": {"timed_out": False, "judged_again_alone": True}}
+    assert sorted(seen[:2]) == [("hog", ["hog", "honest"]), ("honest", ["hog", "honest"])]
+    assert sorted(seen[2:]) == [("hog", ["hog"]), ("honest", ["honest"])]  # each alone the second time
+    assert len(logged) == 2 and all("judging it again, alone" in line for line in logged)
+    calls.clear()
+    alone = list(pipeline._outcomes(pipeline._local_outcomes, course, spec, ["hog"], pipeline.GradeOptions(workers=2),
+                                    None, logged.append))
+    assert len(alone) == 1 and len(calls) == 1  # a run that was alone to begin with is not judged again
+
+
+# --- round 4: a CUDA term binds what CUDA reads, not the host's /sys -------------------------------------------------
+
+def test_a_cuda_term_binds_the_gpus_files_and_no_more_of_sys(tmp_path, monkeypatch):
+    """No GPU here: the arguments are checked on a copy of the host's tree (device files, the driver's list of GPUs,
+    sysfs with the GPU's PCI folder and another device's). Round 4's CUDA term bound the whole /sys and turned a
+    relative LD_LIBRARY_PATH entry into ``--ro-bind-try . .``."""
+    from autograder import sandbox
+
+    root = tmp_path / "host"
+    for device in ("nvidia0", "nvidiactl", "nvidia-uvm", "null"):
+        (root / "dev").mkdir(parents=True, exist_ok=True)
+        (root / "dev" / device).write_text("")
+    (root / "dev" / "nvidia-caps").mkdir()
+    (root / "proc/driver/nvidia/gpus/0000:3b:00.0").mkdir(parents=True)
+    for device in ("pci0000:3a/0000:3a:00.0/0000:3b:00.0", "pci0000:00/0000:00:1f.0"):
+        (root / "sys/devices" / device).mkdir(parents=True)
+    (root / "sys/bus/pci/devices").mkdir(parents=True)
+    (root / "sys/bus/pci/devices/0000:3b:00.0").symlink_to("../../../devices/pci0000:3a/0000:3a:00.0/0000:3b:00.0")
+    (root / "sys/bus/pci/devices/0000:00:1f.0").symlink_to("../../../devices/pci0000:00/0000:00:1f.0")
+    gpu = "/sys/devices/pci0000:3a/0000:3a:00.0/0000:3b:00.0"
+    assert sandbox.gpu_binds(root) == [
+        *[("--dev-bind-try", str(root / "dev" / name), f"/dev/{name}")
+          for name in ("nvidia-caps", "nvidia-uvm", "nvidia0", "nvidiactl")],
+        *[("--ro-bind-try", str(root / rel), f"/{rel}") for rel in sandbox.GPU_READ_ONLY],
+        ("--ro-bind-try", str(root / gpu.lstrip("/")), gpu), ("--symlink", gpu, "/sys/bus/pci/devices/0000:3b:00.0"),
+    ]
+    libs = tmp_path / "cuda" / "lib64"
+    libs.mkdir(parents=True)
+    monkeypatch.setenv("LD_LIBRARY_PATH", f".:lib:{libs}::{tmp_path / 'absent'}:/")
+    real = sandbox.gpu_binds
+    monkeypatch.setattr(sandbox, "gpu_binds", lambda: real(root))
+    args = sandbox._mount_args(Limits(), Isolation(gpu=True))
+    bound = [args[i + 2] for i, arg in enumerate(args) if arg in ("--ro-bind-try", "--ro-bind", "--dev-bind-try")]
+    assert "/sys" not in bound and "." not in bound and "lib" not in bound and "/" not in bound
+    assert gpu in bound and "/sys/devices/pci0000:00/0000:00:1f.0" not in bound and str(libs) in bound
+    assert all(not dest.startswith("/sys/") or dest == gpu or dest.lstrip("/") in sandbox.GPU_READ_ONLY
+               for dest in bound)
+    assert sandbox.minimal_env()["LD_LIBRARY_PATH"] == str(libs)
