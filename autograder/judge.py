@@ -10,7 +10,8 @@
 4. The student's class cells, the probes, the assignment's per-run challenge (``Assignment.make_inputs``: drawn
    afresh, so no answer can be prepared), the images (never the masks), the checkpoint and a copy of it with
    random weights go into the sandbox (``autograder.sandbox``); ``sandbox_runner.py`` runs there under ``Limits``
-   and sends its observations back through a pipe.
+   and sends its observations back through a pipe. The predictions run apart (``_run_probes``): of that run, which
+   holds the held-out images, nothing the student's code says reaches the student, only tensors.
 5. Observations are read with ``weights_only=True`` and are only claims: the checks verify them against the
    grader's own computation; the mIoU is computed here, with ``course_lib``'s confusion matrix, on the term's
    validation split and on held-out data drawn from the term's secret (``autograder.heldout``). The held-out figure
