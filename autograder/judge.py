@@ -379,7 +379,7 @@ def submission_limits(limits: Limits = Limits()) -> list[tuple[str, str, str]]:
         ("address space (`RLIMIT_AS`; none when predictions run on CUDA)", size(limits.memory_bytes),
          "`sandbox.Limits.memory_bytes`"),
         ("one file written (`RLIMIT_FSIZE`)", size(limits.file_bytes), "`sandbox.Limits.file_bytes`"),
-        ("processes (`RLIMIT_NPROC`: the worker's uid as root; otherwise the user's processes plus these)",
+        ("processes and threads (`RLIMIT_NPROC`: those the worker's uid, as root, or the user already runs plus these)",
          f"{limits.processes}", "`sandbox.Limits.processes`"),
         ("open files (`RLIMIT_NOFILE`)", f"{limits.open_files}", "`sandbox.Limits.open_files`"),
         ("in-memory disk: `/sandbox`, `/tmp`, `/dev/shm`", f"{size(2 * quarter)}, {size(quarter)}, {size(quarter)}",

@@ -19,8 +19,8 @@ and UTS namespaces; ``/tmp`` and ``/dev/shm`` are private).
 
 Limits that hold as root too: the wall clock (the sandbox is killed as a whole), ``RLIMIT_CPU``, ``RLIMIT_AS``,
 ``RLIMIT_FSIZE``, ``RLIMIT_NOFILE``, ``RLIMIT_NPROC`` (grading as root, every worker runs its sandboxes as an
-unprivileged uid of its own, ``JAIL_UID_BASE`` + slot, so the limit counts that sandbox's processes alone; grading
-as another user, it counts that user's processes plus ``Limits.processes``), the tmpfs sizes, no capabilities and no
+unprivileged uid of its own, ``JAIL_UID_BASE`` + slot, and the limit is what that uid already runs, usually
+nothing, plus ``Limits.processes``; grading as another user, that user's processes plus ``Limits.processes``), the tmpfs sizes, no capabilities and no
 further user namespaces (bubblewrap's ``--disable-userns``). The sandbox dies with the grader, even a grader killed
 with SIGKILL (``PR_SET_PDEATHSIG`` on bubblewrap, ``--die-with-parent`` inside; the PID namespace takes every process
 with it), and leaves nothing on disk. Not limited: memory the kernel holds outside the processes' address spaces
@@ -74,8 +74,9 @@ class Limits:
             ``/dev/shm``.
         output_bytes: the most its observations may weigh; more is refused as unreadable.
         stderr_bytes: the tail of its stderr kept for messages.
-        processes: ``RLIMIT_NPROC``: processes and threads of the sandbox's uid (as root, one uid per worker), the
-            sandbox's own bubblewrap and Python included (2); the probes' PyTorch runs one thread. Small, so that a
+        processes: ``RLIMIT_NPROC``: processes and threads the sandbox may add to those its uid already runs (as
+            root, one uid per worker: usually none), its own bubblewrap and Python included (2); the probes'
+            PyTorch runs one thread. Small, so that a
             submission cannot fill the machine with spinning processes (round 4 forked 250, each in a session of its
             own, and starved the classmate judged beside it; ``pipeline`` also judges a run that timed out beside
             others again, alone).
@@ -360,7 +361,8 @@ def active_protections() -> list[str]:
                   f"a fresh /proc and minimal /dev, and private in-memory {', '.join(listed['private_tmpfs'])}",
                   "no network (own network namespace), own PID, IPC and UTS namespaces, no capabilities, "
                   "no further user namespaces",
-                  "RLIMIT_NPROC" + (" (per worker uid)" if os.geteuid() == 0 else " (this user's processes + limit)"),
+                  "RLIMIT_NPROC" + (" (per worker uid: its processes + limit)" if os.geteuid() == 0
+                                    else " (this user's processes + limit)"),
                   "dies with the grader (SIGKILL included), leaves nothing on disk"]
         if listed["covered"]:
             items.append(f"grader package covered: {', '.join(listed['covered'])}")
@@ -470,7 +472,9 @@ def run_sandboxed(script: str, files: dict[str, bytes], limits: Limits, isolatio
         env.update({"HOME": SANDBOX_DIR, "TMPDIR": "/tmp", "USER": "student"})
         argv = _bwrap_command(argv, limits, isolation, env)
         cwd = "/"
-        nproc = limits.processes if os.geteuid() == 0 else _user_tasks(os.getuid()) + limits.processes
+        # what the uid already runs plus the cap: the worker's uid may also be another grader's on this machine (two
+        # TAs grading at once, the sessions of a shared test machine), whose sandboxes must not stop this one starting
+        nproc = _user_tasks(isolation.uid if os.geteuid() == 0 else os.getuid()) + limits.processes
     else:  # --unsafe: the limits alone, in a scratch folder removed afterwards
         scratch = tempfile.mkdtemp(prefix="unsafe-judge-")
         env.update({"HOME": scratch, "TMPDIR": scratch, "PATH": SANDBOX_PATH})

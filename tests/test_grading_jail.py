@@ -370,6 +370,22 @@ def test_the_default_process_cap_stops_a_hog_and_leaves_pytorch_its_threads():
     assert 4 <= seen["forked"] <= limits.processes - 2 and seen["threads"] == 4
 
 
+@needs_sandbox
+@needs_root
+def test_another_graders_processes_of_the_same_uid_do_not_stop_a_sandbox():
+    """Two graders on one machine give their first workers the same uid; the cap counts what the uid already runs,
+    so the second grader's sandbox still starts (this machine's shared sessions hit exactly that)."""
+    uid = JAIL_UID_BASE + 8
+    others = [subprocess.Popen(["sleep", "60"], user=uid, group=uid) for _ in range(Limits().processes)]
+    try:
+        run, seen = sandboxed("send({'uid': os.getuid()})", Limits(wall_seconds=60), uid=uid)
+    finally:
+        for other in others:
+            other.kill()
+            other.wait()
+    assert seen == {"uid": uid}, run.stderr_tail
+
+
 def test_a_run_that_timed_out_beside_a_hog_is_judged_again_alone(tmp_path, monkeypatch):
     """The grading pool judges a student whose run hit the wall-clock limit while others ran once more, alone, after
     everyone else: the honest classmate starved by the hog gets their verdict; the hog, slow on its own, times out
