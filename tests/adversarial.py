@@ -393,11 +393,12 @@ def _forged(data):
     state = _torch.load(files["checkpoint.pt"], weights_only=True)["state_dict"]
     obs["parameters"] = {"names": [k for k in state if not k.endswith(("running_mean", "running_var",
                                                                         "num_batches_tracked"))]}
-    images = _torch.load(files["images.pt"], weights_only=True)
-    compare = len(_json.load(open(files["spec.json"]))["compare_images"])
-    obs["predictions"] = {"preds": _torch.zeros(images.shape[0], *images.shape[-2:], dtype=_torch.uint8),
-                          "finite": True,
-                          "random_weights_preds": _torch.ones(compare, *images.shape[-2:], dtype=_torch.uint8)}
+    if "images.pt" in files:  # the predictions' own run (the judge runs them apart from the code probes)
+        images = _torch.load(files["images.pt"], weights_only=True)
+        compare = len(_json.load(open(files["spec.json"]))["compare_images"])
+        obs["predictions"] = {"preds": _torch.zeros(images.shape[0], *images.shape[-2:], dtype=_torch.uint8),
+                              "finite": True,
+                              "random_weights_preds": _torch.ones(compare, *images.shape[-2:], dtype=_torch.uint8)}
     buffer = _io.BytesIO()
     _REAL_SAVE(obs, buffer)
     return buffer.getvalue()
