@@ -266,7 +266,10 @@ def library_folders(entries) -> list[str]:
 def _mount_args(limits: Limits, isolation: Isolation) -> list[str]:
     """bubblewrap's arguments for the file system: the allow-list, private tmpfs with sizes, /proc and /dev."""
     listed = allow_list(isolation.absent_modules)
-    args, made = [], {Path("/")}
+    quarter = max(limits.disk_bytes // 4, 1 << 20)
+    # The private /tmp first: what the allow-list binds below it (a course or an environment cloned under /tmp)
+    # is mounted on top of it, not hidden by it.
+    args, made = ["--size", str(quarter), "--perms", "1777", "--tmpfs", "/tmp"], {Path("/"), Path("/tmp")}
 
     def parents(path: Path) -> None:  # bubblewrap would make them 0700 as root: make them enterable
         for parent in reversed(path.parents):
@@ -295,8 +298,7 @@ def _mount_args(limits: Limits, isolation: Isolation) -> list[str]:
             if not any(Path(folder).is_relative_to(p) for p in listed["read_only"]):
                 parents(Path(folder))
                 args.extend(["--ro-bind-try", folder, folder])
-    quarter = max(limits.disk_bytes // 4, 1 << 20)
-    for path, size in ((SANDBOX_DIR, 2 * quarter), ("/tmp", quarter), ("/dev/shm", quarter)):
+    for path, size in ((SANDBOX_DIR, 2 * quarter), ("/dev/shm", quarter)):
         args.extend(["--size", str(size), "--perms", "1777", "--tmpfs", path])
     return args
 

@@ -472,3 +472,18 @@ def test_a_cuda_term_binds_the_gpus_files_and_no_more_of_sys(tmp_path, monkeypat
     assert all(not dest.startswith("/sys/") or dest == gpu or dest.lstrip("/") in sandbox.GPU_READ_ONLY
                for dest in bound)
     assert sandbox.minimal_env()["LD_LIBRARY_PATH"] == str(libs)
+
+
+def test_an_environment_cloned_under_tmp_is_bound_over_the_private_tmp(monkeypatch):
+    """A course or `.venv` under /tmp (the README's fresh-clone check, `git clone . /tmp/fresh`) stays visible: the
+    private /tmp is mounted first and the allow-list's binds below it on top (before: `execvp .../python: No such
+    file or directory`, every student a grader failure)."""
+    from autograder import sandbox
+
+    listed = {"read_only": ["/tmp/fresh/.venv", "/usr"], "symlinks": [], "covered": [], "hollowed": [], "absent": []}
+    monkeypatch.setattr(sandbox, "allow_list", lambda absent=(): listed)
+    args = sandbox._mount_args(sandbox.Limits(), sandbox.Isolation())
+    tmpfs = [i for i, a in enumerate(args) if a == "--tmpfs" and args[i + 1] == "/tmp"]
+    bind = next(i for i, a in enumerate(args) if a == "--ro-bind" and args[i + 1] == "/tmp/fresh/.venv")
+    assert len(tmpfs) == 1 and tmpfs[0] < bind
+    assert args[tmpfs[0] - 1] == "1777" and "--dir" in args[tmpfs[0]:bind]  # /tmp/fresh made inside the tmpfs
