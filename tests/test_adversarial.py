@@ -75,21 +75,41 @@ class Listener:
 
 
 def sandbox_leftovers() -> dict:
-    """This checkout's sandboxed processes (the local pool's uids, started from this checkout's Python, or the
-    attacks' own sleepers), and files of those uids or named by the attacks in the host's /tmp and /dev/shm."""
+    """Sandboxed processes that outlived their grader (see ``_sandboxed_processes``), and files of the pool's uids or
+    named by the attacks in the host's /tmp and /dev/shm."""
+    uids = [JAIL_UID_BASE, JAIL_UID_BASE + 1]
+    processes = [f"{pid}: {command[:120]}" for pid, command in _sandboxed_processes() if _orphaned(pid)]
+    files = [str(p) for folder in (Path(tempfile.gettempdir()), Path("/dev/shm")) if folder.is_dir()
+             for p in folder.iterdir() if _owner(p) in uids or MARKER in p.name]
+    return {"processes": processes, "files": files}
+
+
+def _sandboxed_processes() -> list[tuple[int, str]]:
+    """(pid, command line) of the local pool's sandboxed processes started from this checkout's Python, or the
+    attacks' own sleepers, whether or not a grader still owns them."""
     uids = [JAIL_UID_BASE, JAIL_UID_BASE + 1]
     ours = (sys.executable, "sleep 987", MARKER)
-    processes = []
+    found = []
     for pid in subprocess.run(["pgrep", "-u", ",".join(map(str, uids))], capture_output=True, text=True).stdout.split():
         try:
             command = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
         except OSError:
             continue
-        if any(mark in command for mark in ours) and _orphaned(int(pid)):
-            processes.append(f"{pid}: {command[:120]}")
-    files = [str(p) for folder in (Path(tempfile.gettempdir()), Path("/dev/shm")) if folder.is_dir()
-             for p in folder.iterdir() if _owner(p) in uids or MARKER in p.name]
-    return {"processes": processes, "files": files}
+        if any(mark in command for mark in ours):
+            found.append((int(pid), command))
+    return found
+
+
+def _descends_from(pid: int, ancestor: int) -> bool:
+    """Whether ``ancestor`` is among ``pid``'s ancestors (False once either is gone)."""
+    while pid > 1:
+        if pid == ancestor:
+            return True
+        try:
+            pid = int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
+        except (OSError, ValueError, IndexError):
+            return False
+    return False
 
 
 def _orphaned(pid: int) -> bool:
@@ -315,9 +335,12 @@ def test_a_grader_killed_mid_run_leaves_nothing_and_grading_again_completes(rele
         grader = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT)
     try:
         deadline = time.monotonic() + 900  # a safety cap only: it waits for the sandbox or for the grader's end
-        while not sandbox_leftovers()["processes"] and grader.poll() is None and time.monotonic() < deadline:
+        def running() -> list[int]:  # this grader's own sandboxed processes (not yet orphans: it still lives)
+            return [pid for pid, _ in _sandboxed_processes() if _descends_from(pid, grader.pid)]
+
+        while not running() and grader.poll() is None and time.monotonic() < deadline:
             time.sleep(0.2)
-        assert sandbox_leftovers()["processes"], f"the sandbox never started: {log.read_text()[-2000:]}"
+        assert running(), f"the sandbox never started: {log.read_text()[-2000:]}"
     finally:
         grader.send_signal(signal.SIGKILL)
         grader.wait()
