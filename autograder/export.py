@@ -33,6 +33,7 @@ from nbgrader.api import Gradebook, MissingEntry  # noqa: E402
 
 from autograder.course import Course, run_nbgrader  # noqa: E402
 from autograder.errors import GraderError  # noqa: E402
+from autograder.gradebook import submissions_of  # noqa: E402
 from autograder.late import apply_all_penalties  # noqa: E402
 from autograder.records import RecordStore  # noqa: E402
 from autograder.roster import roster_of  # noqa: E402
@@ -61,11 +62,7 @@ def pending_points(course: Course, assignment: str) -> dict[str, tuple[float, li
     it; a cell no check covers)."""
     pending = {}
     with Gradebook(course.db_url) as gb:
-        try:
-            submissions = gb.find_assignment(assignment).submissions
-        except MissingEntry:
-            return {}
-        for submission in submissions:
+        for submission in submissions_of(gb, assignment):
             cells = [(g.name, float(g.max_score)) for nb in submission.notebooks for g in nb.grades
                      if g.auto_score is None and g.manual_score is None]
             pending[submission.student.id] = (sum(points for _, points in cells), [name for name, _ in cells])

@@ -59,6 +59,15 @@ def _naive_utc(when: datetime | None) -> datetime | None:
     return when.astimezone(timezone.utc).replace(tzinfo=None) if when is not None else None
 
 
+def submissions_of(gb: Gradebook, assignment: str) -> list:
+    """The gradebook's submissions of ``assignment`` (nbgrader's ``SubmittedAssignment`` rows); none when the assignment
+    was never released into this gradebook."""
+    try:
+        return list(gb.find_assignment(assignment).submissions)
+    except MissingEntry:
+        return []
+
+
 def gradebook_points(db_url: str, assignment: str, notebook: str) -> dict[str, float]:
     """``{grade_id: points}`` of the notebook's graded cells as the gradebook holds them (from the release)."""
     from autograder.errors import GraderError

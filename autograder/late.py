@@ -397,9 +397,10 @@ def apply_penalties(course, assignment: str, students: list[str] | None = None) 
     its current scores (automatic and manual: run again after formgrader, as ``feedback`` and ``export`` do): each
     student's extension becomes nbgrader's ``extension``, and ``CoursePenalty`` gives each notebook's
     ``late_submission_penalty``. Returns each student's lateness."""
-    from nbgrader.api import Gradebook, MissingEntry
+    from nbgrader.api import Gradebook
 
     from autograder.course import nbgrader_config
+    from autograder.gradebook import submissions_of
 
     config = nbgrader_config(course.root)
     config.CourseDirectory.root = str(course.root)
@@ -408,11 +409,7 @@ def apply_penalties(course, assignment: str, students: list[str] | None = None) 
     extensions = read_extensions(course.root, policy.zone)
     judged = {}
     with Gradebook(course.db_url) as gb:
-        try:
-            submissions = gb.find_assignment(assignment).submissions
-        except MissingEntry:
-            return {}
-        for submission in submissions:
+        for submission in submissions_of(gb, assignment):
             student = submission.student.id
             if students is not None and student not in students:
                 continue

@@ -667,12 +667,12 @@ def test_a_bug_at_an_edge_of_the_docstring_loses_that_functions_points(cell, fun
 def _graded_run(tmp_path, cells: dict[str, str]) -> dict[str, float]:
     """The probes' ``run`` as the sandbox calls it (the runner's shared namespace, the spec's cells), then the checks
     of those cells: {cell: fraction of its points}."""
+    from autograder import sandbox_runner
+
     torch.save(INPUTS, tmp_path / "inputs.pt")
-    shared = {}
-    exec(probes.PREAMBLE, shared)
-    for source in cells.values():  # what the runner does: every cell into one namespace
-        exec(textwrap.dedent(source), shared)
-    observations = probes.run(shared, {"inputs": str(tmp_path / "inputs.pt"), "cells": cells})
+    errors = {}
+    shared, spaces = sandbox_runner.run_cells({cell: textwrap.dedent(source) for cell, source in cells.items()}, errors)
+    observations = probes.run(shared, {"inputs": str(tmp_path / "inputs.pt"), "cells": cells, "cell_namespaces": spaces})
     return {cell: run_check(f"test_{cell}", CHECKS[f"test_{cell}"], observations,
                             CheckContext(cells=cells, inputs=INPUTS)).fraction for cell in cells}
 
@@ -713,12 +713,3 @@ def test_a_cell_sees_the_graded_cells_above_it_and_not_those_below(tmp_path):
     fractions = _graded_run(tmp_path, {"t8_upsampling": below,
                                        "t9_imbalance": reference_cell("t9_imbalance") + "\n\ndef _blocks(a, b):\n    return None\n"})
     assert fractions == {"t8_upsampling": 0.5, "t9_imbalance": 1.0}
-
-
-def test_the_probes_preamble_and_magics_are_the_runners():
-    """The probes run the cells again with the runner's preamble and its way of dropping IPython magics."""
-    from autograder import sandbox_runner
-
-    assert probes.PREAMBLE == sandbox_runner.PREAMBLE
-    cell = "%matplotlib inline\n  !ls\nx = 1  # 100% kept\n"
-    assert probes.strip_magics(cell) == sandbox_runner.strip_magics(cell)

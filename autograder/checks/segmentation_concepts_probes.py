@@ -2,40 +2,13 @@
 the outputs. Standalone (no autograder import); the inputs come from the grader in ``spec["inputs"]``.
 
 Each topic's functions are called as its visible check calls them in the notebook: with the names of its own cell
-and of the graded cells above it. The runner executes every graded cell in one namespace before any probe runs, so
-there a later cell's top-level helper replaces an earlier cell's helper of the same name (two cells that each
-define ``_iou`` would share the last one); ``cell_namespaces`` runs the cells again, each in a namespace of its own.
+and of the graded cells above it, the namespace the runner kept for that cell (``spec["cell_namespaces"]``, from
+``sandbox_runner.run_cells``). In the runner's one namespace of every name, a later cell's top-level helper would
+replace an earlier cell's helper of the same name (two cells that each define ``_iou`` would share the last one).
 """
 
 import torch
 from torch import nn
-
-# What the sandbox's runner binds before the student's cells and how it drops IPython magics (its ``PREAMBLE`` and
-# ``strip_magics``; tests/test_concepts_alternatives.py keeps the two copies the same).
-PREAMBLE = "import math\nimport torch\nimport torch.nn.functional as F\nfrom torch import nn\n"
-
-
-def strip_magics(code):
-    return "\n".join("" if line.lstrip().startswith(("%", "!")) else line for line in code.splitlines())
-
-
-def cell_namespaces(cells):
-    """{probe name: namespace}: the graded cells (grade id -> source, in the notebook's order) run again in order,
-    each in a copy of the names bound so far (the preamble's and the cells' above it), so that its functions keep
-    calling its own helpers whatever a later cell binds. A cell that raises keeps what it bound before the error
-    (the runner has reported the error already)."""
-    bound = {"__name__": "__student__"}
-    exec(PREAMBLE, bound)
-    spaces = {}
-    for grade_id, code in cells.items():
-        own = dict(bound)
-        try:
-            exec(compile(strip_magics(code), f"<cell {grade_id}>", "exec"), own)
-        except BaseException:  # SystemExit and KeyboardInterrupt included, as in the runner
-            pass
-        bound.update(own)
-        spaces[grade_id.split("_")[0]] = own
-    return spaces
 
 
 def _need(ns, name):
@@ -132,8 +105,10 @@ PROBES = {"t1": t1, "t2": t2, "t3": t3, "t4": t4, "t5": t5, "t6": t6, "t7": t7, 
 
 
 def run(namespace, spec):
+    """Every topic's probe on its cell's namespace (``namespace``, every name the cells bound, where the runner gives
+    none for that topic); a probe that raises costs its own topic only."""
     inputs = torch.load(spec["inputs"], weights_only=True)
-    spaces = cell_namespaces(spec.get("cells", {}))
+    spaces = {grade_id.split("_")[0]: space for grade_id, space in (spec.pop("cell_namespaces", None) or {}).items()}
     results = {}
     for name, probe in PROBES.items():
         try:

@@ -22,6 +22,7 @@ import pandas as pd
 from nbgrader.api import Gradebook, MissingEntry
 
 from autograder.course import Course
+from autograder.gradebook import submissions_of
 from autograder.records import GradingRecord, RecordStore
 
 TOP_MESSAGES = 3  # the most common failure messages shown per check and per part
@@ -118,11 +119,7 @@ def written_scores(course: Course, assignment: str, written_ids: set[str]) -> pd
     nbgrader's automatic 0 for an answer left as released, and whether it still needs a TA."""
     rows = []
     with Gradebook(course.db_url) as gb:
-        try:
-            submissions = gb.find_assignment(assignment).submissions
-        except MissingEntry:
-            return pd.DataFrame()
-        for submission in submissions:
+        for submission in submissions_of(gb, assignment):
             for nb in submission.notebooks:
                 for grade in nb.grades:
                     if grade.name in written_ids:
