@@ -52,6 +52,8 @@ c.ClearHiddenTests.end_test_delimeter = "END HIDDEN TESTS"
 # Late submissions: the [late] policy of course.toml (grace, penalty per day or hour with a floor, late days,
 # extensions from extensions.csv), through nbgrader's own hook, so that nbgrader's totals and formgrader carry it.
 c.AssignLatePenalties.plugin_class = "autograder.late.CoursePenalty"
+# `nbgrader export` quoted and formula-safe (nbgrader's own CSV plugin joins names with commas unquoted).
+c.ExportApp.plugin_class = "autograder.nbgrader_export.SafeCsvExport"
 # Student text never runs as script in the HTML that TAs and students open (feedback pages, formgrader's submission
 # view): every HTMLExporter cleans Markdown cells and outputs with bleach's allow-list (autograder/sanitize.py).
 c.HTMLExporter.preprocessors = ["autograder.sanitize.SanitizeStudentHTML"]

@@ -76,8 +76,10 @@ class Assignment:
         results_file: hand-in metrics file written next to the checkpoint.
         results_table_cell: grade id of the Markdown answer that reports the results table.
         reference_artifacts: files the source notebook makes by training; the release validates with them.
-        unavailable_modules: top-level modules the graded code may not use (an own-code rule): absent from the
-            sandbox the student's code runs in (``sandbox.Isolation.absent_modules``), so no import of them succeeds.
+        sandbox_modules: the third-party modules the graded code may use (an own-code rule), an allow-list: its
+            sandbox holds these, what they require and the standard library; every other installed module is absent
+            (``sandbox.paths_outside``, ``sandbox.Isolation.kept_modules``), so no import of it succeeds.
+            ``None``: the whole environment (the homework imports ``course_lib``).
     """
 
     name: str
@@ -91,7 +93,7 @@ class Assignment:
     results_file: str | None = None
     results_table_cell: str | None = None
     reference_artifacts: tuple[str, ...] = ()
-    unavailable_modules: tuple[str, ...] = ()
+    sandbox_modules: tuple[str, ...] | None = None
 
     @property
     def graded_on_data(self) -> bool:

@@ -11,7 +11,8 @@ Writes to ``grading/export/``:
   cell of a student whose grade is not complete (answers still to be graded by hand) is left empty, unless
   ``provisional`` (then the log says how many are provisional): a number never reaches the LMS looking final when
   it is not;
-- ``nbgrader_grades.csv``: nbgrader's own ``export``.
+- ``nbgrader_grades.csv``: nbgrader's own ``export``, through ``autograder.nbgrader_export.SafeCsvExport`` (quoted,
+  formula-safe).
 Every file is rewritten from the gradebook and the records on each run, so running it twice gives the same files.
 The late policy (``autograder.late``) is applied again first, on the scores as formgrader left them. Text a student
 can influence (names, problems, messages) is written so that a spreadsheet never reads it as a formula.
@@ -35,6 +36,7 @@ from autograder.course import Course, run_nbgrader  # noqa: E402
 from autograder.errors import GraderError  # noqa: E402
 from autograder.gradebook import submissions_of  # noqa: E402
 from autograder.late import apply_all_penalties  # noqa: E402
+from autograder.nbgrader_export import spreadsheet_safe  # noqa: E402
 from autograder.records import RecordStore  # noqa: E402
 from autograder.roster import roster_of  # noqa: E402
 from autograder.term import GradedSetting  # noqa: E402
@@ -46,14 +48,6 @@ CSV = {"encoding": "utf-8", "errors": "backslashreplace"}  # how every CSV here 
 def tier_cells(tiers: Tiers) -> dict[str, str]:
     """Each tier cell's label in the summary, from the term's declared thresholds (``GradedSetting.tiers``)."""
     return {f"test_miou_{name}": f"tier {threshold:g}" for name, threshold in tiers.as_dict().items()}
-
-
-FORMULA_START = ("=", "+", "-", "@", "\t", "\r")  # what makes a spreadsheet read a cell as a formula (OWASP)
-
-
-def spreadsheet_safe(value):
-    """``value`` as a spreadsheet shows it and never runs it: text that starts like a formula gets a leading ``'``."""
-    return f"'{value}" if isinstance(value, str) and value.startswith(FORMULA_START) else value
 
 
 def pending_points(course: Course, assignment: str) -> dict[str, tuple[float, list[str]]]:

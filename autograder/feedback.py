@@ -24,7 +24,6 @@ import nbformat
 from nbgrader.preprocessors import NbGraderPreprocessor
 
 from autograder.course import Course, nbgrader_config
-from autograder.errors import GraderError
 from autograder.late import apply_penalties, read_policy
 from autograder.leaks import hidden_in_instructor_cells
 from autograder.records import GradingRecord, RecordStore
@@ -99,11 +98,19 @@ def feedback(course: Course, assignment: str, log=print, provisional: bool = Fal
     folder = course.root / "feedback"
     pages = sorted(p for p in folder.glob(f"*/{assignment}/*.html") if p.parent.parent.name in to_write) \
         if folder.is_dir() else []
-    rendered = [course.root / "autograded" / page.parent.parent.name / assignment / f"{page.stem}.ipynb"
-                for page in pages]  # what each page shows
-    leaks = hidden_in_instructor_cells(rendered, course.root / "source" / assignment / f"{assignment}.ipynb")
-    if leaks:
-        raise GraderError("feedback contains hidden test code:\n  " + "\n  ".join(leaks[:10]))
+    shown = {page: course.root / "autograded" / page.parent.parent.name / assignment / f"{page.stem}.ipynb"
+             for page in pages}  # what each page shows
+    own = {notebook: course.root / "submitted" / page.parent.parent.name / assignment / notebook.name
+           for page, notebook in shown.items()}
+    leaks = hidden_in_instructor_cells(list(shown.values()), course.root / "source" / assignment / f"{assignment}.ipynb",
+                                       own)
+    for page, notebook in shown.items():  # a page with the grader's hidden text is withheld; the others stand
+        found = [leak.split(": ", 1)[1] for leak in leaks if leak.startswith(f"{notebook}: ")]
+        if found:
+            page.unlink()
+            log(f"feedback: WITHHELD {page.parent.parent.name}'s page: its instructor's cells hold hidden test code "
+                f"the student did not write ({found[0][:80]}); report this as a grader fault, the page is not written")
+    pages = [page for page in pages if page.exists()]
     missing = sorted(set(to_write) - {page.parent.parent.name for page in pages} - set(failed))
     if missing:
         log(f"feedback: graded but without a page: {', '.join(missing)} (nbgrader could not render their notebook; "

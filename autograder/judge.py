@@ -484,7 +484,7 @@ def judge_files(submitted: Submitted, assignment: str | Assignment, data: Gradin
         if mismatch:
             verdict.problems.append(mismatch)
             ctx = replace(ctx, setting_mismatch=mismatch)
-    isolation = replace(isolation or Isolation(), absent_modules=spec.unavailable_modules)
+    isolation = replace(isolation or Isolation(), kept_modules=spec.sandbox_modules)
     compare = _weight_probe_images(data) if facts is not None else []
     obs = _run_probes(spec, submitted, code, facts, data, inputs, compare, limits, isolation, verdict, run)
     if spec.graded_on_data:

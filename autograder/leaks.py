@@ -131,10 +131,16 @@ def instructor_ids(source_notebook: Path) -> set[str]:
             if meta.get("grade_id") and not meta.get("solution")}
 
 
-def hidden_in_instructor_cells(notebooks: list[Path], source_notebook: Path) -> list[str]:
+def hidden_in_instructor_cells(notebooks: list[Path], source_notebook: Path,
+                               submitted: dict[Path, Path] | None = None) -> list[str]:
     """``"path: line"`` for every hidden-test line (``hidden_lines``) in the instructor's cells (``instructor_ids``)
     of the graded ``notebooks`` (``autograded/<student>/<assignment>/``, which feedback renders). Student-written
-    cells are not searched; a notebook nbgrader could not read has no instructor's cells."""
+    cells are not searched; a notebook nbgrader could not read has no instructor's cells.
+
+    ``submitted``: each graded notebook's submitted file (``submitted/<student>/<assignment>/``). A line that is in
+    the student's own submission came from the student, not from the grader: no leak (round 5: a student pasted a
+    hidden line into a test cell and gave it metadata nbgrader could not restore; the raw copy shown in its place
+    made the scan stop feedback for the whole class). Links are never followed."""
     secrets, ids = hidden_lines(source_notebook), instructor_ids(source_notebook)
     found = []
     for path in notebooks:
@@ -143,5 +149,7 @@ def hidden_in_instructor_cells(notebooks: list[Path], source_notebook: Path) -> 
         except Exception:
             continue
         text = "\n".join(cell.source for cell in cells if cell.metadata.get("nbgrader", {}).get("grade_id") in ids)
-        found += [f"{path}: {line}" for line in sorted(secrets) if line in text]
+        own = (submitted or {}).get(path)
+        theirs = _text(own) if own is not None and own.is_file() and not own.is_symlink() else ""
+        found += [f"{path}: {line}" for line in sorted(secrets) if line in text and line not in theirs]
     return found

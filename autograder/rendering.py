@@ -4,7 +4,7 @@ The judge (``autograder.judge``) is the one grader and the record (``autograder.
 nbgrader's autograde then does what it is good at, through its API, with its own preprocessors and the course's
 configuration, and executes nothing:
 
-- sanitising: ``WithoutSurrogates`` (ours), ``DeduplicateIds``, ``OverwriteKernelspec``, ``OverwriteCells`` (the
+- sanitising: ``WithoutSurrogates`` and ``PlainGradingMetadata`` (ours), ``DeduplicateIds``, ``OverwriteKernelspec``, ``OverwriteCells`` (the
   instructor's test and locked cells replace whatever the student left there), ``CheckCellMetadata``;
 - rendering: ``ClearHiddenTests`` (the hidden-test delimiters of ``nbgrader_config.py``), ``LimitOutput``,
   ``CapOutputs`` (characters, for the one-line outputs ``LimitOutput`` lets through), ``JudgeOutputs``,
@@ -54,6 +54,31 @@ class WithoutSurrogates(NbGraderPreprocessor):
         from autograder.sanitize import without_surrogates
 
         return without_surrogates(nb), resources
+
+
+VALID_ID = re.compile(r"[a-zA-Z0-9_\-]+")  # nbgrader's rule for a grade id (``CheckCellMetadata``)
+
+
+class PlainGradingMetadata(NbGraderPreprocessor):
+    """Each cell's nbgrader metadata in the types nbgrader reads, before ``OverwriteCells`` restores it from the
+    gradebook: a student who edits the JSON (``"points": "ten"``, a ``grade_id`` that is a list) made nbgrader's
+    autograde fail on ``float("ten")``, and the raw notebook was shown without the grader's summary (round 5).
+    ``points`` that are not a number become 0 (``OverwriteCells`` then puts the release's back, and says so in its
+    log); a cell whose ``grade_id`` is not one nbgrader accepts loses its nbgrader metadata (nbgrader would refuse
+    the notebook) and is shown as a plain cell."""
+
+    def preprocess_cell(self, cell, resources, index):
+        meta = cell.get("metadata", {}).get("nbgrader")
+        if isinstance(meta, dict):
+            points = meta.get("points")
+            if "points" in meta and (isinstance(points, bool) or not isinstance(points, (int, float))
+                                     or points != points or points in (float("inf"), float("-inf"))):
+                meta["points"] = 0.0
+            if "grade_id" in meta and not (isinstance(meta["grade_id"], str) and VALID_ID.fullmatch(meta["grade_id"])):
+                del cell.metadata["nbgrader"]  # not a cell of the release: a plain cell
+        elif meta is not None:
+            del cell.metadata["nbgrader"]
+        return cell, resources
 
 
 class CapOutputs(NbGraderPreprocessor):
@@ -183,8 +208,8 @@ def autograde_config(course: Course, record: GradingRecord, leave_out: list[str]
     if submitted_dir is not None:
         config.CourseDirectory.submitted_directory = str(submitted_dir)
     written = WrittenAnswers(record)
-    config.Autograde.sanitize_preprocessors = [WithoutSurrogates, DeduplicateIds, OverwriteKernelspec, OverwriteCells,
-                                               CheckCellMetadata]
+    config.Autograde.sanitize_preprocessors = [WithoutSurrogates, PlainGradingMetadata, DeduplicateIds, OverwriteKernelspec,
+                                               OverwriteCells, CheckCellMetadata]
     config.Autograde.autograde_preprocessors = [ClearHiddenTests, IgnorePattern, ClearMetadataPreprocessor, LimitOutput,
                                                 CapOutputs, JudgeOutputs(record), written, AssignLatePenalties,
                                                 CheckCellMetadata, GraderSummary(record, read_policy(course.root))]

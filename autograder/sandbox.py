@@ -3,9 +3,9 @@
 What a sandboxed process sees (``run_sandboxed``; ``allow_list`` names every path):
 - read-only: ``/usr`` and the top-level links into it (``/bin``, ``/lib``, ...), ``/etc/ld.so.cache``, the grader's
   Python (its prefix, its virtual environment, and ``course_lib`` where that is installed from a checkout), with the
-  grader's own package covered when it is installed there, and without the modules an assignment's own-code rule
-  forbids (``Isolation.absent_modules``: their folders, compiled libraries, metadata and editable finders are left
-  out, ``absent_paths``), so that no import of them succeeds, however the name is computed;
+  grader's own package covered when it is installed there; where an assignment declares which packages its code may
+  use (``Isolation.kept_modules``, an allow-list), only those and what they require (``paths_outside``): no import
+  of anything else succeeds, however the name is computed;
 - a fresh ``/proc`` (its own processes only) and a minimal ``/dev`` (null, zero, random, urandom, tty; the GPU's
   device files only when predictions run on CUDA);
 - writable, and only in memory: its working directory ``/sandbox``, ``/tmp`` and ``/dev/shm`` (tmpfs with sizes that
@@ -102,15 +102,15 @@ class Isolation:
         unsafe: where no sandbox can run, run anyway with the limits alone (the TA's ``--unsafe``); the result says
             ``isolated=False`` and every row says so.
         gpu: bind the GPU's device files (a term that evaluates on CUDA).
-        absent_modules: top-level modules the code may not use (``Assignment.unavailable_modules``): left out of what
-            the sandbox binds (``absent_paths``), so that no way of importing them (a computed name, ``importlib``,
-            ``sys.modules``) finds them.
+        kept_modules: an allow-list (``Assignment.sandbox_modules``): of the environment's packages, the sandbox
+            holds only these and what they require (``paths_outside``), so that no way of importing another (a
+            computed name, ``importlib``, ``sys.modules``) finds it; ``None``: all of them.
     """
 
     uid: int = JAIL_UID_BASE
     unsafe: bool = False
     gpu: bool = False
-    absent_modules: tuple[str, ...] = ()
+    kept_modules: tuple[str, ...] | None = None
 
 
 class SandboxUnavailable(GraderError):
@@ -160,39 +160,71 @@ def _python() -> str:
     return os.path.abspath(sys.executable)
 
 
-@functools.lru_cache(maxsize=8)
-def absent_paths(modules: tuple[str, ...]) -> tuple[Path, ...]:
-    """Every host path through which this interpreter imports one of ``modules`` (top-level names): the entries its
-    distribution installed into the environment (the package folder, its compiled libraries, its metadata, an
-    editable install's ``.pth`` and finder) and the folder ``importlib`` finds it in (a checkout, for an editable
-    install). Found without importing the modules."""
-    from importlib import metadata, util
-
-    paths: set[Path] = set()
-    providers = metadata.packages_distributions()
-    for module in modules:
-        for dist in metadata.distributions():
-            if dist.metadata["Name"] not in providers.get(module, ()):
-                continue
-            base = Path(dist.locate_file("")).resolve()
-            if not base.is_absolute() or base == Path.cwd():  # a checkout's egg-info read from the working folder
-                continue
-            paths |= {base / file.parts[0] for file in dist.files or ()
-                      if ".." not in file.parts and file.parts[0] != "__pycache__"}  # a shared cache: its .py goes
-        spec = util.find_spec(module)
-        if spec is not None:
-            places = list(spec.submodule_search_locations or ()) or ([spec.origin] if spec.origin else [])
-            paths |= {Path(place).resolve() for place in places if Path(place).exists()}
-    return tuple(sorted(paths))
+def _first_parts(dist) -> set[str]:
+    """The first path component of every file ``dist`` installed, from its RECORD read as text (``dist.files``
+    makes an object per file: seconds for torch's)."""
+    record = dist.read_text("RECORD")
+    if record is None:
+        return {file.parts[0] for file in dist.files or () if ".." not in file.parts}
+    parts = set()
+    for line in record.splitlines():
+        path = line.rsplit(",", 2)[0].strip('"')
+        if path and not path.startswith(".."):
+            parts.add(path.split("/", 1)[0])
+    return parts
 
 
 @functools.lru_cache(maxsize=8)
-def allow_list(absent_modules: tuple[str, ...] = ()) -> dict[str, list[str]]:
+def paths_outside(kept: tuple[str, ...]) -> tuple[Path, ...]:
+    """An allow-list of the environment (``Isolation.kept_modules``): every entry of its ``site-packages`` but those
+    the distributions of ``kept`` installed and those of the distributions they require (transitively, markers
+    evaluated here, extras left out), and ``course_lib``'s checkout when it is installed from one. A package
+    installed later (pycocotools, the COCO reference of an exercise, say) is absent unless something kept needs it.
+    ``kept`` names distributions by their top-level module (``torch``, ``numpy``)."""
+    import re
+    import sysconfig
+    from importlib import metadata
+
+    from packaging.requirements import InvalidRequirement, Requirement
+
+    def norm(name: str) -> str:
+        return re.sub(r"[-_.]+", "-", name).lower()
+
+    dists: dict[str, metadata.Distribution] = {}
+    todo = list(kept)
+    while todo:
+        name = todo.pop()
+        if norm(name) in dists:
+            continue
+        try:
+            dist = metadata.distribution(name)
+        except metadata.PackageNotFoundError:
+            continue
+        dists[norm(name)] = dist
+        for line in dist.requires or ():
+            try:
+                requirement = Requirement(line)
+            except InvalidRequirement:
+                continue
+            if requirement.marker is None or requirement.marker.evaluate({"extra": ""}):
+                todo.append(requirement.name)
+    entries = {Path(dist.locate_file("")).resolve() / first
+               for dist in dists.values() for first in _first_parts(dist)}
+    folders = {Path(sysconfig.get_paths()[kind]).resolve() for kind in ("purelib", "platlib")}
+    absent = {Path(entry.path) for folder in folders if folder.is_dir() for entry in os.scandir(folder)
+              if Path(entry.path) not in entries and entry.name != "__pycache__"}  # a cache: no source, no import
+    prefixes = [Path(prefix).resolve() for prefix in (sys.prefix, sys.base_prefix)]
+    absent |= {root for root in _python_roots() if not any(root.resolve().is_relative_to(p) for p in prefixes)}
+    return tuple(sorted(absent))
+
+
+@functools.lru_cache(maxsize=8)
+def allow_list(kept_modules: tuple[str, ...] | None = None) -> dict[str, list[str]]:
     """Every host path a sandbox sees, by kind (for the README, ``active_protections`` and the tests).
 
-    ``absent_modules`` (``Isolation.absent_modules``): their paths (``absent_paths``) are left out. A folder that
-    holds one of them among other entries (``site-packages``) is ``hollowed``: an empty read-only folder in the
-    sandbox into which every other entry is bound, one by one."""
+    ``kept_modules`` (``Isolation.kept_modules``): what ``paths_outside`` names is left out. A folder that holds
+    such paths among others (``site-packages``) is ``hollowed``: an empty read-only folder in the sandbox into which
+    every other entry is bound, one by one."""
     top = {"symlinks": [], "read_only": []}
     for name in ("bin", "sbin", "lib", "lib32", "lib64", "libx32"):
         path = Path("/") / name
@@ -200,7 +232,7 @@ def allow_list(absent_modules: tuple[str, ...] = ()) -> dict[str, list[str]]:
             top["symlinks"].append(f"/{name} -> {os.readlink(path)}")
         elif path.is_dir():
             top["read_only"].append(str(path))
-    absent = set(absent_paths(tuple(sorted(absent_modules))))
+    absent = set(paths_outside(tuple(sorted(kept_modules)))) if kept_modules is not None else set()
     roots = [r for r in _python_roots() if r not in absent]
     read_only = ["/usr", *top["read_only"], *(str(r) for r in roots if not r.is_relative_to("/usr"))]
     if Path("/etc/ld.so.cache").is_file():
@@ -265,7 +297,7 @@ def library_folders(entries) -> list[str]:
 
 def _mount_args(limits: Limits, isolation: Isolation) -> list[str]:
     """bubblewrap's arguments for the file system: the allow-list, private tmpfs with sizes, /proc and /dev."""
-    listed = allow_list(isolation.absent_modules)
+    listed = allow_list(isolation.kept_modules)
     quarter = max(limits.disk_bytes // 4, 1 << 20)
     # The private /tmp first: what the allow-list binds below it (a course or an environment cloned under /tmp)
     # is mounted on top of it, not hidden by it.

@@ -21,6 +21,9 @@ from __future__ import annotations
 import ast
 
 ORACLE_MODULES: tuple[str, ...] = ("course_lib", "torchvision", "torchmetrics")
+# What the grader's sandbox of a concepts cell holds besides the standard library (and what these require): an
+# allow-list, so that any other installed package (pycocotools, the COCO reference of mask AP, say) is absent there.
+SANDBOX_MODULES: tuple[str, ...] = ("torch", "numpy")
 SETUP_ORACLE_NAMES: frozenset[str] = frozenset({"losses", "metrics", "models", *ORACLE_MODULES})
 _SCOPES = (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda, ast.ClassDef)
 

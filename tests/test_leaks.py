@@ -68,3 +68,30 @@ def test_the_feedback_scan_reads_the_instructors_cells_never_the_students(tmp_pa
     leaked = tmp_path / "autograded" / "leaked.ipynb"
     nbformat.write(nbformat.v4.new_notebook(cells=[_cell("code", test, grade_id="t", grade=True, locked=True)]), leaked)
     assert hidden_in_instructor_cells([student, leaked], source) == [f"{leaked}: {SECRET}"]
+
+
+def test_a_hidden_line_the_student_submitted_is_theirs_not_a_leak(tmp_path):
+    """Round 5: a student pastes a hidden line into the locked test cell and gives that cell metadata nbgrader cannot
+    restore (``"points": "ten"``); the raw copy shown in place of the graded notebook holds the line in an
+    instructor's cell. It is in the student's own submission, so it is theirs: no leak. The same line in a graded
+    notebook whose submission lacks it is one."""
+    from autograder.leaks import hidden_in_instructor_cells
+
+    (tmp_path / "nbgrader_config.py").write_text("c = get_config()\n")
+    (tmp_path / "source" / "hw").mkdir(parents=True)
+    source = tmp_path / "source" / "hw" / "hw.ipynb"
+    test = f"x = 1\n### BEGIN HIDDEN TESTS\n{SECRET}\n### END HIDDEN TESTS\n"
+    nbformat.write(nbformat.v4.new_notebook(cells=[_cell("code", test, grade_id="t", grade=True, locked=True,
+                                                         points=1)]), source)
+    pasted = nbformat.v4.new_notebook(cells=[_cell("code", f"x = 1\n{SECRET}\n", grade_id="t", grade=True,
+                                                   locked=True, points="ten")])
+    for folder in ("autograded", "submitted"):
+        (tmp_path / folder / "eli").mkdir(parents=True)
+        nbformat.write(pasted, tmp_path / folder / "eli" / "hw.ipynb")
+    shown, own = tmp_path / "autograded" / "eli" / "hw.ipynb", tmp_path / "submitted" / "eli" / "hw.ipynb"
+    assert hidden_in_instructor_cells([shown], source, {shown: own}) == []
+    nbformat.write(nbformat.v4.new_notebook(cells=[_cell("code", "x = 1\n", grade_id="t")]), own)
+    assert hidden_in_instructor_cells([shown], source, {shown: own}) == [f"{shown}: {SECRET}"]
+    own.unlink()
+    own.symlink_to(tmp_path / "autograded" / "eli" / "hw.ipynb")  # a link is never read as the student's text
+    assert hidden_in_instructor_cells([shown], source, {shown: own}) == [f"{shown}: {SECRET}"]

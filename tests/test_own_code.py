@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from autograder.sandbox import Isolation, Limits, isolation_problem, minimal_env, run_sandboxed
-from course_lib.own_code import ORACLE_MODULES, oracle_uses, own_code_problems
+from course_lib.own_code import ORACLE_MODULES, SANDBOX_MODULES, oracle_uses, own_code_problems
 
 CORRECT = {  # correct code that names its own variables after the set-up's modules
     "focal loss with a local `losses`": '''
@@ -89,7 +89,8 @@ def test_a_cell_that_does_not_parse_uses_nothing():
 
 # --- the rule by construction: the graded cells' sandbox has no oracle module to import ---------------------------
 
-BYPASSES = {  # imports the source never shows: the static rule above cannot see them (a reviewer's, round 3)
+BYPASSES = {  # what the static rule above cannot see: imports the source never shows (a reviewer's, round 3)
+    # and a package outside the rule's list that holds the exercise's reference (pycocotools: round 5)
     "t3_roi_align": '''
 
 import importlib as _importlib
@@ -108,6 +109,39 @@ import sys as _sys
 def sigmoid_focal_loss(logits, targets, alpha=0.25, gamma=2.0):
     __import__("torch" + "vision.ops")
     return _sys.modules["torch" + "vision.ops"].sigmoid_focal_loss(logits, targets, alpha, gamma, reduction="mean")
+''',
+    "t6_metrics": '''
+
+def mask_ap(pred_masks, scores, true_masks, iou_threshold):
+    """AP of one class in one image at one IoU threshold, by the COCO reference itself (round 5)."""
+    import contextlib, io
+    import numpy as np
+    from pycocotools import mask as mu
+    from pycocotools.coco import COCO
+    from pycocotools.cocoeval import COCOeval
+    if pred_masks.shape[0] == 0:
+        return 0.0
+    H, W = true_masks.shape[-2:]
+
+    def rle(m):
+        r = mu.encode(np.asfortranarray(m.numpy().astype(np.uint8)))
+        r["counts"] = r["counts"].decode()
+        return r
+
+    with contextlib.redirect_stdout(io.StringIO()):
+        gt = COCO()
+        gt.dataset = {"images": [{"id": 1, "height": H, "width": W}], "categories": [{"id": 1}],
+                      "annotations": [{"id": i + 1, "image_id": 1, "category_id": 1, "segmentation": rle(m),
+                                       "area": float(m.sum()), "iscrowd": 0, "bbox": list(mu.toBbox(rle(m)))}
+                                      for i, m in enumerate(true_masks)]}
+        gt.createIndex()
+        dt = gt.loadRes([{"image_id": 1, "category_id": 1, "segmentation": rle(m), "score": float(s)}
+                         for m, s in zip(pred_masks, scores)])
+        ev = COCOeval(gt, dt, "segm")
+        ev.params.iouThrs = np.array([float(iou_threshold)])
+        ev.params.areaRng, ev.params.areaRngLbl, ev.params.maxDets = [[0, 1e10]], ["all"], [100]
+        ev.evaluate(); ev.accumulate()
+    return float(np.mean(ev.eval["precision"][0, :, 0, 0, 0]))
 ''',
 }
 
@@ -147,6 +181,7 @@ def test_in_the_sandbox_the_bypasses_earn_nothing_and_the_honest_topics_everythi
 
 @pytest.mark.skipif(isolation_problem() is not None, reason=f"no sandbox here: {isolation_problem()}")
 def test_the_oracle_modules_are_absent_from_the_sandbox_however_they_are_looked_for():
+    LOOKED_FOR = (*ORACLE_MODULES, "pycocotools")  # the rule's list, and a package outside it (round 5)
     script = '''
 import importlib, importlib.util, json, os, sys
 manifest = json.loads(sys.argv[1])
@@ -165,24 +200,30 @@ seen["entries"] = sorted(e for e in os.listdir(site) if any(e.startswith(n) or e
                                                           for n in NAMES))
 seen["torch"] = torch.ones(2).sum().item()
 os.write(manifest["out"], json.dumps(seen).encode())
-'''.replace("NAMES", repr(list(ORACLE_MODULES)))
+'''.replace("NAMES", repr(list(LOOKED_FOR)))
     run = run_sandboxed("s.py", {"s.py": script.encode()}, Limits(wall_seconds=120),
-                        Isolation(absent_modules=ORACLE_MODULES), minimal_env())
+                        Isolation(kept_modules=SANDBOX_MODULES), minimal_env())
     seen = json.loads(run.output)
     assert seen.pop("torch") == 2.0 and seen.pop("entries") == [], run.stderr_tail
-    assert seen == {**{name: "absent" for name in ORACLE_MODULES}, **{f"{name} spec": False for name in ORACLE_MODULES},
-                    **{f"{name} in sys.modules": False for name in ORACLE_MODULES}}
+    assert seen == {**{name: "absent" for name in LOOKED_FOR}, **{f"{name} spec": False for name in LOOKED_FOR},
+                    **{f"{name} in sys.modules": False for name in LOOKED_FOR}}
 
 
-def test_the_concepts_assignment_declares_the_rules_modules_absent():
+def test_the_concepts_sandbox_holds_only_torch_numpy_and_what_torch_requires():
     from autograder.checks import get_assignment
-    from autograder.sandbox import absent_paths, allow_list
+    from autograder.sandbox import allow_list, paths_outside
 
-    assert get_assignment("segmentation_concepts").unavailable_modules == ORACLE_MODULES
-    assert get_assignment("segmentation_hw").unavailable_modules == ()
-    listed = allow_list(ORACLE_MODULES)
-    for module in ORACLE_MODULES:
+    assert get_assignment("segmentation_concepts").sandbox_modules == SANDBOX_MODULES
+    assert get_assignment("segmentation_hw").sandbox_modules is None
+    absent = paths_outside(SANDBOX_MODULES)
+    listed = allow_list(kept_modules=SANDBOX_MODULES)
+    for module in (*ORACLE_MODULES, "pycocotools", "scipy", "torch", "numpy", "sympy"):
         spec = importlib.util.find_spec(module)
-        if spec is not None:  # installed in the grader's environment: its folder is among the absent paths
-            assert Path(spec.submodule_search_locations[0]).resolve() in absent_paths(ORACLE_MODULES)
+        if spec is None:
+            continue
+        place = Path(spec.submodule_search_locations[0] if spec.submodule_search_locations else spec.origin).resolve()
+        outside = any(place == p or place.is_relative_to(p) for p in absent)
+        # an allow-list: what the rule's list names and any other package are absent; torch, numpy and what torch
+        # requires (sympy) are there
+        assert outside == (module not in ("torch", "numpy", "sympy")), (module, place)
     assert not set(listed["read_only"]) & set(listed["absent"])

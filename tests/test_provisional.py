@@ -6,6 +6,8 @@ file never hands a spreadsheet a formula."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pandas as pd
 import pytest
 from nbgrader.api import Gradebook
@@ -90,6 +92,8 @@ def test_export_leaves_incomplete_grades_out_of_canvas_unless_provisional(course
     scores = pd.read_csv(course.root / "grading" / "export" / f"{NAME}_scores.csv").set_index("student")
     assert scores.loc["ada", "to_grade"] == 3.0 and bool(scores.loc["ada", "provisional"])
     assert not scores.loc["ben", "provisional"]
+    from autograder.nbgrader_export import KEYS  # nbgrader's export went through the course's plugin: it reads back
+    assert tuple(pd.read_csv(course.root / "grading" / "export" / "nbgrader_grades.csv").columns) == KEYS
     said.clear()
     export(course, [NAME], log=said.append, provisional=True)
     assert float(canvas(course).loc["ada", NAME]) == 2.0
@@ -120,3 +124,28 @@ def test_names_that_start_like_a_formula_are_written_as_text(tmp_path, name):
     written = pd.read_csv(tmp_path / "c.csv", dtype=str, keep_default_na=False).iloc[1]
     assert written["Student"] == f"'{name}, A" and written["ID"] == "7"
     assert spreadsheet_safe("Lovelace, Ada") == "Lovelace, Ada" and spreadsheet_safe(3.5) == 3.5
+
+
+def test_nbgraders_own_export_is_quoted_and_formula_safe(tmp_path):
+    """``nbgrader export`` through the course's plugin (``SafeCsvExport``): a name with commas stays in its column and
+    a name that starts like a formula is text (round 5: nbgrader's plugin joined fields unquoted, so a display name
+    forged the score columns as 45/45/45 and pandas could not read the file)."""
+    from nbgrader.api import Gradebook
+
+    from autograder.course import nbgrader_config
+    from autograder.nbgrader_export import KEYS, SafeCsvExport
+
+    repo = Path(__file__).resolve().parents[1]
+    assert nbgrader_config(repo).ExportApp.plugin_class == "autograder.nbgrader_export.SafeCsvExport"
+    forged = "Kowalczyk, Fay,fay@uni.example,45.0,0.0,45.0,45.0"
+    with Gradebook(f"sqlite:///{tmp_path / 'gradebook.db'}") as gb:
+        gb.add_assignment("hw")
+        gb.add_student("dev", first_name="=cmd|' /C calc'!A0", last_name="Dev", email="dev@uni.example")
+        gb.add_student("fay", first_name="Fay", last_name=forged, email="fay@uni.example")
+        gb.add_submission("hw", "fay")
+        SafeCsvExport(to=str(tmp_path / "grades.csv")).export(gb)
+    written = pd.read_csv(tmp_path / "grades.csv", dtype=str, keep_default_na=False)
+    assert tuple(written.columns) == KEYS
+    table = written.set_index("student_id")
+    assert table.loc["dev", "first_name"] == "'=cmd|' /C calc'!A0" and table.loc["fay", "last_name"] == forged
+    assert table.loc["fay", "score"] == "0.0" and table.loc["fay", "max_score"] == "0.0" and len(table) == 2

@@ -69,6 +69,29 @@ def test_rendering_writes_the_records_lines_restores_the_instructors_cells_and_n
     assert all(score is None for score, _ in grades(course, "ada")["scores"].values()), "nbgrader wrote a score"
 
 
+@pytest.mark.parametrize("points, grade_id", [("ten", None), (float("nan"), None), (True, None), (None, ["x"])])
+def test_metadata_the_student_made_up_is_restored_and_rendered(course, points, grade_id):
+    """Round 5: ``"points": "ten"`` on the locked test cell made nbgrader's autograde fail on ``float("ten")`` (the raw
+    notebook was shown, without the grader's summary). Points that are not a number, or a grade id that is not text,
+    are made plain first; ``OverwriteCells`` restores the release's values and the notebook renders."""
+    folder = submit(course, "ada")
+    nb = nbformat.read(folder / NOTEBOOK, as_version=4)
+    test_cell = next(c for c in nb.cells if c.metadata["nbgrader"]["grade_id"] == "test_double")
+    if points is not None:
+        test_cell.metadata["nbgrader"]["points"] = points
+    if grade_id is not None:
+        next(c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade_id") == "q2").metadata["nbgrader"][
+            "grade_id"] = grade_id
+    (folder / NOTEBOOK).write_text(nbformat.writes(nb, version=4))
+    _, record = record_of(course, "ada")
+    rendering = render_submission(course, record)
+    assert rendering.error is None, rendering.error
+    cells = rendered(course, "ada").cells
+    ids = {c.metadata.get("nbgrader", {}).get("grade_id"): c for c in cells}
+    assert ids["test_double"].metadata["nbgrader"]["points"] == 2.0
+    assert any(c.source.startswith("**Grader's summary**") for c in cells)
+
+
 def test_the_stores_written_answer_rule_is_nbgraders_own(course, tmp_path):
     """``RecordStore.save`` on one copy, nbgrader's stock ``SaveAutoGrades`` on another, the same rendered notebook:
     the written answers get the same scores, review flags and comments."""

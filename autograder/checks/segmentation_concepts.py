@@ -28,7 +28,7 @@ from autograder.oracles import (
 )
 from course_lib.metrics import iou_per_class
 from course_lib.models import count_parameters, make_upsampler
-from course_lib.own_code import ORACLE_MODULES, own_code_problems
+from course_lib.own_code import SANDBOX_MODULES, own_code_problems
 
 TOPICS = ("t1_panoptic", "t2_unet", "t3_roi_align", "t4_losses", "t5_atrous", "t6_metrics", "t7_sam",
           "t8_upsampling", "t9_imbalance", "t10_segformer")
@@ -499,5 +499,5 @@ ASSIGNMENT = Assignment(
     points={**{f"test_{topic}": 6 for topic in TOPICS}, "test_answers_complete": 2},
     probes_file=Path(__file__).with_name("segmentation_concepts_probes.py"),
     make_inputs=make_inputs,
-    unavailable_modules=ORACLE_MODULES,  # the own-code rule, by construction: the graded cells' sandbox lacks them
+    sandbox_modules=SANDBOX_MODULES,  # the own-code rule, by construction: nothing else is in the cells' sandbox
 )
