@@ -39,8 +39,8 @@ from autograder.checks import get_assignment
 from autograder.checks.common import BATCHNORM_STATISTICS, PartialCredit, PartScore
 from autograder.heldout import HELDOUT_GAP, GradingData, grading_data
 from autograder.notebook import (
-    MAX_NOTEBOOK_BYTES, SubmissionError, answer_cells, duplicated_ids, first_cells_by_id, parse_notebook,
-    require_assignment,
+    MAX_NOTEBOOK_BYTES, MAX_NOTEBOOK_CELLS, SubmissionError, answer_cells, duplicated_ids, first_cells_by_id,
+    parse_notebook, require_assignment,
 )
 from autograder.sandbox import RLIM_INFINITY, Isolation, Limits, RunResult, minimal_env, run_sandboxed
 from course_lib.answers import parse_results_table
@@ -389,6 +389,7 @@ def submission_limits(limits: Limits = Limits()) -> list[tuple[str, str, str]]:
         ("printed output kept inside the sandbox", f"{sandbox_runner.CappedWriter().limit:,} characters",
          "`sandbox_runner.CappedWriter`"),
         ("notebook read", size(MAX_NOTEBOOK_BYTES), "`notebook.MAX_NOTEBOOK_BYTES`"),
+        ("cells in a notebook", f"{MAX_NOTEBOOK_CELLS:,}", "`notebook.MAX_NOTEBOOK_CELLS`"),
         ("checkpoint loaded", size(MAX_CHECKPOINT_BYTES), "`judge.MAX_CHECKPOINT_BYTES`"),
         ("results file read", size(MAX_RESULTS_BYTES), "`judge.MAX_RESULTS_BYTES`"),
         ("other submitted files copied into `autograded/`", size(MAX_COPIED_FILE_BYTES),

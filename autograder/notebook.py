@@ -9,6 +9,10 @@ import nbformat
 
 
 MAX_NOTEBOOK_BYTES = 50 * 1024**2
+# Cells a graded notebook may hold: the longest release has 68; a student's scratch cells add tens. Rendering and
+# sanitising work per cell (round 5: 250,000 empty Markdown cells in 17 MB, a third of the byte limit, took the
+# grader's rendering from 0.75 s to 181 s, with every classmate's record waiting behind it).
+MAX_NOTEBOOK_CELLS = 2_000
 
 
 class SubmissionError(Exception):
@@ -34,6 +38,13 @@ def parse_notebook(data: bytes, name: str):
     """Validates a notebook from its bytes (what the judge read from the submission); ``name`` for messages."""
     if len(data) > MAX_NOTEBOOK_BYTES:
         raise SubmissionError(_too_big(name, len(data)))
+    try:
+        cells = json.loads(data.decode()).get("cells")  # counted before nbformat validates each of them
+    except (json.JSONDecodeError, UnicodeDecodeError, AttributeError):
+        cells = None
+    if isinstance(cells, list) and len(cells) > MAX_NOTEBOOK_CELLS:
+        raise SubmissionError(f"{name} has {len(cells):,} cells, over the {MAX_NOTEBOOK_CELLS:,} cell limit (the "
+                              "assignment has under 100): delete the empty or scratch cells and submit again")
     try:
         nb = nbformat.reads(data.decode(), as_version=4)
     except (json.JSONDecodeError, nbformat.reader.NotJSONError, UnicodeDecodeError) as err:

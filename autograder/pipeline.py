@@ -30,6 +30,8 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from pathlib import Path
 
+import nbformat
+
 from autograder.assignment import Assignment
 from autograder.checks import get_assignment
 from autograder.cluster import DaskGrading
@@ -38,6 +40,7 @@ from autograder.errors import GraderError
 from autograder.heldout import grading_data
 from autograder.judge import Verdict, irregular_files, judge_submission
 from autograder.late import apply_penalties, read_extensions, read_policy, with_lateness
+from autograder.notebook import SubmissionError, read_notebook
 from autograder.records import GRADER_VERSION, GradingRecord, RecordStore, after_rendering, build_record
 from autograder.rendering import MAX_COPIED_FILE_BYTES, render_submission, too_big_files
 from autograder.sandbox import JAIL_UID_BASE, Isolation, Limits, isolation_problem
@@ -175,12 +178,19 @@ def _outcomes(engine, course: Course, spec: Assignment, students: list[str], opt
 
 
 def _fallback_notebook(submitted: Path, target: Path, notebook: str) -> None:
-    """nbgrader could not read the notebook: show the submitted file so that answers can still be read by hand."""
+    """nbgrader could not read the notebook: show the submitted file so that answers can still be read by hand, if
+    it is a notebook within the limits (``notebook.read_notebook``); else a one-cell notebook that says why."""
     if target.exists():
         shutil.rmtree(target)
     target.mkdir(parents=True, exist_ok=True)
     if (submitted / notebook).is_file() and not (submitted / notebook).is_symlink():  # a link is never followed
-        shutil.copy(submitted / notebook, target / notebook)
+        try:
+            read_notebook(submitted / notebook)
+        except SubmissionError as err:
+            nbformat.write(nbformat.v4.new_notebook(cells=[nbformat.v4.new_markdown_cell(
+                f"The grader does not show this notebook: {err}")]), target / notebook)
+        else:
+            shutil.copy(submitted / notebook, target / notebook)
 
 
 def _record(course: Course, spec: Assignment, store: RecordStore, judged: Judged, digest: str) -> GradingRecord:

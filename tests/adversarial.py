@@ -564,6 +564,26 @@ def script_in_markdown(folder: Path, ctx: dict) -> None:
     nbformat.write(nb, path)
 
 
+
+def bloated_notebook(folder: Path, ctx: dict) -> None:
+    """Round 5: thousands of empty Markdown cells (250,000 in 17 MB took the grader's rendering to 181 s)."""
+    path = folder / "segmentation_hw.ipynb"
+    nb = nbformat.read(path, as_version=4)
+    nb.cells += [nbformat.v4.new_markdown_cell("") for _ in range(2_500)]
+    nbformat.write(nb, path)
+
+
+def made_up_points(folder: Path, ctx: dict) -> None:
+    """Round 5: ``"points": "ten"`` on a locked test cell, with a hidden test's line pasted into it: nbgrader's
+    autograde failed on ``float("ten")``, the raw notebook was shown in its place, and the leak scan then stopped
+    feedback for the whole class."""
+    path = folder / "segmentation_hw.ipynb"
+    nb = nbformat.read(path, as_version=4)
+    cell = next(c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade_id") == "test_residual_block")
+    cell.metadata["nbgrader"]["points"] = "ten"
+    cell.source += '\nhidden_check("segmentation_hw", "test_residual_block")\n'
+    nbformat.write(nb, path)
+
 ATTACKS = [
     Attack("patch_judging", 1, 27.0, lambda f, c: (_edit_cell(f, "residual_block", prefix=PATCH_JUDGING), untrained(f, c)),
            "must agree"),
@@ -613,4 +633,7 @@ ATTACKS = [
            "held-out mIoU", needs_jail=True),
     Attack("symlinked_checkpoint", 5, 22.0, symlinked_checkpoint, "symbolic link"),
     Attack("script_in_markdown", 5, 45.0, script_in_markdown),
+    # round 5 (a fresh-eyes attacker with the README): the grader's own work per cell, metadata nbgrader trusts
+    Attack("bloated_notebook", 3, 0.0, bloated_notebook, "cell limit"),
+    Attack("made_up_points", 5, 45.0, made_up_points),
 ]

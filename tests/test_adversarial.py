@@ -253,6 +253,21 @@ def test_every_suspicion_reaches_the_row_the_summary_cell_and_the_export(attacke
     assert attack.suspicion in table.loc[attack.name, "suspicions"]
 
 
+def test_made_up_metadata_is_graded_rendered_and_leaks_nothing(attacked):
+    """The notebook with ``"points": "ten"`` is rendered by nbgrader (the grader's summary first, the release's
+    points back), and the hidden line the student pasted is theirs, not a leak of the grader's."""
+    from autograder.leaks import hidden_in_instructor_cells
+
+    course = attacked["course"]
+    graded = course.root / "autograded" / "made_up_points" / HW / f"{HW}.ipynb"
+    nb = nbformat.read(graded, as_version=4)
+    assert nb.cells[0].source.startswith("**Grader's summary**")
+    cells = {c.metadata.get("nbgrader", {}).get("grade_id"): c for c in nb.cells}
+    assert isinstance(cells["test_residual_block"].metadata["nbgrader"]["points"], float)
+    own = course.root / "submitted" / "made_up_points" / HW / f"{HW}.ipynb"
+    assert hidden_in_instructor_cells([graded], course.root / "source" / HW / f"{HW}.ipynb", {graded: own}) == []
+
+
 def test_honest_students_are_unaffected_and_never_suspected(attacked):
     results = attacked["results"]
     assert results["ref"].failed == set() and results["ref"].notes == ()
