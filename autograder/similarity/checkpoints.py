@@ -196,7 +196,8 @@ def fingerprint_checkpoint(path: Path, results_file: Path | None = None) -> Chec
 
 def _shared_magnitudes(prints: list[CheckpointPrint]) -> np.ndarray:
     """``common[i, j]``: how many magnitudes students i and j both hold, tensor shape by shape, as multisets, less
-    the matches chance gives (measured as the matches one unit in the last place away: a copy matches at 0 only);
+    the matches chance gives (measured as the matches one unit in the last place away, where a copy has no more
+    than chance, plus three standard deviations of that count);
     one sort per shape over the whole class. A magnitude held by more than ``MAX_VALUE_OWNERS`` students and more
     than half the class is left out: a constant of the code, not of one training."""
     n = len(prints)
@@ -222,7 +223,7 @@ def _shared_magnitudes(prints: list[CheckpointPrint]) -> np.ndarray:
                     np.add.at(common, (o[:, x], o[:, y]), np.minimum(c[:, x], c[:, y]))
     common = common + common.T
     chance = (common[:n, n:] + common[n:, :n]) / 2  # i's magnitudes against j's one ulp up, and the other way
-    return np.clip(common[:n, :n] - chance, 0, None)
+    return np.clip(common[:n, :n] - chance - 3 * np.sqrt(chance), 0, None)  # beyond chance by 3 Poisson sigmas
 
 
 def identical_share(prints: list[CheckpointPrint]) -> np.ndarray:
