@@ -68,9 +68,10 @@ def percentile(value: float, honest: list[float]) -> float:
 
 @dataclass
 class Student:
-    """What was read of one student's submission; ``notes`` says what could not be."""
+    """What was read of one student's submission; ``notes`` says what could not be, and what the student's own files
+    claim (a checkpoint first saved under classmates' names)."""
 
-    name: str  # notes: what could not be read, and what the student's own files claim (an inner archive name)
+    name: str
     code: cd.CodeFingerprint | None = None
     checkpoint: ck.CheckpointPrint | None = None
     checkpoint_path: Path | None = None
