@@ -3,7 +3,9 @@ and the thresholds sit above every honest pair the calibration measured.
 
 No training: a small class of honest students (implementations written differently, ``bench/honest_students.py``)
 with freshly initialised checkpoints, and planted copies made from them: the notebook renamed and reformatted, the
-checkpoint copied, copied and fine-tuned for a few steps, re-saved under another name, and stored as float16. The calibration itself
+checkpoint copied, copied and fine-tuned for a few steps, re-saved under another name, and stored as float16; a
+trained checkpoint laundered (channel signs flipped, channels permuted, values nudged: the same function) and a
+checkpoint first saved under classmates' names (framing them). The calibration itself
 (trained models, every score's honest distribution) is ``bench/similarity_calibration.py``; its committed results are
 read here.
 """
@@ -54,7 +56,7 @@ def hand_in(root: Path, name: str, student, seed: int, minutes: float) -> Path:
     return folder
 
 
-def fine_tune(folder: Path, student, steps: int = 20) -> None:
+def fine_tune(folder: Path, student, steps: int = 20, minutes: float = 0.37) -> None:
     """The copier's run: the copied checkpoint trained for a few AdamW steps on other images, saved anew."""
     from course_lib.data import load_synthetic, normalize_images
     from course_lib.submission import save_submission
@@ -72,7 +74,7 @@ def fine_tune(folder: Path, student, steps: int = 20) -> None:
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()
-    save_submission(model, payload["model_kwargs"], {**payload["metrics"], "training_minutes": 0.37}, folder,
+    save_submission(model, payload["model_kwargs"], {**payload["metrics"], "training_minutes": minutes}, folder,
                     "segmentation_hw", input_size=32)
 
 
@@ -126,7 +128,8 @@ def test_planted_copies_are_reported_with_their_evidence(planted_class):
     assert any("weight correlation" in r for r in tuned.reasons), tuned.reasons
     resaved = pairs[frozenset(("st3", "resaver"))]
     assert resaved.scores["identical"] == 1.0
-    assert any("first saved as 'st3_best'" in f and "contains st3" in f for f in resaved.facts), resaved.facts
+    assert any("first saved as 'st3_best'" in r and "contains st3" in r for r in resaved.remarks), resaved.remarks
+    assert not any("first saved as" in f for f in resaved.facts), "a name is its submitter's claim, not a fact"
     assert any("serialization id" in f for f in resaved.facts), "the same payload saved again: the same digest"
     assert not any("byte for byte" in f for f in resaved.facts)
     halved = pairs[frozenset(("st5", "halver"))]
@@ -224,3 +227,150 @@ def test_thresholds_sit_above_every_honest_pair_of_the_calibration_class():
     for copier, planted in seeds["planted"].items():
         assert planted["reported"], (copier, planted)
     assert "bench/similarity_calibration.py" in table["source"] and THRESHOLDS.is_file()
+
+
+# --- laundered weights and framing names -------------------------------------------------------------------------------
+
+def launder(state: dict, seed: int = 0, noise: float = 0.0, nudge: float = 0.01) -> dict:
+    """A copier's disguise of a state dict that leaves its function as it is: every convolution feeding a BatchNorm
+    has output channels negated (the BatchNorm's weight and running mean with them; signs balanced so that the
+    flattened tensor no longer correlates with the original), every block's hidden channels permuted (conv1's output
+    channels, bn1's channels, conv2's input channels), then one value of every tensor of 64+ values moved by
+    ``nudge`` and, with ``noise``, every value by that much relative noise."""
+    g = torch.Generator().manual_seed(seed)
+    state = {k: v.detach().clone() for k, v in state.items()}
+    weights = [k[: -len(".weight")] for k in state if k.endswith(".weight")]
+    pairs = [(conv, bn) for conv, bn in zip(weights, weights[1:]) if state[f"{conv}.weight"].ndim == 4
+             and f"{conv}.bias" not in state and f"{bn}.running_mean" in state
+             and state[f"{bn}.weight"].numel() == state[f"{conv}.weight"].shape[0]]
+    assert len(pairs) >= 10, pairs
+    for conv, bn in pairs:
+        w = state[f"{conv}.weight"].double()
+        energy = ((w - w.mean()) ** 2).flatten(1).sum(1)  # (out,)
+        sign, running = torch.ones(len(energy)), 0.0
+        for r in energy.argsort(descending=True).tolist():  # balanced: sum of sign * energy near 0
+            sign[r] = -1.0 if running > 0 else 1.0
+            running += float(sign[r] * energy[r])
+        state[f"{conv}.weight"] *= sign.view(-1, 1, 1, 1)
+        state[f"{bn}.weight"] *= sign
+        state[f"{bn}.running_mean"] *= sign
+    permuted = 0
+    for conv, bn in pairs:
+        after = conv[:-1] + "2"
+        if conv.endswith("conv1") and f"{after}.weight" in state:
+            perm = torch.randperm(state[f"{conv}.weight"].shape[0], generator=g)
+            state[f"{conv}.weight"] = state[f"{conv}.weight"][perm]
+            for name in ("weight", "bias", "running_mean", "running_var"):
+                state[f"{bn}.{name}"] = state[f"{bn}.{name}"][perm]
+            state[f"{after}.weight"] = state[f"{after}.weight"][:, perm]
+            permuted += 1
+    assert permuted >= 3, permuted
+    for key, value in state.items():
+        if value.is_floating_point():
+            value = value.contiguous().clone()
+            if noise:
+                value = value * (1 + noise * torch.randn(value.shape, generator=g))
+            if value.numel() >= 64:
+                flat = value.view(-1)
+                flat[int(flat.abs().argmax())] *= 1 + nudge
+            state[key] = value
+    return state
+
+
+def trained(folder: Path, student, seed: int, minutes: float) -> Path:
+    """A student's folder with a checkpoint trained for a few steps (BatchNorm statistics and weights of their
+    own), not the training the notebook does; returns the checkpoint."""
+    hand_in(folder.parents[2], folder.parent.name, student, seed=seed, minutes=minutes)
+    fine_tune(folder, student, minutes=minutes)
+    return folder / ASSIGNMENT.checkpoint
+
+
+def test_launder_keeps_the_function(tmp_path):
+    """The helper's disguise is what the attack is: the same logits (up to the nudges), other tensors."""
+    from course_lib.train.checkpoint import load_checkpoint
+
+    student = honest_class(1)[0]
+    path = trained(tmp_path / "submitted/st/segmentation_hw", student, seed=3, minutes=1.1)
+    payload = load_checkpoint(path)
+    model, disguised = (namespace(student)["SegmentationModel"](**payload["model_kwargs"]) for _ in range(2))
+    model.load_state_dict(payload["state_dict"])
+    disguised.load_state_dict(launder(payload["state_dict"], nudge=0.0))
+    x = torch.rand(2, 3, 32, 32, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        assert torch.allclose(model.eval()(x), disguised.eval()(x), atol=1e-4)
+    stored = [k for k, v in payload["state_dict"].items()  # every convolution but the classifier (it has a bias)
+              if v.ndim == 4 and v.numel() >= 64 and k.replace(".weight", ".bias") not in payload["state_dict"]]
+    assert len(stored) >= 10 and not any(torch.equal(payload["state_dict"][k], disguised.state_dict()[k]) for k in stored)
+
+
+@pytest.fixture(scope="module")
+def laundered_class(tmp_path_factory):
+    """Four students with trained checkpoints of their own; then ``launderer`` hands in st_a's checkpoint laundered
+    (own code, the results file's and checkpoint's times moved), and ``framer`` hands in his own checkpoint first
+    saved as ``st_a_st_b_launderer_checkpoint.pt``."""
+    from course_lib.train.checkpoint import load_checkpoint
+
+    root = tmp_path_factory.mktemp("laundered")
+    (root / "release" / "segmentation_hw").mkdir(parents=True)
+    shutil.copy(RELEASE, root / "release" / "segmentation_hw")
+    shutil.copy(REPO / "nbgrader_config.py", root)
+    students = honest_class(4)
+    for i, name in enumerate(("st_a", "st_b", "launderer", "framer")):
+        trained(root / "submitted" / name / "segmentation_hw", students[i], seed=200 + i, minutes=1.3 + i / 89)
+    original = load_checkpoint(root / "submitted/st_a/segmentation_hw" / ASSIGNMENT.checkpoint)
+    own = root / "submitted/launderer/segmentation_hw"
+    own_keys = list(torch.load(own / ASSIGNMENT.checkpoint, weights_only=True)["state_dict"])
+    state = dict(zip(own_keys, launder(original["state_dict"], seed=5).values()))  # under the copier's own names
+    torch.save({**original, "state_dict": state, "metrics": {**original["metrics"], "training_minutes": 1.41}},
+               own / ASSIGNMENT.checkpoint)
+    framer = root / "submitted/framer/segmentation_hw"
+    payload = torch.load(framer / ASSIGNMENT.checkpoint, weights_only=True)
+    torch.save(payload, framer / "st_a_st_b_launderer_checkpoint.pt")
+    (framer / "st_a_st_b_launderer_checkpoint.pt").replace(framer / ASSIGNMENT.checkpoint)
+    return Course(root), analyse(Course(root), "segmentation_hw")
+
+
+def test_a_laundered_checkpoint_is_reported(laundered_class):
+    """Sign flips, permutations and 1 % nudges, re-saved: no byte, digest or training time is shared, and the
+    magnitudes and the canonical weight correlation still are."""
+    _, analysis = laundered_class
+    table = load_thresholds()["scores"]
+    pairs = reported(analysis)
+    pair = pairs[frozenset(("st_a", "launderer"))]
+    assert not pair.facts, pair.facts
+    assert pair.scores["identical"] > 0.95 and pair.scores["identical"] >= table["identical"]["threshold"]
+    assert pair.scores["layers"] > 0.99 and pair.scores["layers"] >= table["layers"]["threshold"]
+    weights = [r for r in pair.layers if r["weight"]]
+    assert np.median([r["correlation"] for r in weights]) < 0.1, "as stored, the laundered tensors look unrelated"
+    assert min(r["canonical_correlation"] for r in weights) > 0.99
+    assert set(pairs) == {frozenset(("st_a", "launderer"))}, [(p.a, p.b, p.reasons) for p in analysis.reported()]
+
+
+def test_a_name_that_contains_classmates_logins_reports_no_pair(laundered_class):
+    """framer's own checkpoint, first saved under three classmates' names: a note on framer's file, no pair."""
+    _, analysis = laundered_class
+    assert not [p for p in analysis.reported() if "framer" in (p.a, p.b)]
+    assert not [p for p in analysis.pairs if "framer" in (p.a, p.b)], "not even shown"
+    (framer,) = [s for s in analysis.students if s.name == "framer"]
+    (note,) = [n for n in framer.notes if "first saved as" in n]
+    assert "st_a_st_b_launderer_checkpoint" in note and "launderer, st_a, st_b" in note and "no evidence" in note
+    (pair,) = [p for p in analysis.reported() if "launderer" in (p.a, p.b)]
+    assert not any("framer" in r for r in pair.remarks + pair.reasons)
+
+
+def test_noise_below_a_rounding_error_defeats_identical_values_not_the_canonical_correlation(laundered_class):
+    """The limit stated in the README: relative noise of 1e-6 on every value (the function moves by less than a
+    rounding error of training) leaves almost no magnitude bit for bit, and the canonical correlation at 1."""
+    from autograder.similarity import checkpoints as ck
+    from course_lib.train.checkpoint import load_checkpoint
+
+    course, _ = laundered_class
+    path = course.root / "submitted/st_a/segmentation_hw" / ASSIGNMENT.checkpoint
+    payload = load_checkpoint(path)
+    noisy = course.root.parent / "noisy.pt"
+    torch.save({**payload, "state_dict": launder(payload["state_dict"], seed=6, noise=1e-6)}, noisy)
+    honest = course.root / "submitted/st_b/segmentation_hw" / ASSIGNMENT.checkpoint
+    prints = [ck.fingerprint_checkpoint(p) for p in (path, noisy, honest)]
+    identical, layers = ck.identical_share(prints), ck.layer_correlation(prints)
+    assert identical[0, 1] < 0.1 and layers[0, 1] > 0.99
+    assert identical[0, 2] < 0.01 and abs(layers[0, 2]) < load_thresholds()["scores"]["layers"]["threshold"]

@@ -8,10 +8,13 @@ to judge. Nothing here changes a grade.
                     (``bench/similarity_calibration.py``)
     plant.py        planted copies for the demo and the tests
 
-A pair is reported when one of its scores is above every honest pair of the calibration class by the stated margin,
-or when the two files share what only one save or one training run can make (the same bytes, the same
-serialization id (a digest of the saved content), the same recorded training times, the same unusual inner archive name). Every reported pair
-shows where each score stands among the honest pairs.
+A pair is reported only on evidence computed from both students' files: one of its scores is above every honest
+pair of the calibration class by the stated margin, or the two files share what only one save or one training run
+can make (the same bytes, the same serialization id (a digest of the saved content), the same recorded training
+times). The name a checkpoint was first saved under (the archive's inner folder) is a claim its submitter controls:
+a name that contains a classmate's login is a note on the submitter's own file, and it, or two files first saved
+under the same unusual name, is shown beside a pair reported on evidence, never a reason to report one. Every
+reported pair shows where each score stands among the honest pairs.
 """
 
 from __future__ import annotations
@@ -30,8 +33,8 @@ from autograder.similarity import code as cd
 THRESHOLDS = Path(__file__).with_name("thresholds.json")
 SCORES = ("code", "identical", "layers")  # the calibrated scores, in the order the report shows them
 SCORE_NAMES = {"code": "shared code (share of the smaller submission's fingerprints)",
-               "identical": "identical tensors (share of the smaller model's values, bit for bit)",
-               "layers": "weight correlation (median over layers)"}
+               "identical": "identical values (share of the smaller model's magnitudes, bit for bit, any sign or order)",
+               "layers": "weight correlation (median over layers, as stored or up to channel signs and order)"}
 
 
 # Measured (bench/similarity_calibration.py --same-seed-probe, bench/results/similarity_same_seed_probe_cpu.json):
@@ -65,7 +68,8 @@ def percentile(value: float, honest: list[float]) -> float:
 
 @dataclass
 class Student:
-    """What was read of one student's submission; ``notes`` says what could not be."""
+    """What was read of one student's submission; ``notes`` says what could not be, and what the student's own files
+    claim (a checkpoint first saved under classmates' names)."""
 
     name: str
     code: cd.CodeFingerprint | None = None
@@ -76,13 +80,15 @@ class Student:
 
 @dataclass
 class Pair:
-    """The evidence between two students. ``reasons`` is empty for a pair that is not reported."""
+    """The evidence between two students. ``reasons`` is empty for a pair that is not reported; ``remarks`` are what
+    the files' names claim, shown beside the evidence and never a reason."""
 
     a: str
     b: str
     scores: dict[str, float]
     facts: list[str]
     reasons: list[str]
+    remarks: list[str] = field(default_factory=list)
     code_match: cd.CodeMatch | None = None
     layers: list[dict] = field(default_factory=list)
     thresholds_used: dict = field(default_factory=dict, repr=False)
@@ -176,7 +182,8 @@ def analyse(course: Course, assignment_name: str, thresholds: dict | None = None
               for s in students]
     matrices = {"code": cd.containment(shared, sizes), "identical": ck.identical_share(prints),
                 "layers": ck.layer_correlation(prints)}
-    facts = _fact_matrix(prints, names, standard_inner_names(assignment))
+    facts = _fact_matrix(prints)
+    remarks = _name_remarks(prints, names, standard_inner_names(assignment), students)
     limits = {s: thresholds["scores"][s]["threshold"] for s in SCORES}
     show = np.zeros((len(names), len(names)), dtype=bool)
     for score in SCORES:
@@ -186,47 +193,71 @@ def analyse(course: Course, assignment_name: str, thresholds: dict | None = None
     pairs = []
     for i, j in zip(*np.nonzero(np.triu(show, 1))):
         pairs.append(_pair(students[i], students[j], {s: float(matrices[s][i, j]) for s in SCORES},
-                           facts.get((i, j), []), thresholds))
+                           facts.get((i, j), []), thresholds, remarks.get((i, j), [])))
     pairs.sort(key=lambda p: p.rank_key)
     return Analysis(assignment_name, students, matrices, pairs, thresholds)
 
 
-def _fact_matrix(prints: list[ck.CheckpointPrint], names: list[str], standard: set[str]) -> dict:
+# What two checkpoint files can share that only one save or one training run makes: (value of a file, what it says).
+FILE_FACTS = [
+    (lambda fp: fp.sha256, lambda v: "the same checkpoint file, byte for byte"),
+    (lambda fp: fp.serialization_id,
+     lambda v: f"the same saved content: both archives carry serialization id {v}, torch's digest of everything a "
+               "torch.save wrote (tensors and metadata, whatever the file's name)"),
+    (lambda fp: fp.training_run,
+     lambda v: "the same training run: identical training minutes and per-epoch seconds in the checkpoint and "
+               "results file"),
+]
+
+
+def _fact_matrix(prints: list[ck.CheckpointPrint]) -> dict:
     """(i, j) with i < j → what the two checkpoint files share that only one save or one training makes, found
     through indexes of each fact's value (never a loop over all pairs)."""
     facts: dict[tuple[int, int], list[str]] = {}
-
-    def index(value_of, say) -> None:
-        owners: dict[str, list[int]] = {}
-        for i, fp in enumerate(prints):
-            value = value_of(fp)
-            if fp.ok and value:
-                owners.setdefault(value, []).append(i)
-        for value, who in owners.items():
-            for x in range(len(who)):
-                for y in range(x + 1, len(who)):
-                    facts.setdefault((who[x], who[y]), []).append(say(value))
-
-    index(lambda fp: fp.sha256, lambda v: "the same checkpoint file, byte for byte")
-    index(lambda fp: fp.serialization_id,
-          lambda v: f"the same saved content: both archives carry serialization id {v}, torch's digest of "
-                    "everything a torch.save wrote (tensors and metadata, whatever the file's name)")
-    index(lambda fp: fp.training_run,
-          lambda v: "the same training run: identical training minutes and per-epoch seconds in the checkpoint and "
-                    "results file")
-    index(lambda fp: fp.inner_name if fp.inner_name not in standard else "",
-          lambda v: f"both checkpoints were first saved as '{v}' (the archive's inner folder), not as the hand-in name")
-    for i, fp in enumerate(prints):  # a checkpoint first saved under another student's name
-        if fp.ok and fp.inner_name not in standard:
-            for j, other in enumerate(names):
-                if j != i and len(other) >= 3 and other.lower() in fp.inner_name.lower():
-                    key = (min(i, j), max(i, j))
-                    facts.setdefault(key, []).append(f"{names[i]}'s checkpoint was first saved as '{fp.inner_name}', "
-                                                     f"a name that contains {other}")
+    for value_of, say in FILE_FACTS:
+        for (i, j), value in _same_value(prints, value_of):
+            facts.setdefault((i, j), []).append(say(value))
     return facts
 
 
-def _pair(a: Student, b: Student, scores: dict, facts: list[str], thresholds: dict) -> Pair:
+def _same_value(prints: list[ck.CheckpointPrint], value_of) -> list[tuple[tuple[int, int], str]]:
+    """Every pair (i < j) of readable checkpoints whose ``value_of`` is the same non-empty value."""
+    owners: dict[str, list[int]] = {}
+    for i, fp in enumerate(prints):
+        value = value_of(fp)
+        if fp.ok and value:
+            owners.setdefault(value, []).append(i)
+    return [((who[x], who[y]), value) for value, who in owners.items()
+            for x in range(len(who)) for y in range(x + 1, len(who))]
+
+
+def _name_remarks(prints: list[ck.CheckpointPrint], names: list[str], standard: set[str],
+                  students: list[Student]) -> dict:
+    """The inner archive names, which only their submitter chose: a name that contains classmates' logins becomes a
+    note on the submitter's own file (``students[i].notes``), and (i, j) → remarks for pairs shown on evidence."""
+    remarks: dict[tuple[int, int], list[str]] = {}
+    for (i, j), value in _same_value(prints, lambda fp: fp.inner_name if fp.inner_name not in standard else ""):
+        remarks.setdefault((i, j), []).append(f"both checkpoints were first saved as '{value}' (the archive's inner "
+                                              "folder), not as the hand-in name")
+    for i, fp in enumerate(prints):
+        if not fp.ok or fp.inner_name in standard:
+            continue
+        named = [j for j, other in enumerate(names) if j != i and len(other) >= 3
+                 and other.lower() in fp.inner_name.lower()]
+        if named:
+            students[i].notes.append(
+                f"the checkpoint was first saved as '{fp.inner_name}', a name that contains "
+                f"{', '.join(names[j] for j in named)}: the submitter's own choice of name, no evidence about "
+                f"{'them' if len(named) > 1 else names[named[0]]} unless their files share a score or a fact")
+        for j in named:
+            remarks.setdefault((min(i, j), max(i, j)), []).append(
+                f"{names[i]}'s checkpoint was first saved as '{fp.inner_name}', a name that contains {names[j]} "
+                f"(a claim of {names[i]}'s file alone)")
+    return remarks
+
+
+def _pair(a: Student, b: Student, scores: dict, facts: list[str], thresholds: dict,
+          remarks: list[str] | None = None) -> Pair:
     reasons = list(facts)
     for score in SCORES:
         entry = thresholds["scores"][score]
@@ -235,7 +266,7 @@ def _pair(a: Student, b: Student, scores: dict, facts: list[str], thresholds: di
                            f"class (highest {max(entry['honest']):.3f}; reported from {entry['threshold']:.3f})")
     if not facts and any(scores[s] >= thresholds["scores"][s]["threshold"] for s in ("identical", "layers")):
         reasons.append(SAME_SEED_CAVEAT)
-    pair = Pair(a.name, b.name, scores, facts, reasons,
+    pair = Pair(a.name, b.name, scores, facts, reasons, remarks or [],
                 thresholds_used={s: thresholds["scores"][s]["threshold"] for s in SCORES})
     if a.code is not None and b.code is not None and a.code.hashes and b.code.hashes:
         pair.code_match = cd.compare(a.code, b.code)

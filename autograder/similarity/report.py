@@ -85,9 +85,11 @@ def layer_plot(pair: Pair) -> str:
     colours = ["#b00020" if r["bit_identical"] else "#ef6c00" if r["identical_after_cast"] else "#1565c0"
                for r in rows]
     ax.bar(range(len(rows)), [r["correlation"] for r in rows], color=colours)
+    ax.scatter(range(len(rows)), [r["canonical_correlation"] for r in rows], marker="_", s=80, color="#000")
     ax.set_ylim(-0.2, 1.05)
     ax.set_ylabel("correlation")
-    ax.set_xlabel("weight tensors in order (red: bit for bit; orange: equal after a dtype cast)", fontsize=8)
+    ax.set_xlabel("weight tensors in order (bars as stored, red: bit for bit, orange: equal after a dtype cast; "
+                  "black: up to channel signs and order)", fontsize=8)
     ax.axhline(0, color="grey", linewidth=0.5)
     return _png(fig)
 
@@ -108,6 +110,8 @@ def _scores_table(pair: Pair, thresholds: dict) -> str:
 def _pair_section(rank: int, pair: Pair, thresholds: dict) -> str:
     parts = [f'<div class="pair" id="pair-{rank}"><h3>{rank}. {_e(pair.a)} and {_e(pair.b)}</h3><ul>']
     parts += [f"<li>{_e(reason)}</li>" for reason in pair.reasons]
+    parts += [f"<li class='note'>{_e(remark)} (not a reason: the name is the submitter's choice)</li>"
+              for remark in pair.remarks]
     parts.append("</ul>")
     parts.append(_scores_table(pair, thresholds))
     if pair.code_match is not None:
@@ -121,8 +125,10 @@ def _pair_section(rank: int, pair: Pair, thresholds: dict) -> str:
         same = sum(r["numel"] for r in pair.layers if r["bit_identical"])
         cast = sum(r["numel"] for r in pair.layers if r["identical_after_cast"] and not r["bit_identical"])
         total = sum(r["numel"] for r in pair.layers)
+        magnitudes = sum(r["numel"] * r["same_magnitudes"] for r in pair.layers)
         parts.append(f"<h4>Checkpoints: {len(pair.layers)} tensors aligned by shape and order; {same:,} of {total:,} "
-                     f"values bit for bit, {cast:,} more after a dtype cast; weight correlation per tensor:</h4>")
+                     f"values bit for bit, {cast:,} more after a dtype cast; about {magnitudes:,.0f} magnitudes "
+                     f"equal in tensors aligned so (any sign, any order); weight correlation per tensor:</h4>")
         parts.append(layer_plot(pair))
         if weights:
             worst = sorted(weights, key=lambda r: r["correlation"])[:3]
@@ -145,7 +151,8 @@ def write_report(analysis: Analysis, folder: Path) -> Path:
             f"<p><b>Evidence for a person to judge, never a penalty by itself.</b> {n} students, {n * (n - 1) // 2:,} "
             f"pairs scored; <b>{len(reported)} pair(s) reported</b>. A pair is reported when a score is above every "
             f"honest pair of the calibration class by a margin of {th.get('margin', '?')}, or when the two checkpoint "
-            f"files share what only one save or one training run makes. Thresholds: {_e(th.get('source', ''))}.</p>")
+            f"files share what only one save or one training run makes; the name a file was first saved under is "
+            f"its submitter's claim, never a reason. Thresholds: {_e(th.get('source', ''))}.</p>")
     notes = [f"<li>{_e(s.name)}: {_e(note)}</li>" for s in analysis.students for note in s.notes]
     body = [head, distribution_plot(analysis)]
     if reported:
@@ -161,7 +168,9 @@ def write_report(analysis: Analysis, folder: Path) -> Path:
         body.append("<h2>No pair is reported</h2><p>No score is above what honest pairs reach, and no two checkpoint "
                     "files share a save or a training run.</p>")
     if notes:
-        body.append("<h2>Files that could not be compared</h2><ul>" + "".join(notes) + "</ul>")
+        body.append("<h2>Notes on single submissions</h2><p class='note'>Files that could not be compared, and what a "
+                    "file claims on its own (such as the name it was first saved under): never evidence of a pair."
+                    "</p><ul>" + "".join(notes) + "</ul>")
     body.append(f"<p class='note'>pairs.csv beside this page lists the scores of "
                 f"{'every pair' if n <= MAX_CSV_ALL_PAIRS else 'the pairs at half a threshold or more'}.</p>"
                 "</body></html>")
