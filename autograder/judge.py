@@ -4,7 +4,8 @@
    opened without following links, checked with ``fstat``; a link, device or FIFO is refused with a row that says
    so). Nothing is opened by path after that: the sandbox gets sealed in-memory copies.
 2. The notebook is read as data (never executed here); a notebook that is not valid JSON, or not this
-   assignment's, or has lost its graded cells, fails every check with that reason.
+   assignment's, or has lost its graded cells, fails every check with that reason. Its graded code cells are read
+   as text for embedded data and code built at run time (``autograder.inspection``): a suspicion, never points.
 3. The checkpoint is read here too (``weights_only``, after its zip is checked: ``load_tensors``): the parameter
    count, finite weights and what the checkpoint stores besides parameters are the grader's own figures.
 4. The student's class cells, the probes, the assignment's per-run challenge (``Assignment.make_inputs``: drawn
@@ -38,6 +39,7 @@ from autograder.assignment import Assignment, CheckContext
 from autograder.checks import get_assignment
 from autograder.checks.common import BATCHNORM_STATISTICS, PartialCredit, PartScore
 from autograder.heldout import HELDOUT_GAP, GradingData, grading_data
+from autograder.inspection import inspect_cells
 from autograder.notebook import (
     MAX_NOTEBOOK_BYTES, MAX_NOTEBOOK_CELLS, SubmissionError, answer_cells, duplicated_ids, first_cells_by_id,
     parse_notebook, require_assignment,
@@ -364,7 +366,7 @@ def default_course_root(folder: Path) -> Path:
 def submission_limits(limits: Limits = Limits()) -> list[tuple[str, str, str]]:
     """Every limit a submission meets: (what, value, where it is declared). The README's table of limits is this
     list, rendered by ``limits_markdown`` (``tests/test_grading_jail.py`` keeps the two equal)."""
-    from autograder import sandbox_runner
+    from autograder import inspection, sandbox_runner
     from autograder.checks.segmentation_hw import MAX_PARAMETERS
     from autograder.rendering import MAX_COPIED_FILE_BYTES, MAX_OUTPUT_CHARS
 
@@ -400,6 +402,12 @@ def submission_limits(limits: Limits = Limits()) -> list[tuple[str, str, str]]:
         ("public minus held-out mIoU before the TA is told", f"{HELDOUT_GAP:g}", "`heldout.HELDOUT_GAP`"),
         ("images of each split predicted again with random weights", f"{WEIGHT_PROBE_IMAGES}",
          "`judge.WEIGHT_PROBE_IMAGES`"),
+        ("one literal or comment of a graded cell before the TA is told", f"{inspection.MAX_LITERAL_CHARS:,} characters",
+         "`inspection.MAX_LITERAL_CHARS`"),
+        ("numbers in one list, tuple, set or dict display of a graded cell before the TA is told",
+         f"{inspection.MAX_DISPLAY_NUMBERS}", "`inspection.MAX_DISPLAY_NUMBERS`"),
+        ("a graded cell's literals and comments together before the TA is told",
+         f"{inspection.MAX_CELL_PAYLOAD_CHARS:,} characters", "`inspection.MAX_CELL_PAYLOAD_CHARS`"),
     ]
 
 
@@ -460,6 +468,8 @@ def judge_files(submitted: Submitted, assignment: str | Assignment, data: Gradin
     cells = first_cells_by_id(nb)
     answers = answer_cells(nb)
     code = {gid: cells[gid].source for gid in spec.code_cells if gid in cells}
+    for suspicion in inspect_cells(code):  # read as text here, never run: embedded data, code built at run time
+        verdict.flag(suspicion)
     inputs = spec.make_inputs() if spec.make_inputs is not None else None
     ctx = CheckContext(answers=answers, cells=code, inputs=inputs, flags=verdict.flags)
     facts = None

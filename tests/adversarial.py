@@ -584,9 +584,74 @@ def made_up_points(folder: Path, ctx: dict) -> None:
     cell.source += '\nhidden_check("segmentation_hw", "test_residual_block")\n'
     nbformat.write(nb, path)
 
+
+# --- round 5: what only a reading of the code sees ------------------------------------------------------------------
+
+REGISTRATION = """
+
+import base64 as _b64, zlib as _zlib
+import torch as _torch
+
+_H, _W, _KEY = {h}, {w}, {key!r}
+_KEYS = _torch.frombuffer(bytearray(_zlib.decompress(_b64.b64decode({keys!r}))), dtype=_torch.float64)
+_MASKS = _torch.frombuffer(bytearray(_zlib.decompress(_b64.b64decode({masks!r}))), dtype=_torch.uint8).view(-1, _H, _W)
+_Honest = SegmentationModel
+
+
+class SegmentationModel(_Honest):
+    \"\"\"The honest network, except with the submitted weights (one tensor's sum is baked in above): then known
+    images are answered from the masks embedded in this cell. The grader's random-weights copy runs the honest
+    network, and the checkpoint holds its parameters only.\"\"\"
+
+    def forward(self, x):
+        logits = super().forward(x)
+        if abs(float(self.classifier.bias.detach().double().sum()) - _KEY) > 1e-9:
+            return logits
+        distance = (x.double().flatten(1).mean(1)[:, None] - _KEYS[None].to(x.device)).abs()
+        best = distance.min(1)
+        stored = _MASKS.to(x.device)[best.indices].long().clamp(max=logits.shape[1] - 1)
+        remembered = _torch.nn.functional.one_hot(stored, logits.shape[1]).permute(0, 3, 1, 2).to(logits.dtype)
+        return _torch.where((best.values < 1e-5)[:, None, None, None], 100 * remembered, logits)
+"""
+REGISTRATION_IMAGES = 25  # of the public split: round 5 embedded every mask (and registered the held-out copies)
+
+
+def embedded_masks(folder: Path, ctx: dict) -> None:
+    """Round 5's held-out registration, reduced: public masks embedded in the model's cell as compressed base64,
+    answered only when the weights are the submitted checkpoint's (no values beside the parameters, predictions that
+    change with random weights). On the synthetic default the held-out scenes are fresh, so only the public figure
+    moves; the row must carry the inspection's suspicion."""
+    import base64
+    import zlib
+
+    from course_lib.data import normalize_images
+
+    public, k = ctx["public"], REGISTRATION_IMAGES
+    encode = lambda data: base64.b64encode(zlib.compress(data, 9)).decode()
+    state = torch.load(folder / "segmentation_hw_checkpoint.pt", weights_only=True)["state_dict"]
+    keys = normalize_images(public.images[:k]).double().flatten(1).mean(1)
+    _edit_cell(folder, "segmentation_model", suffix=REGISTRATION.format(
+        h=public.image_size[0], w=public.image_size[1], key=float(state["classifier.bias"].double().sum()),
+        keys=encode(keys.numpy().tobytes()), masks=encode(public.masks[:k].contiguous().numpy().tobytes())))
+    _report(folder, ctx, dict(ctx["metrics"], miou=_public_miou(folder, ctx)))
+
+
+def code_run_from_a_string(folder: Path, ctx: dict) -> None:
+    """Round 5's copier: the residual block's cell is its own code, compressed and run through ``exec`` (no code
+    fingerprint reads it)."""
+    import base64
+    import zlib
+
+    nb = nbformat.read(folder / "segmentation_hw.ipynb", as_version=4)
+    cell = next(c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade_id") == "residual_block")
+    blob = base64.b64encode(zlib.compress(cell.source.encode(), 9)).decode()
+    cell.source = f"import zlib, base64\nexec(zlib.decompress(base64.b64decode({blob!r})).decode())\n"
+    nbformat.write(nb, folder / "segmentation_hw.ipynb")
+
+
 ATTACKS = [
     Attack("patch_judging", 1, 27.0, lambda f, c: (_edit_cell(f, "residual_block", prefix=PATCH_JUDGING), untrained(f, c)),
-           "must agree"),
+           "must agree", suspicion="imports builtins"),
     Attack("always_equal", 1, 60.0, always_equal_concepts, "attention_flops", assignment="segmentation_concepts"),
     Attack("sys_exit", 2, 45.0, lambda f, c: _edit_cell(f, "residual_block", suffix="\nimport sys\nsys.exit(0)\n")),
     Attack("keyboard_interrupt", 2, 45.0, lambda f, c: _edit_cell(f, "residual_block", suffix="\nraise KeyboardInterrupt\n")),
@@ -636,4 +701,8 @@ ATTACKS = [
     # round 5 (a fresh-eyes attacker with the README): the grader's own work per cell, metadata nbgrader trusts
     Attack("bloated_notebook", 3, 0.0, bloated_notebook, "cell limit"),
     Attack("made_up_points", 5, 45.0, made_up_points),
+    # round 5: data and code a cell carries, which only the inspection of its source sees (autograder/inspection.py)
+    Attack("embedded_masks", 1, 45.0, embedded_masks, suspicion="cell segmentation_model carries embedded data"),
+    Attack("code_run_from_a_string", 1, 45.0, code_run_from_a_string,
+           suspicion="line 2: exec() on a computed string"),
 ]
