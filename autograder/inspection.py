@@ -83,7 +83,12 @@ def inspect_cell(source: str) -> list[Finding]:
         tree = ast.parse(code)
     except (SyntaxError, ValueError):
         return []
-    findings = _payload(code, tree) + _displays(tree) + _dynamic_code(tree)
+    except (RecursionError, MemoryError):
+        return [Finding(None, "nested too deeply for the grader to read it")]
+    try:
+        findings = _payload(code, tree) + _displays(tree) + _dynamic_code(tree)
+    except RecursionError:  # a chain of thousands of ``+``
+        return [Finding(None, "nested too deeply for the grader to read it")]
     return sorted(findings, key=lambda f: f.line or 0)
 
 
@@ -154,6 +159,8 @@ def _dynamic_code(tree: ast.Module) -> list[Finding]:
             base = modules.get(node.value.id, node.value.id) if isinstance(node.value, ast.Name) else ""
             if node.attr in ESCAPES or node.attr in DYNAMIC_CODE and base in ("builtins", "__builtins__"):
                 found.append(Finding(node.lineno, f"uses .{node.attr}"))
+            elif node.attr in DECODERS:  # another module's import of one: torch.serialization.pickle
+                found.append(Finding(node.lineno, f"reaches .{node.attr} (a decoder of embedded data or code)"))
             elif base == "sys" and node.attr == "modules":
                 found.append(Finding(node.lineno, "uses sys.modules (a module looked up by name)"))
             elif node.attr == "import_module":

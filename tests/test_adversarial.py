@@ -289,6 +289,20 @@ def test_a_lookup_kept_under_the_gap_gains_nothing_over_its_honest_twin(attacked
     assert row.auto_points == twin.auto_points
 
 
+def test_masks_embedded_in_the_code_are_seen_by_the_inspection_alone(attacked):
+    """Round 5's registration, reduced: the masks in the model's cell answer the public images they cover (public
+    mIoU above the honest twin's), only with the submitted weights, and beside the parameters the checkpoint stores
+    nothing; so the one suspicion is the inspection's, naming the cell and the line of the embedded string."""
+    row, twin = attacked["results"]["embedded_masks"], attacked["results"]["ref"]
+    assert row.miou.public > twin.miou.public and row.miou.heldout == pytest.approx(twin.miou.heldout)
+    [flag] = row.flags
+    assert flag.startswith("cell segmentation_model carries embedded data") and "string literal of" in flag
+    assert "for a person to judge" in flag
+    copier = attacked["results"]["code_run_from_a_string"]
+    assert [f.split(" (")[0] for f in copier.flags] == ["cell residual_block carries embedded data or builds code at "
+                                                        "run time"]
+
+
 def test_course_files_and_gradebook_are_intact(attacked):
     assert attacked["before"] == attacked["after"]
     course = attacked["course"]

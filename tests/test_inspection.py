@@ -107,6 +107,7 @@ ATTACK_FORMS = {  # form: (cell source, a fragment of what the suspicion must sa
                                  "FunctionType"),
     "a code object from marshal": ("from marshal import loads\ncode = loads(data)\n", "imports marshal"),
     "pickle": ("import pickle\nobj = pickle.loads(data)\n", "imports pickle"),
+    "pickle reached through torch": ("obj = torch.serialization.pickle.loads(data)\n", "reaches .pickle"),
     "importlib on a computed name": ("import importlib\nm = importlib.import_module('zl' + 'ib')\n",
                                      "import_module"),
     "__import__ on a computed name": ("m = __import__('zl' + 'ib')\n", "__import__() on a computed string"),
@@ -161,3 +162,8 @@ def test_the_judge_raises_the_suspicion_and_changes_no_points(tmp_path):
     verdict = judge_submission(folder, assignment, run=run_in_process)
     assert [f for f in verdict.flags if f.startswith("cell t4_losses ") and "line 2: exec() on a computed string" in f]
     assert verdict.checks["test_t4_losses"].passed
+
+
+def test_a_cell_too_deeply_nested_to_read_is_flagged_not_skipped():
+    [finding] = inspect_cell("x = " + " + ".join(["'ex'"] * 3000) + "\n")
+    assert "nested too deeply" in finding.what and finding.line is None
