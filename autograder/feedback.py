@@ -1,7 +1,8 @@
 """``feedback``: nbgrader's generate_feedback for every student whose grade is complete, then a scan of what the
 pages show of the instructor's cells: no line of the hidden tests may be there (the autograded notebooks keep only
-each check's name and message). Student-written cells are not scanned: what a student writes cannot stop the class's
-feedback (``autograder.leaks.hidden_in_instructor_cells``).
+each check's name and message). Student-written cells are not scanned, nor lines the student's own submission holds
+(``autograder.leaks.hidden_in_instructor_cells``); a page that leaks is withheld alone, and the log says so: nothing
+one student writes stops the class's feedback.
 
 Who has been graded is the record store's word (``autograder.records``): a submitted student without a record is
 named (grade them first), and so is a graded student nbgrader made no page for.

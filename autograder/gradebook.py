@@ -78,3 +78,14 @@ def gradebook_points(db_url: str, assignment: str, notebook: str) -> dict[str, f
         except MissingEntry:
             raise GraderError(f"{assignment} is not in the gradebook: run `python -m autograder release` first") from None
         return {cell.name: float(cell.max_score) for cell in nb.grade_cells}
+
+
+def release_cell_ids(db_url: str, assignment: str, notebook: str) -> set[str]:
+    """The grade ids of every nbgrader cell of the released notebook (graded, solution, locked, task), as the
+    gradebook holds them; empty when it was not released into this gradebook."""
+    with Gradebook(db_url) as gb:
+        try:
+            nb = gb.find_notebook(notebook.removesuffix(".ipynb"), assignment)
+        except MissingEntry:
+            return set()
+        return {cell.name for cell in (*nb.source_cells, *nb.grade_cells, *nb.solution_cells, *nb.task_cells)}

@@ -18,7 +18,10 @@ becomes a suspicion (``Verdict.flags``) for the TA, never a change of points: a 
     ``sys.modules``, the escape hatches of dunder attributes (``__builtins__``, ``__globals__``, ``__code__``,
     ``__subclasses__``, ``__self__``), ``types.CodeType`` and ``FunctionType``, and the decoders that turn a literal
     into code or data (``marshal``, ``pickle``, ``zlib``, ``lzma``, ``bz2``, ``gzip``, ``base64``, ``binascii``,
-    ``codecs``; ``bytes.fromhex``).
+    ``codecs``; ``bytes.fromhex``), and the modules that run code given as a string (``timeit``, ``code``, ``runpy``,
+    ``cProfile``, ...: ``RUNNERS``).
+Sizes are UTF-8 bytes, and IPython's magic and shell lines (``%...``, ``!...``) count as literals: the sandbox drops
+them before the code runs, yet the code can read its own source back (round 6 hid a classmate's cells there).
 
 What this cannot see is in README's "Known limits" (data in identifiers or whitespace, in the checkpoint).
 """
@@ -34,8 +37,9 @@ from autograder.sandbox_runner import strip_magics
 
 # The limits, each measured on honest code (``tests/test_inspection.py`` prints the honest maxima and keeps them
 # below these): the reference, the release, the test classes' students and bench/honest_students.py.
-MAX_LITERAL_CHARS = 4_000  # one literal or comment: the longest honest one is the model's docstring, 1,769 characters
-MAX_DISPLAY_NUMBERS = 32  # numbers in one list/tuple/set/dict display: honest cells hold 9 at most (a few sizes)
+MAX_LITERAL_CHARS = 4_000  # one literal or comment, UTF-8 bytes: the longest honest one is the model's docstring, 1,769
+MAX_DISPLAY_NUMBERS = 128  # numbers in one list/tuple/set/dict display: honest cells hold 9 at most (a few sizes);
+# a class palette as a student might type it (VOC: 21 x 3 = 63 numbers, round 6) is no suspicion
 MAX_CELL_PAYLOAD_CHARS = 8_000  # a cell's literals and comments together: the richest honest cell holds 2,147
 MAX_FINDINGS_SHOWN = 4  # findings quoted per cell in the suspicion (the rest are counted)
 
@@ -43,6 +47,10 @@ DYNAMIC_CODE = frozenset({"exec", "eval", "compile", "__import__"})  # builtins 
 ESCAPES = frozenset({"builtins", "__builtins__", "importlib", "__globals__", "__code__", "__subclasses__", "__self__",
                      "CodeType", "FunctionType"})  # ways to reach those builtins, or to make a function from bytes
 DECODERS = frozenset({"marshal", "pickle", "zlib", "lzma", "bz2", "gzip", "base64", "binascii", "codecs"})
+RUNNERS = frozenset({"timeit", "code", "codeop", "cProfile", "profile", "runpy", "pdb", "bdb", "doctest",
+                     "trace", "pydoc"})  # modules that run code given as a string (round 6: timeit.timeit(src))
+COMMON_WORDS = frozenset({"eval", "compile"})  # a string that is only one of these is a mode or a torch name
+# (``for mode in ("train", "eval")``, round 6), not a builtin looked up by name: not read as one
 
 
 @dataclass(frozen=True)
@@ -85,8 +93,10 @@ def inspect_cell(source: str) -> list[Finding]:
         return []
     except (RecursionError, MemoryError):
         return [Finding(None, "nested too deeply for the grader to read it")]
+    magics = [(number, "magic or shell line", _size(line)) for number, line in enumerate(source.splitlines(), 1)
+              if line.lstrip().startswith(("%", "!"))]  # dropped before the code runs, yet it can read them back
     try:
-        findings = _payload(code, tree) + _displays(tree) + _dynamic_code(tree)
+        findings = _payload(code, tree, magics) + _displays(tree) + _dynamic_code(tree)
     except RecursionError:  # a chain of thousands of ``+``
         return [Finding(None, "nested too deeply for the grader to read it")]
     return sorted(findings, key=lambda f: f.line or 0)
@@ -98,20 +108,26 @@ def _literals(code: str, tree: ast.Module) -> list[tuple[int, str, int]]:
     """(line, kind, characters) of every literal and comment of ``code``, as written (an f-string whole)."""
     kinds = {tokenize.STRING: "string literal", tokenize.NUMBER: "number literal", tokenize.COMMENT: "comment"}
     try:
-        return [(tok.start[0], kinds[tok.type], len(tok.string))
+        return [(tok.start[0], kinds[tok.type], _size(tok.string))
                 for tok in tokenize.generate_tokens(io.StringIO(code).readline) if tok.type in kinds]
     except (tokenize.TokenError, SyntaxError):  # parsed yet not tokenized: the literals as the parser sees them
-        return [(node.lineno, "literal", len(ast.get_source_segment(code, node) or ""))
+        return [(node.lineno, "literal", _size(ast.get_source_segment(code, node) or ""))
                 for node in ast.walk(tree) if isinstance(node, ast.Constant) and not isinstance(node.value, bool)]
 
 
-def _payload(code: str, tree: ast.Module) -> list[Finding]:
-    literals = _literals(code, tree)
-    found = [Finding(line, f"a {kind} of {size:,} characters (over the {MAX_LITERAL_CHARS:,} one literal may hold)")
+def _size(text: str) -> int:
+    """What ``text`` can carry: its UTF-8 bytes (round 6 packed 20 bits into each character of Unicode's upper planes;
+    ASCII text, all an honest cell holds, counts as before)."""
+    return len(text.encode("utf-8", "surrogatepass"))
+
+
+def _payload(code: str, tree: ast.Module, magics: list[tuple[int, str, int]] = ()) -> list[Finding]:
+    literals = _literals(code, tree) + list(magics)
+    found = [Finding(line, f"a {kind} of {size:,} bytes (over the {MAX_LITERAL_CHARS:,} one literal may hold)")
              for line, kind, size in literals if size > MAX_LITERAL_CHARS]
     total = sum(size for _, _, size in literals)
     if total > MAX_CELL_PAYLOAD_CHARS:
-        found.append(Finding(None, f"{len(literals):,} literals and comments of {total:,} characters in all (over the "
+        found.append(Finding(None, f"{len(literals):,} literals and comments of {total:,} bytes in all (over the "
                                 f"{MAX_CELL_PAYLOAD_CHARS:,} a cell may hold)"))
     return found
 
@@ -167,7 +183,8 @@ def _dynamic_code(tree: ast.Module) -> list[Finding]:
                 found.append(Finding(node.lineno, "uses import_module (a module loaded by name)"))
             elif node.attr == "fromhex":
                 found.append(Finding(node.lineno, "decodes hexadecimal text (.fromhex)"))
-        elif isinstance(node, (ast.Constant, ast.BinOp)) and _folded(node) in ESCAPES | DYNAMIC_CODE:
+        elif isinstance(node, (ast.Constant, ast.BinOp)) and _folded(node) in (ESCAPES | DYNAMIC_CODE | DECODERS
+                                                                               | RUNNERS) - COMMON_WORDS:
             found.append(Finding(node.lineno, f"names {_folded(node)!r} in a string"))
     return found
 
@@ -194,6 +211,8 @@ def _imports(node: ast.Import | ast.ImportFrom) -> list[Finding]:
         shown = (module + (f".{name}" if name else ""))[:80]  # identifiers the student chose: quoted short
         if top in DECODERS:
             found.append(Finding(node.lineno, f"imports {shown} (a decoder of embedded data or code)"))
+        elif top in RUNNERS:
+            found.append(Finding(node.lineno, f"imports {shown} (it runs code given as a string)"))
         elif top in ESCAPES or name in ESCAPES or name in DYNAMIC_CODE or (top, name) == ("sys", "modules"):
             found.append(Finding(node.lineno, f"imports {shown} (code reached by name at run time)"))
     return found

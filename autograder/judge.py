@@ -402,12 +402,12 @@ def submission_limits(limits: Limits = Limits()) -> list[tuple[str, str, str]]:
         ("public minus held-out mIoU before the TA is told", f"{HELDOUT_GAP:g}", "`heldout.HELDOUT_GAP`"),
         ("images of each split predicted again with random weights", f"{WEIGHT_PROBE_IMAGES}",
          "`judge.WEIGHT_PROBE_IMAGES`"),
-        ("one literal or comment of a graded cell before the TA is told", f"{inspection.MAX_LITERAL_CHARS:,} characters",
-         "`inspection.MAX_LITERAL_CHARS`"),
+        ("one literal, comment or shell line of a graded cell before the TA is told",
+         f"{inspection.MAX_LITERAL_CHARS:,} bytes (UTF-8)", "`inspection.MAX_LITERAL_CHARS`"),
         ("numbers in one list, tuple, set or dict display of a graded cell before the TA is told",
          f"{inspection.MAX_DISPLAY_NUMBERS}", "`inspection.MAX_DISPLAY_NUMBERS`"),
         ("a graded cell's literals and comments together before the TA is told",
-         f"{inspection.MAX_CELL_PAYLOAD_CHARS:,} characters", "`inspection.MAX_CELL_PAYLOAD_CHARS`"),
+         f"{inspection.MAX_CELL_PAYLOAD_CHARS:,} bytes (UTF-8)", "`inspection.MAX_CELL_PAYLOAD_CHARS`"),
     ]
 
 

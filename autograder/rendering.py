@@ -27,11 +27,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import nbformat
+from nbgrader.nbgraderformat import SCHEMA_VERSION
 from nbgrader.preprocessors import NbGraderPreprocessor
 from nbgrader.utils import determine_grade, is_grade, is_solution
 from traitlets import Integer
 
 from autograder.course import Course, nbgrader_config
+from autograder.gradebook import release_cell_ids
 from autograder.late import LatePolicy, read_policy, summary_lines
 from autograder.records import GradingRecord, WrittenAnswer
 
@@ -56,24 +58,47 @@ class WithoutSurrogates(NbGraderPreprocessor):
         return without_surrogates(nb), resources
 
 
+class _Shared:
+    """Our preprocessors reach nbgrader as instances that hold the record (and what ``WrittenAnswers`` finds);
+    traitlets deep-copies configuration values, so these are shared rather than copied."""
+
+    def __deepcopy__(self, memo):
+        return self
+
+
 VALID_ID = re.compile(r"[a-zA-Z0-9_\-]+")  # nbgrader's rule for a grade id (``CheckCellMetadata``)
 
 
-class PlainGradingMetadata(NbGraderPreprocessor):
+class PlainGradingMetadata(_Shared, NbGraderPreprocessor):
     """Each cell's nbgrader metadata in the types nbgrader reads, before ``OverwriteCells`` restores it from the
     gradebook: a student who edits the JSON (``"points": "ten"``, a ``grade_id`` that is a list) made nbgrader's
     autograde fail on ``float("ten")``, and the raw notebook was shown without the grader's summary (round 5).
     ``points`` that are not a number become 0 (``OverwriteCells`` then puts the release's back, and says so in its
-    log); a cell whose ``grade_id`` is not one nbgrader accepts loses its nbgrader metadata (nbgrader would refuse
-    the notebook) and is shown as a plain cell."""
+    log), flags that are not booleans become booleans and a ``schema_version`` that is not a whole number nbgrader's
+    own (round 6: ``"3"`` made ``CheckCellMetadata`` compare text with a number); a cell whose ``grade_id`` is not one nbgrader accepts loses its nbgrader metadata (nbgrader would refuse
+    the notebook) and is shown as a plain cell, as is any cell whose grade id the release does not have (round 6: a
+    student's own cell with ``"schema_version": "3"``)."""
+
+    def __init__(self, release_ids: set[str], **kwargs):
+        super().__init__(**kwargs)
+        self.release_ids = release_ids
 
     def preprocess_cell(self, cell, resources, index):
         meta = cell.get("metadata", {}).get("nbgrader")
-        if isinstance(meta, dict):
+        gid = meta.get("grade_id") if isinstance(meta, dict) else None
+        if isinstance(meta, dict) and self.release_ids and (not isinstance(gid, str) or gid not in self.release_ids):
+            del cell.metadata["nbgrader"]  # a cell of the student's own that says it is nbgrader's: a plain cell
+        elif isinstance(meta, dict):
             points = meta.get("points")
             if "points" in meta and (isinstance(points, bool) or not isinstance(points, (int, float))
                                      or points != points or points in (float("inf"), float("-inf"))):
                 meta["points"] = 0.0
+            for flag in ("grade", "solution", "locked", "task"):
+                if flag in meta and not isinstance(meta[flag], bool):
+                    meta[flag] = bool(meta[flag]) if isinstance(meta[flag], (int, float)) else False
+            if "schema_version" in meta and (isinstance(meta["schema_version"], bool)
+                                             or not isinstance(meta["schema_version"], int)):
+                meta["schema_version"] = SCHEMA_VERSION
             if "grade_id" in meta and not (isinstance(meta["grade_id"], str) and VALID_ID.fullmatch(meta["grade_id"])):
                 del cell.metadata["nbgrader"]  # not a cell of the release: a plain cell
         elif meta is not None:
@@ -95,14 +120,6 @@ class CapOutputs(NbGraderPreprocessor):
                 if isinstance(value, str) and len(value) > 50 * self.max_chars:
                     out["data"][key] = "[output too large, removed by the grader]" if key.startswith("text") else ""
         return cell, resources
-
-
-class _Shared:
-    """Our preprocessors reach nbgrader as instances that hold the record (and what ``WrittenAnswers`` finds);
-    traitlets deep-copies configuration values, so these are shared rather than copied."""
-
-    def __deepcopy__(self, memo):
-        return self
 
 
 class JudgeOutputs(_Shared, NbGraderPreprocessor):
@@ -208,7 +225,8 @@ def autograde_config(course: Course, record: GradingRecord, leave_out: list[str]
     if submitted_dir is not None:
         config.CourseDirectory.submitted_directory = str(submitted_dir)
     written = WrittenAnswers(record)
-    config.Autograde.sanitize_preprocessors = [WithoutSurrogates, PlainGradingMetadata, DeduplicateIds, OverwriteKernelspec,
+    plain = PlainGradingMetadata(release_cell_ids(course.db_url, record.assignment, f"{record.assignment}.ipynb"))
+    config.Autograde.sanitize_preprocessors = [WithoutSurrogates, plain, DeduplicateIds, OverwriteKernelspec,
                                                OverwriteCells, CheckCellMetadata]
     config.Autograde.autograde_preprocessors = [ClearHiddenTests, IgnorePattern, ClearMetadataPreprocessor, LimitOutput,
                                                 CapOutputs, JudgeOutputs(record), written, AssignLatePenalties,

@@ -39,6 +39,7 @@ from __future__ import annotations
 import ctypes
 import fcntl
 import functools
+import glob
 import json
 import os
 import shutil
@@ -176,7 +177,8 @@ def _first_parts(dist) -> set[str]:
 
 @functools.lru_cache(maxsize=8)
 def paths_outside(kept: tuple[str, ...]) -> tuple[Path, ...]:
-    """An allow-list of the environment (``Isolation.kept_modules``): every entry of its ``site-packages`` but those
+    """An allow-list of the environment (``Isolation.kept_modules``): every entry of every package folder a sandbox
+    binds (the environment's ``site-packages``, the base interpreter's, the system's ``dist-packages``) but those
     the distributions of ``kept`` installed and those of the distributions they require (transitively, markers
     evaluated here, extras left out), and ``course_lib``'s checkout when it is installed from one. A package
     installed later (pycocotools, the COCO reference of an exercise, say) is absent unless something kept needs it.
@@ -210,7 +212,13 @@ def paths_outside(kept: tuple[str, ...]) -> tuple[Path, ...]:
                 todo.append(requirement.name)
     entries = {Path(dist.locate_file("")).resolve() / first
                for dist in dists.values() for first in _first_parts(dist)}
-    folders = {Path(sysconfig.get_paths()[kind]).resolve() for kind in ("purelib", "platlib")}
+    base = sysconfig.get_paths(vars={"base": sys.base_prefix, "platbase": sys.base_exec_prefix})
+    folders = {Path(place).resolve() for place in (*(sysconfig.get_paths()[kind] for kind in ("purelib", "platlib")),
+                                                   base["purelib"], base["platlib"],
+                                                   *glob.glob("/usr/lib/python3*/*-packages"),
+                                                   *glob.glob("/usr/local/lib/python3*/*-packages"))}
+    # the environment's, the base interpreter's and the system's package folders: each is bound (a prefix, /usr),
+    # and code can put any of them on sys.path (round 6 imported scipy from the base interpreter's)
     absent = {Path(entry.path) for folder in folders if folder.is_dir() for entry in os.scandir(folder)
               if Path(entry.path) not in entries and entry.name != "__pycache__"}  # a cache: no source, no import
     prefixes = [Path(prefix).resolve() for prefix in (sys.prefix, sys.base_prefix)]

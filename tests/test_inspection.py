@@ -116,7 +116,27 @@ ATTACK_FORMS = {  # form: (cell source, a fragment of what the suspicion must sa
     "codecs": ("import codecs\nz = codecs.decode(b'x', 'zlib')\n", "imports codecs"),
     "hexadecimal text": ("data = bytes.fromhex('00ff')\n", ".fromhex"),
     "a dunder walk to every class": ("k = ().__class__.__base__.__subclasses__()\n", "__subclasses__"),
+    # round 6: a classmate's cells in shell lines the sandbox drops, read back and run by timeit
+    "code hidden in shell lines": ("".join(f"!true {BLOB[i:i + 70]}\n" for i in range(0, len(BLOB), 70)),
+                                   "literals and comments of"),
+    "timeit running a string": ("import timeit\ntimeit.timeit(src, number=1, globals=globals())\n",
+                                "imports timeit"),
+    "runpy": ("import runpy\nrunpy.run_path('/tmp/x.py')\n", "imports runpy"),
+    "20 bits in each character of Unicode's upper planes": (
+        "_D = " + repr("".join(chr(0x10000 + b * 256 + b) for b in MASKS[:1_200])) + "\n", "string literal of"),
+    "a decoder named by a string": ("p = getattr(torch.serialization, 'pickle')\n", "names 'pickle'"),
 }
+
+HONEST_NOT_FLAGGED = {  # round 6's false suspicions: what honest notebooks write
+    "a mode string": "for mode in ('train', 'eval'):\n    getattr(model, mode)()\n",
+    "a class palette typed out": "PALETTE = [" + ", ".join(str(v % 256) for v in range(63)) + "]\n",
+    "torch.compile named": "fast = torch.compile\n",
+}
+
+
+@pytest.mark.parametrize("form", sorted(HONEST_NOT_FLAGGED))
+def test_what_honest_notebooks_write_is_not_flagged(form):
+    assert inspect_cell(HONEST_NOT_FLAGGED[form]) == []
 
 
 @pytest.mark.parametrize("form", sorted(ATTACK_FORMS))

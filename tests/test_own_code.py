@@ -181,10 +181,19 @@ def test_in_the_sandbox_the_bypasses_earn_nothing_and_the_honest_topics_everythi
 
 @pytest.mark.skipif(isolation_problem() is not None, reason=f"no sandbox here: {isolation_problem()}")
 def test_the_oracle_modules_are_absent_from_the_sandbox_however_they_are_looked_for():
-    LOOKED_FOR = (*ORACLE_MODULES, "pycocotools")  # the rule's list, and a package outside it (round 5)
+    import glob
+    import sys
+    import sysconfig
+
+    LOOKED_FOR = (*ORACLE_MODULES, "pycocotools", "scipy", "IPython")  # the rule's list, packages outside it (round 5)
+    # every package folder the host has, on the path as code inside can put them (round 6: the base interpreter's)
+    folders = [sysconfig.get_paths()["purelib"],
+               sysconfig.get_paths(vars={"base": sys.base_prefix, "platbase": sys.base_exec_prefix})["purelib"],
+               *glob.glob("/usr/lib/python3*/*-packages"), *glob.glob("/usr/local/lib/python3*/*-packages")]
     script = '''
 import importlib, importlib.util, json, os, sys
 manifest = json.loads(sys.argv[1])
+sys.path.extend(FOLDERS)
 seen = {}
 for name in NAMES:
     try:
@@ -200,7 +209,7 @@ seen["entries"] = sorted(e for e in os.listdir(site) if any(e.startswith(n) or e
                                                           for n in NAMES))
 seen["torch"] = torch.ones(2).sum().item()
 os.write(manifest["out"], json.dumps(seen).encode())
-'''.replace("NAMES", repr(list(LOOKED_FOR)))
+'''.replace("NAMES", repr(list(LOOKED_FOR))).replace("FOLDERS", repr(folders))
     run = run_sandboxed("s.py", {"s.py": script.encode()}, Limits(wall_seconds=120),
                         Isolation(kept_modules=SANDBOX_MODULES), minimal_env())
     seen = json.loads(run.output)

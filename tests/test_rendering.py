@@ -69,8 +69,10 @@ def test_rendering_writes_the_records_lines_restores_the_instructors_cells_and_n
     assert all(score is None for score, _ in grades(course, "ada")["scores"].values()), "nbgrader wrote a score"
 
 
-@pytest.mark.parametrize("points, grade_id", [("ten", None), (float("nan"), None), (True, None), (None, ["x"])])
-def test_metadata_the_student_made_up_is_restored_and_rendered(course, points, grade_id):
+@pytest.mark.parametrize("points, grade_id, extra", [("ten", None, {}), (float("nan"), None, {}), (True, None, {}),
+                                                    (None, ["x"], {}), (None, None, {"schema_version": "3"}),
+                                                    (None, None, {"locked": "yes", "grade": 1})])
+def test_metadata_the_student_made_up_is_restored_and_rendered(course, points, grade_id, extra):
     """Round 5: ``"points": "ten"`` on the locked test cell made nbgrader's autograde fail on ``float("ten")`` (the raw
     notebook was shown, without the grader's summary). Points that are not a number, or a grade id that is not text,
     are made plain first; ``OverwriteCells`` restores the release's values and the notebook renders."""
@@ -79,6 +81,9 @@ def test_metadata_the_student_made_up_is_restored_and_rendered(course, points, g
     test_cell = next(c for c in nb.cells if c.metadata["nbgrader"]["grade_id"] == "test_double")
     if points is not None:
         test_cell.metadata["nbgrader"]["points"] = points
+    if extra:  # round 6: a cell of the student's own with a valid new id and made-up fields
+        nb.cells.append(nbformat.v4.new_code_cell("y = 2", metadata={"nbgrader": {
+            "grade_id": "mine", "grade": False, "solution": False, "locked": False, "schema_version": 3, **extra}}))
     if grade_id is not None:
         next(c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade_id") == "q2").metadata["nbgrader"][
             "grade_id"] = grade_id
