@@ -230,7 +230,8 @@ def test_attack_gains_nothing_and_its_row_says_why(attacked, attack):
     if attack.needs_jail and not jail_supported():
         pytest.skip("this machine cannot sandbox grading (bubblewrap and user namespaces, or root)")
     row = _row(attacked, attack)
-    assert row.auto_points == attack.expected, {c.grade_id: c.message for c in row.checks if not c.passed}
+    assert row.auto_points == attack.expected, (row.status, row.notes,
+                                                {c.grade_id: c.message for c in row.checks if not c.passed})
     said = " ".join(row.notes) + " " + " ".join(c.message for c in row.checks)
     assert attack.reason in said
     assert MARKER not in said
