@@ -137,6 +137,24 @@ def _facts(state: dict, kwargs: dict) -> CheckpointFacts:
     return CheckpointFacts.read(buffer.getvalue())
 
 
+def test_buffers_named_like_batchnorm_statistics_but_shaped_like_weights_are_data():
+    """Round 6: decoys named ``aux.N.running_mean`` with the shape of the convolutions' weights (copies of a
+    classmate's, for the similarity report to pair) are reported as values besides the parameters; a real
+    BatchNorm's statistics (one value per channel) are not."""
+    kwargs = {"num_classes": 21, "width": 8, "num_blocks": 1}
+    model = SegmentationModel(**kwargs)
+    names = [n for n, _ in model.named_parameters()]
+    params = sum(p.numel() for p in model.parameters())
+    for state, reported in ((model.state_dict(), False),
+                            (dict(model.state_dict(), **{"aux.0.running_mean": model.stem[0].weight.clone()}), True)):
+        flags: list[str] = []
+        ctx = CheckContext(cells=HONEST, flags=flags, checkpoint=_facts(state, kwargs),
+                           reported={"num_parameters": params})
+        result = run_check("test_parameter_count", CHECKS["test_parameter_count"], {"parameters": {"names": names}}, ctx)
+        assert result.passed, result.message
+        assert any("besides its parameters" in flag and "aux.0.running_mean" in flag for flag in flags) == reported
+
+
 def test_the_parameter_count_is_the_graders_and_stored_buffers_are_reported():
     kwargs = {"num_classes": 21, "width": 8, "num_blocks": 1}
     model = SegmentationModel(**kwargs)

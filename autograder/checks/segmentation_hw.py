@@ -333,6 +333,13 @@ def _model_skips(trace: dict) -> str:
     return "each fuse block gets the encoder's features of its size, the classifier gets the stem's"
 
 
+def _batchnorm_statistic(name: str, tensor) -> bool:
+    """A BatchNorm's running statistic by its name and its shape: one value per channel (``num_batches_tracked``: a
+    scalar). Round 6 stored copies of a classmate's convolution weights as buffers named ``aux.N.running_mean``,
+    4-D, so that the similarity report paired them instead of the real weights; they are data beside the weights."""
+    return name.rsplit(".", 1)[-1] in BATCHNORM_STATISTICS and tensor.dim() <= 1
+
+
 def check_parameter_count(obs: dict, ctx: CheckContext) -> str:
     """The Q1 table's parameter count is the submitted checkpoint's, counted here from its tensors: the sandbox only
     names which tensors the class holds as parameters; whatever else the checkpoint stores (besides BatchNorm
@@ -345,7 +352,7 @@ def check_parameter_count(obs: dict, ctx: CheckContext) -> str:
     if not isinstance(names, list) or len(set(names)) != len(names) or not set(names) <= set(facts.state):
         forged(ctx, "the class's parameter names do not match the checkpoint's tensors")
     params = sum(facts.state[name].numel() for name in names)
-    others = sorted(n for n in facts.state if n not in names and n.rsplit(".", 1)[-1] not in BATCHNORM_STATISTICS)
+    others = sorted(n for n in facts.state if n not in names and not _batchnorm_statistic(n, facts.state[n]))
     if others:
         ctx.flags.append(f"the checkpoint stores {facts.stored - params:,} values besides its parameters and "
                             f"BatchNorm statistics ({', '.join(others[:5])}{', ...' if len(others) > 5 else ''}): "
