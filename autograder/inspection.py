@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import ast
 import io
+import threading
 import tokenize
 from dataclasses import dataclass
 
@@ -51,6 +52,19 @@ RUNNERS = frozenset({"timeit", "code", "codeop", "cProfile", "profile", "runpy",
                      "trace", "pydoc"})  # modules that run code given as a string (round 6: timeit.timeit(src))
 COMMON_WORDS = frozenset({"eval", "compile"})  # a string that is only one of these is a mode or a torch name
 # (``for mode in ("train", "eval")``, round 6), not a builtin looked up by name: not read as one
+
+
+# CPython 3.11's AST constructor keeps its recursion depth in per-interpreter state, not per thread (see
+# python/cpython#106905): two grading threads that parsed at once stopped one student's grading with "SystemError: AST
+# constructor recursion depth mismatch" (a fresh-clone `make demo` under load: ada, the reference, crashed; a
+# concepts student once in the suite). Every parse in the grader's threads takes this lock.
+PARSING = threading.Lock()
+
+
+def parse(code: str) -> ast.Module:
+    """``ast.parse``, one thread at a time (``PARSING``)."""
+    with PARSING:
+        return ast.parse(code)
 
 
 @dataclass(frozen=True)
@@ -88,7 +102,7 @@ def inspect_cell(source: str) -> list[Finding]:
     sandbox runs nothing of it)."""
     code = strip_magics(source)  # the cell as the sandbox runs it
     try:
-        tree = ast.parse(code)
+        tree = parse(code)
     except (SyntaxError, ValueError):
         return []
     except (RecursionError, MemoryError):

@@ -14,6 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from autograder.assignment import CheckContext
+from autograder.inspection import parse
 from course_lib.answers import answer_problems, describe_problems
 
 
@@ -153,7 +154,7 @@ def unimplemented_classes(cells: dict[str, str], names: tuple[str, ...]) -> list
     trees = []
     for code in cells.values():
         try:
-            trees.append(ast.parse(_strip_magics(code)))
+            trees.append(parse(_strip_magics(code)))
         except (SyntaxError, ValueError):
             continue  # this cell raises before it defines anything
     module = ast.Module(body=[stmt for tree in trees for stmt in tree.body], type_ignores=[])

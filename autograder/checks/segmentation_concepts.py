@@ -22,6 +22,7 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from autograder.assignment import Assignment, CheckContext
 from autograder.checks.common import CheckFailed, Part, check_answers_complete, score_parts
+from autograder.inspection import PARSING
 from autograder.reference import segmentation_concepts as reference
 from autograder.oracles import (
     average_precision, binary_boundary_f1, dice_per_class, mask_boundary, median_frequency_weights, panoptic_quality,
@@ -219,7 +220,8 @@ def _close(a, b, what: str, atol: float = 1e-5) -> None:
 
 def _own_code(ctx: CheckContext, cell: str) -> None:
     """The own-code rule (``course_lib.own_code``), applied here in the grader's process to the cell's source."""
-    problem = own_code_problems({cell: ctx.cells.get(cell, "")}).get(cell)
+    with PARSING:  # it parses the cell (``inspection.PARSING``)
+        problem = own_code_problems({cell: ctx.cells.get(cell, "")}).get(cell)
     if problem:
         raise CheckFailed(f"the {cell} cell {problem}")
 
