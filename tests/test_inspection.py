@@ -187,3 +187,4 @@ def test_the_judge_raises_the_suspicion_and_changes_no_points(tmp_path):
 def test_a_cell_too_deeply_nested_to_read_is_flagged_not_skipped():
     [finding] = inspect_cell("x = " + " + ".join(["'ex'"] * 3000) + "\n")
     assert "nested too deeply" in finding.what and finding.line is None
+
