@@ -34,7 +34,7 @@ import threading
 import tokenize
 from dataclasses import dataclass
 
-from autograder.sandbox_runner import strip_magics
+from autograder.sandbox_runner import is_magic, strip_magics
 
 # The limits, each measured on honest code (``tests/test_inspection.py`` prints the honest maxima and keeps them
 # below these): the reference, the release, the test classes' students and bench/honest_students.py.
@@ -108,7 +108,7 @@ def inspect_cell(source: str) -> list[Finding]:
     except (RecursionError, MemoryError):
         return [Finding(None, "nested too deeply for the grader to read it")]
     magics = [(number, "magic or shell line", _size(line)) for number, line in enumerate(source.splitlines(), 1)
-              if line.lstrip().startswith(("%", "!"))]  # dropped before the code runs, yet it can read them back
+              if is_magic(line)]  # dropped before the code runs, yet it can read them back
     try:
         findings = _payload(code, tree, magics) + _displays(tree) + _dynamic_code(tree)
     except RecursionError:  # a chain of thousands of ``+``

@@ -35,8 +35,13 @@ class CappedWriter(io.TextIOBase):
 PREAMBLE = "import math\nimport torch\nimport torch.nn.functional as F\nfrom torch import nn\n"
 
 
+def is_magic(line):
+    """An IPython magic or shell line (``%...``, ``!...``): not Python, dropped before a cell runs."""
+    return line.lstrip().startswith(("%", "!"))
+
+
 def strip_magics(code):
-    return "\n".join("" if line.lstrip().startswith(("%", "!")) else line for line in code.splitlines())
+    return "\n".join("" if is_magic(line) else line for line in code.splitlines())
 
 
 def run_cells(cells, cell_errors):

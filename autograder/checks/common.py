@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 from autograder.assignment import CheckContext
 from autograder.inspection import parse
+from autograder.sandbox_runner import strip_magics
 from course_lib.answers import answer_problems, describe_problems
 
 
@@ -105,10 +106,6 @@ def forged(ctx: CheckContext, reason: str) -> None:
                       "the TA was told")
 
 
-def _strip_magics(code: str) -> str:
-    return "\n".join("" if line.lstrip().startswith(("%", "!")) else line for line in code.splitlines())
-
-
 def _is_stub_method(function: ast.FunctionDef) -> bool:
     """The release's stub: after an optional docstring and ``super().__init__(...)``, ``raise NotImplementedError``."""
     body = list(function.body)
@@ -154,7 +151,7 @@ def unimplemented_classes(cells: dict[str, str], names: tuple[str, ...]) -> list
     trees = []
     for code in cells.values():
         try:
-            trees.append(parse(_strip_magics(code)))
+            trees.append(parse(strip_magics(code)))
         except (SyntaxError, ValueError):
             continue  # this cell raises before it defines anything
     module = ast.Module(body=[stmt for tree in trees for stmt in tree.body], type_ignores=[])
